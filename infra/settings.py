@@ -1,0 +1,104 @@
+"""One settings object for every process, read from ``VALUESTREAM_*`` environment variables.
+
+Every default works on a laptop with no configuration: services on 127.0.0.1, state under
+``.state/`` in the working directory.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from schemas.topics import DLQ_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="VALUESTREAM_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
+
+    environment: Literal["local", "production"] = Field(
+        default="local", description="'production' refuses unsafe defaults."
+    )
+    state_dir: Path = Field(
+        default=Path(".state"),
+        description="Folder for the local stack's data, logs and MLflow files (git-ignored).",
+    )
+
+    kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
+    kafka_partitions: int = Field(default=6, ge=1, description="Partitions per topic at creation.")
+    requests_topic: str = Field(default=REQUESTS_TOPIC, description="Topic of prediction requests.")
+    results_topic: str = Field(default=RESULTS_TOPIC, description="Topic of prediction results.")
+    dlq_topic: str = Field(default=DLQ_TOPIC, description="Dead-letter topic for bad input.")
+    consumer_group: str = Field(default="valuestream-workers", description="Workers' consumer group.")
+    batch_max_records: int = Field(default=500, ge=1, description="Most records a worker scores at once.")
+    batch_max_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis connection URL.")
+    redis_prefix: str = Field(default="vs", description="Prefix of every Redis key.")
+    result_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, description="Retention of results and jobs.")
+    feed_maxlen: int = Field(default=10_000, ge=100, description="Length of the live feed stream.")
+
+    mlflow_tracking_uri: str | None = Field(
+        default=None, description="MLflow tracking URI; a sqlite file under the state folder when unset."
+    )
+    model_name: str = Field(default="valuestream-price", description="Registered model name.")
+    model_alias: str = Field(default="champion", description="Alias the workers serve.")
+    model_poll_seconds: float = Field(default=30.0, gt=0, description="How often workers look for a new champion.")
+
+    api_host: str = Field(default="127.0.0.1", description="Address the API binds.")
+    api_port: int = Field(default=8000, description="API port.")
+    api_url: str = Field(default="http://127.0.0.1:8000", description="Where the dashboard finds the API.")
+    predict_wait_max_seconds: float = Field(default=10.0, ge=0, description="Cap of POST /predict?wait=.")
+    dashboard_port: int = Field(default=8501, description="Dashboard port.")
+    mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
+    worker_metrics_port: int = Field(
+        default=9100, description="Metrics port of worker 0; worker i listens on this + i."
+    )
+    workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
+
+    redis_port: int = Field(default=6379, description="Port of the local Redis started by `make run`.")
+    kafka_port: int = Field(default=9092, description="Port of the local Kafka started by `make run`.")
+
+    log_level: str = Field(default="INFO", description="Log level of every process.")
+    log_format: Literal["json", "console"] = Field(default="json", description="Log line format.")
+
+    api_key_salt: SecretStr = Field(
+        default=SecretStr("valuestream-local"), description="Salt of API key hashes."
+    )
+
+    @model_validator(mode="after")
+    def _safe_in_production(self) -> Settings:
+        if self.environment == "production" and self.api_key_salt.get_secret_value() == "valuestream-local":
+            raise ValueError("set VALUESTREAM_API_KEY_SALT in production")
+        return self
+
+    @property
+    def state_path(self) -> Path:
+        return self.state_dir.resolve()
+
+    @property
+    def tracking_uri(self) -> str:
+        if self.mlflow_tracking_uri:
+            return self.mlflow_tracking_uri
+        return f"sqlite:///{self.state_path / 'mlflow' / 'mlflow.db'}"
+
+    @property
+    def artifact_root(self) -> Path:
+        return self.state_path / "mlflow" / "artifacts"
+
+    @property
+    def champion_uri(self) -> str:
+        return f"models:/{self.model_name}@{self.model_alias}"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,41 @@
+"""The wire contract: messages, API bodies, topic names and Redis keys. Imports no other package."""
+
+from schemas.features import FEATURE_NAMES, NEIGHBORHOODS, PropertyFeatures
+from schemas.messages import (
+    ErrorInfo,
+    ModelRef,
+    PredictionRequest,
+    PredictionResult,
+    PredictionState,
+    Source,
+    Timings,
+    utc_now,
+)
+from schemas.valuation import (
+    INTERVAL_LEVELS,
+    VALUATION_COLUMNS,
+    Comparable,
+    Contribution,
+    Interval,
+    Valuation,
+)
+
+__all__ = [
+    "FEATURE_NAMES",
+    "INTERVAL_LEVELS",
+    "NEIGHBORHOODS",
+    "VALUATION_COLUMNS",
+    "Comparable",
+    "Contribution",
+    "ErrorInfo",
+    "Interval",
+    "ModelRef",
+    "PredictionRequest",
+    "PredictionResult",
+    "PredictionState",
+    "PropertyFeatures",
+    "Source",
+    "Timings",
+    "Valuation",
+    "utc_now",
+]

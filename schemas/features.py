@@ -1,0 +1,149 @@
+"""The house being valued: the fields a person can know, with bounds that reject nonsense.
+
+Field names are the model's input columns: the registered pyfunc takes a DataFrame whose
+columns are exactly these names, so training and serving share one vocabulary.
+Level names follow the Ames data (``modeldata::ames``) the default model is trained on.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Neighborhood = Literal[
+    "North_Ames", "College_Creek", "Old_Town", "Edwards", "Somerset", "Northridge_Heights",
+    "Gilbert", "Sawyer", "Northwest_Ames", "Sawyer_West", "Mitchell", "Brookside", "Crawford",
+    "Iowa_DOT_and_Rail_Road", "Timberland", "Northridge", "Stone_Brook",
+    "South_and_West_of_Iowa_State_University", "Clear_Creek", "Meadow_Village", "Briardale",
+    "Bloomington_Heights", "Veenker", "Northpark_Villa", "Blueste", "Greens", "Green_Hills",
+    "Landmark",
+]
+NEIGHBORHOODS: tuple[str, ...] = Neighborhood.__args__  # type: ignore[attr-defined]
+
+Condition = Literal[
+    "Very_Poor", "Poor", "Fair", "Below_Average", "Average", "Above_Average", "Good",
+    "Very_Good", "Excellent", "Very_Excellent",
+]
+Grade = Literal["Poor", "Fair", "Typical", "Good", "Excellent"]
+BuildingType = Literal["OneFam", "TwoFmCon", "Duplex", "Twnhs", "TwnhsE"]
+HouseStyle = Literal[
+    "One_Story", "One_and_Half_Fin", "One_and_Half_Unf", "Two_Story", "Two_and_Half_Fin",
+    "Two_and_Half_Unf", "SFoyer", "SLvl",
+]
+Zoning = Literal[
+    "Residential_Low_Density", "Residential_Medium_Density", "Residential_High_Density",
+    "Floating_Village_Residential", "C_all", "I_all", "A_agr",
+]
+GarageType = Literal[
+    "Attchd", "Detchd", "BuiltIn", "Basment", "CarPort", "More_Than_Two_Types", "No_Garage",
+]
+GarageFinish = Literal["Fin", "RFn", "Unf", "No_Garage"]
+Foundation = Literal["PConc", "CBlock", "BrkTil", "Slab", "Stone", "Wood"]
+SaleCondition = Literal["Normal", "Partial", "Abnorml", "Family", "Alloca", "AdjLand"]
+LotShape = Literal["Regular", "Slightly_Irregular", "Moderately_Irregular", "Irregular"]
+BasementExposure = Literal["Gd", "Av", "Mn", "No", "No_Basement"]
+
+MAX_YEAR = 2100
+
+
+class PropertyFeatures(BaseModel):
+    """One house. Only living area, year built and neighborhood are required."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        allow_inf_nan=False,
+        json_schema_extra={
+            "examples": [
+                {
+                    "gr_liv_area": 1656,
+                    "year_built": 1960,
+                    "neighborhood": "North_Ames",
+                    "lot_area": 31770,
+                    "bedrooms": 3,
+                    "full_bath": 1,
+                    "garage_cars": 2,
+                    "longitude": -93.619754,
+                    "latitude": 42.054035,
+                }
+            ]
+        },
+    )
+
+    gr_liv_area: int = Field(
+        ge=200, le=12_000, description="Above-ground living area, square feet.", examples=[1656]
+    )
+    year_built: int = Field(ge=1800, le=MAX_YEAR, description="Year of construction.", examples=[1960])
+    neighborhood: Neighborhood = Field(description="Ames neighborhood.", examples=["North_Ames"])
+
+    year_remod_add: int | None = Field(
+        default=None, ge=1800, le=MAX_YEAR,
+        description="Year of the last remodel; defaults to the year built.", examples=[1995],
+    )
+    lot_area: int = Field(default=9_436, ge=500, le=500_000, description="Lot size, square feet.", examples=[31770])
+    lot_frontage: int = Field(
+        default=63, ge=0, le=1_000, description="Street frontage, feet (0 if unknown).", examples=[141]
+    )
+    lot_shape: LotShape = Field(default="Regular", description="General shape of the lot.")
+    total_bsmt_sf: int = Field(default=990, ge=0, le=10_000, description="Basement area, square feet.", examples=[1080])
+    bsmt_exposure: BasementExposure = Field(default="No", description="Walkout or garden-level basement walls.")
+    second_flr_sf: int = Field(
+        default=0, ge=0, le=6_000, description="Second-floor area, square feet (part of living area).", examples=[0]
+    )
+    bedrooms: int = Field(default=3, ge=0, le=12, description="Bedrooms above grade.", examples=[3])
+    full_bath: int = Field(default=2, ge=0, le=8, description="Full bathrooms above grade.", examples=[1])
+    half_bath: int = Field(default=0, ge=0, le=6, description="Half bathrooms above grade.", examples=[0])
+    bsmt_full_bath: int = Field(default=0, ge=0, le=4, description="Full bathrooms in the basement.")
+    bsmt_half_bath: int = Field(default=0, ge=0, le=4, description="Half bathrooms in the basement.")
+    tot_rms_abv_grd: int = Field(default=6, ge=1, le=25, description="Rooms above grade, bathrooms excluded.")
+    kitchens: int = Field(default=1, ge=0, le=4, description="Kitchens above grade.")
+    fireplaces: int = Field(default=0, ge=0, le=6, description="Number of fireplaces.")
+    garage_type: GarageType = Field(default="Attchd", description="Garage location.")
+    garage_finish: GarageFinish = Field(default="Unf", description="Interior finish of the garage.")
+    garage_cars: int = Field(default=2, ge=0, le=8, description="Garage size in car capacity.", examples=[2])
+    garage_area: int = Field(default=480, ge=0, le=5_000, description="Garage area, square feet.")
+    overall_cond: Condition = Field(default="Average", description="Overall condition of the house.")
+    exter_cond: Grade = Field(default="Typical", description="Condition of the exterior material.")
+    heating_qc: Grade = Field(default="Excellent", description="Heating quality and condition.")
+    central_air: bool = Field(default=True, description="Central air conditioning.")
+    bldg_type: BuildingType = Field(default="OneFam", description="Type of dwelling.")
+    house_style: HouseStyle = Field(default="One_Story", description="Style of dwelling.")
+    ms_zoning: Zoning = Field(default="Residential_Low_Density", description="Zoning classification.")
+    foundation: Foundation = Field(default="PConc", description="Type of foundation.")
+    mas_vnr_area: int = Field(default=0, ge=0, le=3_000, description="Masonry veneer area, square feet.")
+    wood_deck_sf: int = Field(default=0, ge=0, le=3_000, description="Wood deck area, square feet.")
+    open_porch_sf: int = Field(default=0, ge=0, le=2_000, description="Open porch area, square feet.")
+    enclosed_porch: int = Field(default=0, ge=0, le=2_000, description="Enclosed porch area, square feet.")
+    screen_porch: int = Field(default=0, ge=0, le=2_000, description="Screen porch area, square feet.")
+    pool_area: int = Field(default=0, ge=0, le=2_000, description="Pool area, square feet.")
+    sale_condition: SaleCondition = Field(
+        default="Normal", description="Condition of sale; 'Partial' is a new house sold before completion."
+    )
+    year_sold: int = Field(
+        default=2010, ge=1900, le=MAX_YEAR,
+        description="Valuation year (the model extrapolates past its training years at its own risk).",
+    )
+    mo_sold: int = Field(default=6, ge=1, le=12, description="Valuation month.")
+    longitude: float | None = Field(
+        default=None, ge=-180, le=180,
+        description="Longitude in degrees; the neighborhood's centre when absent.", examples=[-93.619754],
+    )
+    latitude: float | None = Field(
+        default=None, ge=-90, le=90,
+        description="Latitude in degrees; the neighborhood's centre when absent.", examples=[42.054035],
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        if self.year_remod_add is not None and self.year_remod_add < self.year_built:
+            raise ValueError("year_remod_add must not be earlier than year_built")
+        if self.second_flr_sf >= self.gr_liv_area:
+            raise ValueError("second_flr_sf must be smaller than gr_liv_area")
+        if (self.longitude is None) != (self.latitude is None):
+            raise ValueError("give both longitude and latitude, or neither")
+        if self.year_sold < self.year_built - 1:
+            raise ValueError("year_sold must not be earlier than year_built - 1")
+        return self
+
+
+FEATURE_NAMES: tuple[str, ...] = tuple(PropertyFeatures.model_fields)

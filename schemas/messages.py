@@ -1,0 +1,69 @@
+"""Messages on the Kafka topics; the result record is also what Redis and the API hold."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+
+from schemas.features import PropertyFeatures
+from schemas.valuation import Comparable, Contribution, Interval
+
+RequestId = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"),
+]
+Source = Literal["rest", "batch", "file", "kafka"]
+PredictionState = Literal["queued", "done", "failed"]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class PredictionRequest(BaseModel):
+    """Value of a message on ``predictions.requests`` (key: ``request_id``)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    request_id: RequestId = Field(description="Unique id; the Kafka key and the Redis key.", examples=["3f2a9c0e"])
+    job_id: RequestId | None = Field(default=None, description="Batch or file job this request belongs to.")
+    row: int | None = Field(default=None, ge=0, description="Position of the request in its job's input.")
+    submitted_at: datetime = Field(default_factory=utc_now, description="When the request entered the system (UTC).")
+    source: Source = Field(default="kafka", description="Entry point: rest, batch, file or kafka.")
+    features: PropertyFeatures
+
+
+class ModelRef(BaseModel):
+    name: str = Field(examples=["valuestream-price"])
+    version: str = Field(examples=["3"])
+
+
+class Timings(BaseModel):
+    submitted_at: datetime
+    scored_at: datetime | None = None
+    queue_ms: float | None = Field(default=None, description="From submission until the worker took the batch.")
+    inference_ms: float | None = Field(default=None, description="Model time of the batch this request was in.")
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="Machine-readable error code.", examples=["invalid_features"])
+    message: str = Field(description="Readable reason.", examples=["gr_liv_area: Input should be greater than or equal to 200"])
+
+
+class PredictionResult(BaseModel):
+    """A request's state: the Redis record, the API answer and (done/failed) ``predictions.results``."""
+
+    request_id: RequestId
+    job_id: str | None = None
+    row: int | None = None
+    source: Source | None = None
+    status: PredictionState
+    price: float | None = Field(default=None, description="Predicted sale price, dollars.")
+    intervals: list[Interval] = Field(default_factory=list)
+    contributions: list[Contribution] = Field(default_factory=list)
+    comparables: list[Comparable] = Field(default_factory=list)
+    model: ModelRef | None = None
+    timings: Timings
+    error: ErrorInfo | None = None
