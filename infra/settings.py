@@ -70,9 +70,7 @@ class Settings(BaseSettings):
     log_level: str = Field(default="INFO", description="Log level of every process.")
     log_format: Literal["json", "console"] = Field(default="json", description="Log line format.")
 
-    api_key_salt: SecretStr = Field(
-        default=SecretStr("valuestream-local"), description="Salt of API key hashes."
-    )
+    api_key_salt: SecretStr = Field(default=SecretStr("valuestream-local"), description="Salt of API key hashes.")
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> Settings:

@@ -12,31 +12,78 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 Neighborhood = Literal[
-    "North_Ames", "College_Creek", "Old_Town", "Edwards", "Somerset", "Northridge_Heights",
-    "Gilbert", "Sawyer", "Northwest_Ames", "Sawyer_West", "Mitchell", "Brookside", "Crawford",
-    "Iowa_DOT_and_Rail_Road", "Timberland", "Northridge", "Stone_Brook",
-    "South_and_West_of_Iowa_State_University", "Clear_Creek", "Meadow_Village", "Briardale",
-    "Bloomington_Heights", "Veenker", "Northpark_Villa", "Blueste", "Greens", "Green_Hills",
+    "North_Ames",
+    "College_Creek",
+    "Old_Town",
+    "Edwards",
+    "Somerset",
+    "Northridge_Heights",
+    "Gilbert",
+    "Sawyer",
+    "Northwest_Ames",
+    "Sawyer_West",
+    "Mitchell",
+    "Brookside",
+    "Crawford",
+    "Iowa_DOT_and_Rail_Road",
+    "Timberland",
+    "Northridge",
+    "Stone_Brook",
+    "South_and_West_of_Iowa_State_University",
+    "Clear_Creek",
+    "Meadow_Village",
+    "Briardale",
+    "Bloomington_Heights",
+    "Veenker",
+    "Northpark_Villa",
+    "Blueste",
+    "Greens",
+    "Green_Hills",
     "Landmark",
 ]
 NEIGHBORHOODS: tuple[str, ...] = Neighborhood.__args__  # type: ignore[attr-defined]
 
 Condition = Literal[
-    "Very_Poor", "Poor", "Fair", "Below_Average", "Average", "Above_Average", "Good",
-    "Very_Good", "Excellent", "Very_Excellent",
+    "Very_Poor",
+    "Poor",
+    "Fair",
+    "Below_Average",
+    "Average",
+    "Above_Average",
+    "Good",
+    "Very_Good",
+    "Excellent",
+    "Very_Excellent",
 ]
 Grade = Literal["Poor", "Fair", "Typical", "Good", "Excellent"]
 BuildingType = Literal["OneFam", "TwoFmCon", "Duplex", "Twnhs", "TwnhsE"]
 HouseStyle = Literal[
-    "One_Story", "One_and_Half_Fin", "One_and_Half_Unf", "Two_Story", "Two_and_Half_Fin",
-    "Two_and_Half_Unf", "SFoyer", "SLvl",
+    "One_Story",
+    "One_and_Half_Fin",
+    "One_and_Half_Unf",
+    "Two_Story",
+    "Two_and_Half_Fin",
+    "Two_and_Half_Unf",
+    "SFoyer",
+    "SLvl",
 ]
 Zoning = Literal[
-    "Residential_Low_Density", "Residential_Medium_Density", "Residential_High_Density",
-    "Floating_Village_Residential", "C_all", "I_all", "A_agr",
+    "Residential_Low_Density",
+    "Residential_Medium_Density",
+    "Residential_High_Density",
+    "Floating_Village_Residential",
+    "C_all",
+    "I_all",
+    "A_agr",
 ]
 GarageType = Literal[
-    "Attchd", "Detchd", "BuiltIn", "Basment", "CarPort", "More_Than_Two_Types", "No_Garage",
+    "Attchd",
+    "Detchd",
+    "BuiltIn",
+    "Basment",
+    "CarPort",
+    "More_Than_Two_Types",
+    "No_Garage",
 ]
 GarageFinish = Literal["Fin", "RFn", "Unf", "No_Garage"]
 Foundation = Literal["PConc", "CBlock", "BrkTil", "Slab", "Stone", "Wood"]
@@ -70,15 +117,16 @@ class PropertyFeatures(BaseModel):
         },
     )
 
-    gr_liv_area: int = Field(
-        ge=200, le=12_000, description="Above-ground living area, square feet.", examples=[1656]
-    )
+    gr_liv_area: int = Field(ge=200, le=12_000, description="Above-ground living area, square feet.", examples=[1656])
     year_built: int = Field(ge=1800, le=MAX_YEAR, description="Year of construction.", examples=[1960])
     neighborhood: Neighborhood = Field(description="Ames neighborhood.", examples=["North_Ames"])
 
     year_remod_add: int | None = Field(
-        default=None, ge=1800, le=MAX_YEAR,
-        description="Year of the last remodel; defaults to the year built.", examples=[1995],
+        default=None,
+        ge=1800,
+        le=MAX_YEAR,
+        description="Year of the last remodel; defaults to the year built.",
+        examples=[1995],
     )
     lot_area: int = Field(default=9_436, ge=500, le=500_000, description="Lot size, square feet.", examples=[31770])
     lot_frontage: int = Field(
@@ -120,17 +168,25 @@ class PropertyFeatures(BaseModel):
         default="Normal", description="Condition of sale; 'Partial' is a new house sold before completion."
     )
     year_sold: int = Field(
-        default=2010, ge=1900, le=MAX_YEAR,
+        default=2010,
+        ge=1900,
+        le=MAX_YEAR,
         description="Valuation year (the model extrapolates past its training years at its own risk).",
     )
     mo_sold: int = Field(default=6, ge=1, le=12, description="Valuation month.")
     longitude: float | None = Field(
-        default=None, ge=-180, le=180,
-        description="Longitude in degrees; the neighborhood's centre when absent.", examples=[-93.619754],
+        default=None,
+        ge=-180,
+        le=180,
+        description="Longitude in degrees; the neighborhood's centre when absent.",
+        examples=[-93.619754],
     )
     latitude: float | None = Field(
-        default=None, ge=-90, le=90,
-        description="Latitude in degrees; the neighborhood's centre when absent.", examples=[42.054035],
+        default=None,
+        ge=-90,
+        le=90,
+        description="Latitude in degrees; the neighborhood's centre when absent.",
+        examples=[42.054035],
     )
 
     @model_validator(mode="after")

@@ -49,7 +49,9 @@ class Timings(BaseModel):
 
 class ErrorInfo(BaseModel):
     code: str = Field(description="Machine-readable error code.", examples=["invalid_features"])
-    message: str = Field(description="Readable reason.", examples=["gr_liv_area: Input should be greater than or equal to 200"])
+    message: str = Field(
+        description="Readable reason.", examples=["gr_liv_area: Input should be greater than or equal to 200"]
+    )
 
 
 class PredictionResult(BaseModel):

@@ -1,0 +1,53 @@
+# valuestream — the README's commands. `make run` and `make test` set everything up themselves.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON_SYSTEM ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON_SYSTEM) -m uv")
+export UV_PYTHON_DOWNLOADS := never
+WORKERS ?= 1
+DATA ?=
+
+.PHONY: help run test lint format train bench stop clean system-deps venv
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+system-deps:  ## Java 17, Maven and redis-server (installed with apt when missing)
+	@bash deploy/install-system-deps.sh
+
+$(VENV)/.synced: pyproject.toml uv.lock
+	@command -v uv >/dev/null 2>&1 || $(PYTHON_SYSTEM) -m uv --version >/dev/null 2>&1 || $(PYTHON_SYSTEM) -m pip install --quiet uv
+	$(UV) sync --frozen --python $(PYTHON_SYSTEM)
+	@touch $@
+
+venv: $(VENV)/.synced  ## the virtualenv with the locked dependencies
+
+run: system-deps venv  ## the whole stack on local defaults; trains a model if none is registered
+	VALUESTREAM_WORKERS=$(WORKERS) $(PY) -m infra.run up
+
+stop:  ## stop everything `make run` started
+	@if [ -x $(PY) ]; then $(PY) -m infra.run down; fi
+
+clean: stop  ## stop, then remove the state folder (.state/) and nothing else
+	rm -rf .state
+
+train: venv  ## train the candidates and register the champion (DATA=path for your own sales)
+	$(PY) -m training $(if $(DATA),--data $(DATA),)
+
+test: system-deps venv lint  ## lint, then the whole suite against a real Kafka and Redis
+	$(PY) -m pytest
+
+lint: venv  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+format: venv  ## apply ruff's fixes and formatting
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: venv  ## benchmarks: prints a table, writes bench/results/
+	$(PY) -m bench

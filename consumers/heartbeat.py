@@ -1,0 +1,27 @@
+"""A worker's heartbeat in Redis: the API's health check reads who is serving which model."""
+
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from consumers.model import ModelHolder
+from schemas import utc_now
+from schemas.api import WorkerHeartbeat
+from schemas.keys import RedisKeys
+
+log = structlog.get_logger(__name__)
+INTERVAL_SECONDS = 5.0
+
+
+async def beat_forever(client: Redis, keys: RedisKeys, name: str, models: ModelHolder) -> None:
+    while True:
+        beat = WorkerHeartbeat(name=name, model=models.current.ref if models.loaded else None, seen_at=utc_now())
+        try:
+            await client.set(keys.worker(name), beat.model_dump_json(), ex=int(INTERVAL_SECONDS * 3))
+        except RedisError as exc:
+            log.warning("heartbeat_failed", error=str(exc))
+        await asyncio.sleep(INTERVAL_SECONDS)

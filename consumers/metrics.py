@@ -1,0 +1,26 @@
+"""Prometheus metrics of a scoring worker (served on its own port)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+MESSAGES = Counter("valuestream_worker_messages_total", "Messages consumed, by outcome.", ["outcome"])
+BATCH_SIZE = Histogram(
+    "valuestream_worker_batch_size",
+    "Records per consumed batch.",
+    buckets=(1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000),
+)
+SCORING_SECONDS = Histogram(
+    "valuestream_worker_scoring_seconds",
+    "Model time per batch.",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+END_TO_END_SECONDS = Histogram(
+    "valuestream_worker_end_to_end_seconds",
+    "From submitted_at until the result was stored.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+DEAD_LETTERS = Counter("valuestream_worker_dead_letters_total", "Messages sent to the dead-letter topic.", ["reason"])
+RETRIES = Counter("valuestream_worker_retries_total", "Retries after transient faults.", ["operation"])
+MODEL_VERSION = Gauge("valuestream_worker_model_version", "Version of the model being served (0: none).")
+MODEL_RELOADS = Counter("valuestream_worker_model_reloads_total", "Model loads, by outcome.", ["outcome"])

@@ -1,0 +1,105 @@
+"""The champion model: loaded from the MLflow registry by alias, reloaded when the alias moves."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import pandas as pd
+import structlog
+from mlflow import MlflowClient
+from mlflow.pyfunc import PyFuncModel
+
+from consumers.metrics import MODEL_RELOADS, MODEL_VERSION
+from infra.settings import Settings
+from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures
+
+log = structlog.get_logger(__name__)
+
+
+class NoChampionError(RuntimeError):
+    """The registry has no version under the serving alias."""
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    ref: ModelRef
+    pyfunc: PyFuncModel
+
+    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
+        output: Any = self.pyfunc.predict(frame)
+        if not isinstance(output, pd.DataFrame) or list(output.columns) != list(VALUATION_COLUMNS):
+            raise TypeError(f"model {self.ref.version} returned {type(output).__name__}, not the valuation columns")
+        return output
+
+
+def features_frame(features: list[PropertyFeatures]) -> pd.DataFrame:
+    return pd.DataFrame([f.model_dump() for f in features], columns=list(FEATURE_NAMES))
+
+
+class ModelHolder:
+    """Holds the serving model; a batch takes ``current`` once, so a swap happens between batches."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        mlflow.set_tracking_uri(settings.tracking_uri)
+        mlflow.set_registry_uri(settings.tracking_uri)
+        self.client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        self._current: LoadedModel | None = None
+
+    @property
+    def current(self) -> LoadedModel:
+        if self._current is None:
+            raise NoChampionError(f"no model loaded from {self.settings.champion_uri}")
+        return self._current
+
+    @property
+    def loaded(self) -> bool:
+        return self._current is not None
+
+    def champion_version(self) -> str:
+        try:
+            version = self.client.get_model_version_by_alias(self.settings.model_name, self.settings.model_alias)
+        except mlflow.exceptions.MlflowException as exc:
+            raise NoChampionError(f"{self.settings.champion_uri}: {exc.message}") from exc
+        return str(version.version)
+
+    def load(self, version: str) -> LoadedModel:
+        uri = f"models:/{self.settings.model_name}/{version}"
+        model = LoadedModel(ModelRef(name=self.settings.model_name, version=version), mlflow.pyfunc.load_model(uri))
+        warm = features_frame([PropertyFeatures(gr_liv_area=1500, year_built=1990, neighborhood="North_Ames")])
+        model.predict(warm)
+        return model
+
+    def refresh(self) -> bool:
+        """Load the champion if its version changed; keep serving the old one if loading fails."""
+        version = self.champion_version()
+        if self._current is not None and self._current.ref.version == version:
+            return False
+        try:
+            model = self.load(version)
+        except Exception as exc:
+            MODEL_RELOADS.labels("failed").inc()
+            if self._current is None:
+                raise
+            log.error("model_load_failed", version=version, serving=self._current.ref.version, error=str(exc))
+            return False
+        previous = None if self._current is None else self._current.ref.version
+        self._current = model
+        MODEL_RELOADS.labels("loaded").inc()
+        MODEL_VERSION.set(float(version) if version.isdigit() else 0)
+        log.info("model_loaded", version=version, previous=previous)
+        return True
+
+    async def watch(self) -> None:
+        """Poll the registry for a moved alias until cancelled."""
+        while True:
+            await asyncio.sleep(self.settings.model_poll_seconds)
+            try:
+                await asyncio.to_thread(self.refresh)
+            except NoChampionError as exc:
+                log.warning("champion_missing", error=str(exc))
+            except Exception as exc:  # the registry may be briefly away; keep serving
+                log.error("model_poll_failed", error=str(exc))

@@ -1,0 +1,103 @@
+"""Score a batch of requests with one vectorised model call; a failing row fails alone."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+import structlog
+
+from consumers.metrics import SCORING_SECONDS
+from consumers.model import LoadedModel, features_frame
+from schemas import (
+    Comparable,
+    Contribution,
+    ErrorInfo,
+    Interval,
+    PredictionRequest,
+    PredictionResult,
+    Timings,
+    utc_now,
+)
+from schemas.valuation import INTERVAL_LEVELS
+
+log = structlog.get_logger(__name__)
+
+
+def _result(
+    request: PredictionRequest, row: pd.Series[Any], model: LoadedModel, inference_ms: float
+) -> PredictionResult:
+    intervals = [
+        Interval(
+            level=level,
+            lower=float(row[f"lower_{round(level * 100)}"]),
+            upper=float(row[f"upper_{round(level * 100)}"]),
+        )
+        for level in INTERVAL_LEVELS
+    ]
+    return PredictionResult(
+        request_id=request.request_id,
+        job_id=request.job_id,
+        row=request.row,
+        source=request.source,
+        status="done",
+        price=float(row["price"]),
+        intervals=intervals,
+        contributions=[Contribution.model_validate(c) for c in row["contributions"]],
+        comparables=[Comparable.model_validate(c) for c in row["comparables"]],
+        model=model.ref,
+        timings=timings(request, inference_ms),
+    )
+
+
+def timings(request: PredictionRequest, inference_ms: float | None) -> Timings:
+    scored_at = utc_now()
+    return Timings(
+        submitted_at=request.submitted_at,
+        scored_at=scored_at,
+        queue_ms=max(0.0, (scored_at - request.submitted_at).total_seconds() * 1000 - (inference_ms or 0.0)),
+        inference_ms=inference_ms,
+    )
+
+
+def failed(request: PredictionRequest, code: str, message: str, model: LoadedModel | None) -> PredictionResult:
+    return PredictionResult(
+        request_id=request.request_id,
+        job_id=request.job_id,
+        row=request.row,
+        source=request.source,
+        status="failed",
+        model=None if model is None else model.ref,
+        timings=timings(request, None),
+        error=ErrorInfo(code=code, message=message),
+    )
+
+
+def _score_rows(
+    model: LoadedModel, requests: Sequence[PredictionRequest], frame: pd.DataFrame
+) -> list[PredictionResult]:
+    started = time.perf_counter()
+    output = model.predict(frame)
+    inference_ms = (time.perf_counter() - started) * 1000
+    SCORING_SECONDS.observe(inference_ms / 1000)
+    return [_result(req, output.iloc[i], model, inference_ms) for i, req in enumerate(requests)]
+
+
+def score(model: LoadedModel, requests: Sequence[PredictionRequest]) -> list[PredictionResult]:
+    if not requests:
+        return []
+    frame = features_frame([r.features for r in requests])
+    try:
+        return _score_rows(model, requests, frame)
+    except Exception as exc:
+        log.warning("batch_scoring_failed", size=len(requests), error=str(exc))
+    results = []
+    for i, request in enumerate(requests):
+        try:
+            results.extend(_score_rows(model, [request], frame.iloc[[i]]))
+        except Exception as exc:
+            log.warning("row_scoring_failed", request_id=request.request_id, error=str(exc))
+            results.append(failed(request, "model_error", f"the model could not score this house: {exc}", model))
+    return results

@@ -1,0 +1,139 @@
+"""One consumed batch, end to end: parse, score, store, publish, dead-letter; then the commit.
+
+The subscriber runs with ``AckPolicy.ACK``, so FastStream commits the batch's offsets only
+after ``handle`` returns, i.e. after the results are in Redis and on the results topic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+import structlog
+from aiokafka import ConsumerRecord
+from faststream.kafka import KafkaBroker
+
+from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES
+from consumers.model import ModelHolder
+from consumers.parsing import Accepted, Rejected, parse_record
+from consumers.retry import with_retry
+from consumers.scoring import score
+from infra.settings import Settings
+from infra.store import ResultStore
+from schemas import ErrorInfo, PredictionResult, Timings, utc_now
+from schemas.topics import (
+    ERROR_CODE_HEADER,
+    ERROR_HEADER,
+    SOURCE_OFFSET_HEADER,
+    SOURCE_PARTITION_HEADER,
+    SOURCE_TOPIC_HEADER,
+)
+
+log = structlog.get_logger(__name__)
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def rejected_result(rejected: Rejected) -> PredictionResult | None:
+    if rejected.request_id is None:
+        return None
+    return PredictionResult(
+        request_id=rejected.request_id,
+        job_id=rejected.job_id,
+        row=rejected.row,
+        status="failed",
+        timings=Timings(submitted_at=rejected.submitted_at or utc_now(), scored_at=utc_now()),
+        error=ErrorInfo(code=rejected.code, message=rejected.reason),
+    )
+
+
+def dead_letter_headers(rejected: Rejected) -> dict[str, str]:
+    record = rejected.record
+    original = {k: v.decode("utf-8", errors="replace") for k, v in record.headers or ()}
+    return original | {
+        ERROR_CODE_HEADER: rejected.code,
+        ERROR_HEADER: rejected.reason[:2000],
+        SOURCE_TOPIC_HEADER: record.topic,
+        SOURCE_PARTITION_HEADER: str(record.partition),
+        SOURCE_OFFSET_HEADER: str(record.offset),
+    }
+
+
+class Worker:
+    def __init__(self, settings: Settings, broker: KafkaBroker, store: ResultStore, models: ModelHolder) -> None:
+        self.settings = settings
+        self.broker = broker
+        self.store = store
+        self.models = models
+
+    async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        BATCH_SIZE.observe(len(records))
+        parsed = [parse_record(record) for record in records]
+        accepted = [p for p in parsed if isinstance(p, Accepted)]
+        rejected = [p for p in parsed if isinstance(p, Rejected)]
+
+        known = await with_retry("redis_read", lambda: self.store.get_many([a.request.request_id for a in accepted]))
+        fresh = [a for a, k in zip(accepted, known, strict=True) if k is None or k.status == "queued"]
+        answered = [(a, k) for a, k in zip(accepted, known, strict=True) if k is not None and k.status != "queued"]
+
+        model = self.models.current
+        scored = await asyncio.to_thread(score, model, [a.request for a in fresh])
+        failures = [r for r in (rejected_result(x) for x in rejected) if r is not None]
+
+        await with_retry("redis_write", lambda: self.store.save_results([*scored, *failures]))
+        replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}
+        outgoing = [*scored, *failures, *(k for _, k in answered)]
+        await with_retry("kafka_results", lambda: self._publish_results(outgoing, replies))
+        if rejected:
+            await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
+
+        self._observe(scored, failures, rejected, answered)
+
+    async def _publish_results(self, results: Sequence[PredictionResult], replies: dict[str, str]) -> None:
+        pending = []
+        for result in results:
+            body = result.model_dump_json().encode()
+            key = result.request_id.encode()
+            topics = [self.settings.results_topic]
+            if reply_to := replies.get(result.request_id):
+                topics.append(reply_to)
+            for topic in topics:
+                pending.append(await self.broker.publish(body, topic, key=key, headers=JSON_HEADERS, no_confirm=True))
+        await asyncio.gather(*pending)
+
+    async def _publish_dead_letters(self, rejected: Sequence[Rejected]) -> None:
+        pending = [
+            await self.broker.publish(
+                r.record.value or b"",
+                self.settings.dlq_topic,
+                key=r.record.key,
+                headers=dead_letter_headers(r),
+                no_confirm=True,
+            )
+            for r in rejected
+        ]
+        await asyncio.gather(*pending)
+
+    @staticmethod
+    def _observe(
+        scored: Sequence[PredictionResult],
+        failures: Sequence[PredictionResult],
+        rejected: Sequence[Rejected],
+        answered: Sequence[object],
+    ) -> None:
+        now = utc_now()
+        for result in scored:
+            MESSAGES.labels(result.status).inc()
+            END_TO_END_SECONDS.observe((now - result.timings.submitted_at).total_seconds())
+        for item in rejected:
+            MESSAGES.labels("dead_letter").inc()
+            DEAD_LETTERS.labels(item.code).inc()
+            log.warning(
+                "dead_letter",
+                code=item.code,
+                request_id=item.request_id,
+                partition=item.record.partition,
+                offset=item.record.offset,
+            )
+        if answered:
+            MESSAGES.labels("already_answered").inc(len(answered))
+        log.debug("batch_done", scored=len(scored), failed=len(failures), dead=len(rejected), answered=len(answered))

@@ -1,0 +1,296 @@
+"""Local services with no Docker: Apache Kafka (KRaft, jars from Maven Central) and Redis.
+
+Used by ``make run`` (``infra.run``) and by the test session, which starts its own pair on
+free ports. Each service runs in its own process group so that stopping it leaves nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
+KAFKA_LOG4J = REPO_ROOT / "deploy" / "kafka" / "log4j2.properties"
+KAFKA_MAIN = "kafka.Kafka"
+STORAGE_TOOL = "kafka.tools.StorageTool"
+
+
+class StackError(RuntimeError):
+    """A local service could not be prepared or started."""
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self, timeout: float = 20.0) -> None:
+        stop_process_group(self.process.pid, timeout, alive=lambda: self.process.poll() is None)
+        self.process.wait()
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def port_open(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.settimeout(0.2)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def stop_process_group(pid: int, timeout: float = 20.0, alive: Callable[[], bool] | None = None) -> None:
+    """SIGTERM the group led by ``pid``, then SIGKILL whatever is left after ``timeout``.
+
+    ``alive`` tells when the leader is gone; for our own children it must reap them, since
+    a zombie still counts as a member of its group.
+    """
+    still_running = alive or (lambda: group_alive(pid))
+    try:
+        os.killpg(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not still_running():
+            return
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
+def require(binary: str, install_hint: str) -> str:
+    path = shutil.which(binary)
+    if path is None:
+        raise StackError(f"'{binary}' is not installed: {install_hint}")
+    return path
+
+
+def tail(path: Path, lines: int = 30) -> str:
+    if not path.exists():
+        return "(no log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+
+
+def kafka_classpath(cache_dir: Path) -> str:
+    """Resolve the broker's jars with Maven once; later calls reuse the folder."""
+    libs = cache_dir / "kafka-libs"
+    marker = libs / ".resolved"
+    if not marker.exists() or marker.read_text() != KAFKA_POM.read_text():
+        mvn = require("mvn", "install Maven (Debian: apt-get install -y maven)")
+        shutil.rmtree(libs, ignore_errors=True)
+        result = subprocess.run(
+            [mvn, "-q", "-B", "-f", str(KAFKA_POM), "dependency:copy-dependencies", f"-DoutputDirectory={libs}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StackError(f"mvn could not resolve Kafka's jars:\n{result.stdout[-3000:]}{result.stderr[-3000:]}")
+        marker.write_text(KAFKA_POM.read_text())
+    return f"{libs}/*"
+
+
+def _kafka_properties(data_dir: Path, port: int, controller_port: int, partitions: int) -> str:
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
+            f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
+            "controller.listener.names=CONTROLLER",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=PLAINTEXT",
+            f"log.dirs={data_dir}",
+            f"num.partitions={partitions}",
+            "offsets.topic.replication.factor=1",
+            "offsets.topic.num.partitions=6",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            "log.retention.hours=168",
+            "",
+        ]
+    )
+
+
+def start_kafka(
+    state_dir: Path,
+    port: int,
+    *,
+    partitions: int = 6,
+    cache_dir: Path | None = None,
+    heap: str = "512m",
+    timeout: float = 90.0,
+) -> Service:
+    """Format (first time only) and start a single-node KRaft broker; return once it answers."""
+    java = require("java", "install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
+    classpath = kafka_classpath(cache_dir or state_dir)
+    home = state_dir / "kafka"
+    logs = home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    data_dir = home / "data"
+    if port_open(port):
+        raise StackError(f"port {port} is taken: stop what listens there or set VALUESTREAM_KAFKA_PORT")
+    controller_port = free_port()
+    config = home / "server.properties"
+    config.write_text(_kafka_properties(data_dir, port, controller_port, partitions))
+    if not (data_dir / "meta.properties").exists():
+        cluster_id = (
+            subprocess.run(
+                [java, "-cp", classpath, STORAGE_TOOL, "random-uuid"],
+                capture_output=True,
+                text=True,
+                check=True,
+            )
+            .stdout.strip()
+            .splitlines()[-1]
+        )
+        formatted = subprocess.run(
+            [java, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if formatted.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
+    log = logs / "stdout.log"
+    process = subprocess.Popen(
+        [
+            java,
+            f"-Xmx{heap}",
+            f"-Xms{heap}",
+            "-XX:+UseG1GC",
+            f"-Dkafka.logs.dir={logs}",
+            f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+            "-cp",
+            classpath,
+            KAFKA_MAIN,
+            str(config),
+        ],
+        stdout=log.open("ab"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = Service("kafka", port, process, log)
+    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, logs / "server.log")
+    return service
+
+
+def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
+    """Start the OS ``redis-server`` on ``port`` with its files in ``state_dir/redis``."""
+    binary = require("redis-server", "install Redis (Debian: apt-get install -y redis-server)")
+    home = state_dir / "redis"
+    home.mkdir(parents=True, exist_ok=True)
+    if port_open(port):
+        raise StackError(f"port {port} is taken: stop what listens there or set VALUESTREAM_REDIS_PORT")
+    log = home / "redis.log"
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(home),
+            "--appendonly",
+            "yes",
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--logfile",
+            str(log),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    service = Service("redis", port, process, log)
+    _wait(service, lambda: redis_ready(port), timeout, log)
+    return service
+
+
+def _wait(service: Service, probe: Callable[[], bool], timeout: float, log: Path) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if service.process.poll() is not None:
+            raise StackError(
+                f"{service.name} exited with {service.process.returncode}:\n{tail(log)}\n{tail(service.log)}"
+            )
+        if probe():
+            return
+        time.sleep(0.25)
+    service.stop()
+    raise StackError(f"{service.name} did not answer within {timeout:.0f} s:\n{tail(log)}")
+
+
+def redis_ready(port: int) -> bool:
+    try:
+        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
+    except redis.RedisError:
+        return False
+
+
+async def kafka_ready(bootstrap: str) -> bool:
+    """True once the broker answers a metadata request."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+    try:
+        await admin.start()
+        await admin.list_topics()
+        return True
+    except (KafkaError, OSError):
+        return False
+    finally:
+        await admin.close()
+
+
+async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
+    """Create the topics that do not exist yet (idempotent)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [NewTopic(t, num_partitions=partitions, replication_factor=1) for t in topics if t not in existing]
+        if missing:
+            with contextlib.suppress(TopicAlreadyExistsError):
+                await admin.create_topics(missing)
+    finally:
+        await admin.close()
+
+
+def new_cluster_name() -> str:
+    return uuid.uuid4().hex[:8]

@@ -1,0 +1,63 @@
+"""Bodies of the REST API (``/api/v1``), named by role: ``*Create`` in, ``*Public`` out."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.features import PropertyFeatures
+from schemas.messages import ModelRef, PredictionState, RequestId
+
+
+class PredictionCreate(BaseModel):
+    """One house to value; ``request_id`` is optional and makes retries safe."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    request_id: RequestId | None = Field(
+        default=None, description="Client-chosen id; a retry with the same id is never scored twice."
+    )
+    features: PropertyFeatures
+
+
+class PredictionAccepted(BaseModel):
+    request_id: str = Field(examples=["0b1f7d4c2a9e4d3f8c6b5a4e3d2c1b0a"])
+    status: PredictionState = Field(examples=["queued"])
+    status_url: str = Field(examples=["/api/v1/predictions/0b1f7d4c2a9e4d3f8c6b5a4e3d2c1b0a"])
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: a machine-readable code, a human message, field details for 422."""
+
+    code: str = Field(examples=["validation_error"])
+    message: str = Field(examples=["The request body is invalid."])
+    details: list[FieldError] = Field(default_factory=list)
+
+
+class FieldError(BaseModel):
+    field: str = Field(examples=["features.gr_liv_area"])
+    reason: str = Field(examples=["Input should be greater than or equal to 200"])
+
+
+class DependencyState(BaseModel):
+    ok: bool
+    detail: str = ""
+
+
+class WorkerHeartbeat(BaseModel):
+    name: str
+    model: ModelRef | None
+    seen_at: datetime
+
+
+class HealthPublic(BaseModel):
+    status: Literal["ok", "degraded"]
+    kafka: DependencyState
+    redis: DependencyState
+    model: DependencyState
+    workers: list[WorkerHeartbeat] = Field(default_factory=list)
+
+
+ErrorBody.model_rebuild()
