@@ -97,6 +97,16 @@ class Settings(BaseSettings):
         return f"models:/{self.model_name}@{self.model_alias}"
 
 
+def to_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``VALUESTREAM_*`` variables, to hand to a child process."""
+    env = {}
+    for name, value in settings.model_dump(exclude_none=True).items():
+        if isinstance(value, SecretStr):
+            value = value.get_secret_value()
+        env[f"VALUESTREAM_{name.upper()}"] = str(value)
+    return env
+
+
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
     return Settings()

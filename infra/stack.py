@@ -70,6 +70,25 @@ def group_alive(pid: int) -> bool:
     return True
 
 
+def stop_process(pid: int, timeout: float = 30.0) -> None:
+    """SIGTERM one process (not a group leader) and wait for it to go, SIGKILL after ``timeout``."""
+
+    def alive() -> bool:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        return True
+
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while alive() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    with contextlib.suppress(ProcessLookupError):
+        os.kill(pid, signal.SIGKILL)
+
+
 def stop_process_group(pid: int, timeout: float = 20.0, alive: Callable[[], bool] | None = None) -> None:
     """SIGTERM the group led by ``pid``, then SIGKILL whatever is left after ``timeout``.
 

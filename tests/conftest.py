@@ -1,0 +1,174 @@
+"""Session services for the whole suite: a real Kafka (KRaft) and a real Redis on free ports.
+
+They start only when a test asks for them, and a failure to start errors every such test
+loudly (``StackError`` with the service's log); nothing is skipped. Everything started here
+is stopped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import pytest
+import redis
+
+from infra import stack
+from infra.settings import Settings, to_env
+from schemas.api import WorkerHeartbeat
+from schemas.keys import RedisKeys
+
+REPO = Path(__file__).resolve().parent.parent
+CACHE = REPO / ".state" / "cache"
+
+
+def _say(config: pytest.Config, line: str) -> None:
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(line)
+
+
+@pytest.fixture(scope="session")
+def stack_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("stack")
+
+
+@pytest.fixture(scope="session")
+def kafka(stack_dir: Path, pytestconfig: pytest.Config) -> Iterator[stack.Service]:
+    CACHE.mkdir(parents=True, exist_ok=True)
+    started = time.monotonic()
+    service = stack.start_kafka(stack_dir, stack.free_port(), partitions=6, cache_dir=CACHE)
+    _say(pytestconfig, f"\n[stack] Apache Kafka (KRaft) up on {service.address} in {time.monotonic() - started:.1f} s")
+    yield service
+    service.stop()
+    _say(pytestconfig, "[stack] Kafka stopped")
+
+
+@pytest.fixture(scope="session")
+def redis_service(stack_dir: Path, pytestconfig: pytest.Config) -> Iterator[stack.Service]:
+    service = stack.start_redis(stack_dir, stack.free_port())
+    version = redis.Redis(port=service.port).info("server")["redis_version"]
+    _say(pytestconfig, f"\n[stack] Redis {version} up on {service.address}")
+    yield service
+    service.stop()
+    _say(pytestconfig, "[stack] Redis stopped")
+
+
+@pytest.fixture(scope="session")
+def base_settings(kafka: stack.Service, redis_service: stack.Service, stack_dir: Path) -> Settings:
+    settings = Settings(
+        kafka_bootstrap=kafka.address,
+        redis_url=f"redis://127.0.0.1:{redis_service.port}/0",
+        state_dir=stack_dir / "state",
+        model_poll_seconds=1.0,
+        worker_metrics_port=0,
+        log_format="json",
+    )
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    return settings
+
+
+@pytest.fixture(scope="session")
+def champion(base_settings: Settings) -> str:
+    """A real model (quick mode) registered under the serving alias in the session's MLflow."""
+    from training.pipeline import train
+
+    outcome = train(base_settings, quick=True)
+    assert outcome.promoted
+    return outcome.version
+
+
+def isolated_settings(base: Settings, **overrides: object) -> Settings:
+    """The session's services with topics, group and key prefix of one test's own."""
+    tag = uuid.uuid4().hex[:8]
+    fields = base.model_dump() | {
+        "requests_topic": f"requests-{tag}",
+        "results_topic": f"results-{tag}",
+        "dlq_topic": f"dlq-{tag}",
+        "consumer_group": f"workers-{tag}",
+        "redis_prefix": f"t{tag}",
+    }
+    settings = Settings(**(fields | overrides))
+    asyncio.run(
+        stack.ensure_topics(
+            settings.kafka_bootstrap,
+            [settings.requests_topic, settings.results_topic, settings.dlq_topic],
+            settings.kafka_partitions,
+        )
+    )
+    return settings
+
+
+@pytest.fixture
+def settings(base_settings: Settings, champion: str) -> Settings:
+    return isolated_settings(base_settings)
+
+
+class WorkerProcess:
+    """``python -m consumers`` as a real child process with the test's settings."""
+
+    def __init__(self, settings: Settings, index: int, log_dir: Path) -> None:
+        self.settings = settings
+        self.name = f"worker-{index}"
+        self.log = log_dir / f"{self.name}-{uuid.uuid4().hex[:6]}.log"
+        env = os.environ | to_env(settings)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "consumers", "--index", str(index), "--metrics-port", "0"],
+            cwd=REPO,
+            env=env,
+            stdout=self.log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def wait_ready(self, timeout: float = 90.0) -> WorkerHeartbeat:
+        client = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
+        key = RedisKeys(self.settings.redis_prefix).worker(self.name)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{stack.tail(self.log, 60)}")
+            raw = client.get(key)
+            if raw:
+                return WorkerHeartbeat.model_validate_json(raw)
+            time.sleep(0.2)
+        raise TimeoutError(f"{self.name} not ready within {timeout} s:\n{stack.tail(self.log, 60)}")
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is committed on the way out."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        stack.stop_process_group(self.process.pid, timeout=20.0, alive=lambda: self.process.poll() is None)
+        self.process.wait()
+
+
+class StartWorker(Protocol):
+    def __call__(self, settings: Settings, index: int = 0, wait: bool = True) -> WorkerProcess: ...
+
+
+@pytest.fixture
+def start_worker(tmp_path: Path) -> Iterator[StartWorker]:
+    started: list[WorkerProcess] = []
+
+    def start(settings: Settings, index: int = 0, wait: bool = True) -> WorkerProcess:
+        worker = WorkerProcess(settings, index, tmp_path)
+        started.append(worker)
+        if wait:
+            worker.wait_ready()
+        return worker
+
+    yield start
+    for worker in started:
+        worker.stop()
