@@ -113,7 +113,8 @@ def test_unknown_prediction_is_404(client: TestClient) -> None:
 def test_health_needs_a_serving_worker(client: TestClient, settings: Settings, start_worker: StartWorker) -> None:
     before = client.get("/api/v1/health")
     assert before.status_code == 503
-    assert before.json()["kafka"]["ok"] and before.json()["redis"]["ok"]
+    assert before.json()["kafka"]["ok"]
+    assert before.json()["redis"]["ok"]
     assert not before.json()["model"]["ok"]
     start_worker(settings)
     after = client.get("/api/v1/health")
