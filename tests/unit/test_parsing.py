@@ -1,0 +1,73 @@
+"""Raw records become requests or dead letters with a readable reason; nothing raises."""
+
+from __future__ import annotations
+
+import json
+
+from aiokafka import ConsumerRecord
+
+from consumers.parsing import Accepted, Rejected, parse_record
+from consumers.worker import dead_letter_headers, rejected_result
+
+HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "Gilbert"}
+
+
+def record(value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="predictions.requests",
+        partition=2,
+        offset=41,
+        timestamp=0,
+        timestamp_type=0,
+        key=key,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value),
+        headers=headers or [],
+    )
+
+
+def test_valid_request_is_accepted_with_its_reply_topic() -> None:
+    body = json.dumps({"request_id": "r1", "features": HOUSE}).encode()
+    parsed = parse_record(record(body, b"r1", [("reply_to", b"my.replies")]))
+    assert isinstance(parsed, Accepted)
+    assert parsed.request.request_id == "r1"
+    assert parsed.reply_to == "my.replies"
+
+
+def test_bytes_that_are_not_json_are_rejected_and_keep_the_key_as_id() -> None:
+    parsed = parse_record(record(b"\xff\xfe not json", b"r2"))
+    assert isinstance(parsed, Rejected)
+    assert parsed.code == "not_json"
+    assert parsed.request_id == "r2"
+
+
+def test_out_of_range_values_name_the_field() -> None:
+    body = json.dumps({"request_id": "r3", "job_id": "j1", "row": 4, "features": HOUSE | {"gr_liv_area": -3}})
+    parsed = parse_record(record(body.encode()))
+    assert isinstance(parsed, Rejected)
+    assert parsed.code == "invalid_request"
+    assert "features.gr_liv_area" in parsed.reason
+    assert (parsed.request_id, parsed.job_id, parsed.row) == ("r3", "j1", 4)
+
+
+def test_rejected_request_becomes_a_failed_result_and_a_dead_letter() -> None:
+    parsed = parse_record(record(json.dumps({"request_id": "r4", "features": {}}).encode(), headers=[("trace", b"t")]))
+    assert isinstance(parsed, Rejected)
+    result = rejected_result(parsed)
+    assert result is not None
+    assert result.status == "failed"
+    assert result.error is not None
+    assert "features.gr_liv_area" in result.error.message
+    headers = dead_letter_headers(parsed)
+    assert headers["x-error-code"] == "invalid_request"
+    assert headers["x-source-topic"] == "predictions.requests"
+    assert (headers["x-source-partition"], headers["x-source-offset"]) == ("2", "41")
+    assert headers["trace"] == "t"
+
+
+def test_a_message_without_any_id_is_only_dead_lettered() -> None:
+    parsed = parse_record(record(b"[1, 2, 3]"))
+    assert isinstance(parsed, Rejected)
+    assert rejected_result(parsed) is None
