@@ -27,6 +27,17 @@ log = structlog.get_logger(__name__)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
 
+def local_settings(settings: Settings) -> Settings:
+    """Point every process at the Kafka, Redis and API that this command starts."""
+    return settings.model_copy(
+        update={
+            "kafka_bootstrap": f"127.0.0.1:{settings.kafka_port}",
+            "redis_url": f"redis://127.0.0.1:{settings.redis_port}/0",
+            "api_url": f"http://{settings.api_host}:{settings.api_port}",
+        }
+    )
+
+
 def pid_file(settings: Settings) -> Path:
     return settings.state_path / "run.json"
 
@@ -77,7 +88,7 @@ def banner(settings: Settings) -> str:
 @cli.command()
 def up() -> None:
     """Start everything and stay in the foreground."""
-    settings = get_settings()
+    settings = local_settings(get_settings())
     configure_logging(settings, "run")
     settings.state_path.mkdir(parents=True, exist_ok=True)
     cache = settings.state_path / "cache"
