@@ -1,0 +1,50 @@
+"""``make bench``: run every benchmark under ``bench/`` in turn, then write one markdown report.
+
+Each ``bench/bench_*.py`` prints its own table and writes ``bench/results/<name>.json``; this
+runner adds ``bench/results/REPORT.md`` with all of them (and the plots). A champion is trained
+into the local state folder first if none is registered (the model benchmark measures it).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from bench.report import RESULTS, build
+from infra.logging import configure_logging
+from infra.settings import get_settings
+
+ORDER = ("bench_model.py", "bench_stream.py", "bench_rest.py", "bench_dashboard.py")
+
+
+def main() -> int:
+    settings = get_settings()
+    configure_logging(settings, "bench")
+    from training.pipeline import champion_exists, train
+
+    if not champion_exists(settings):
+        train(settings, quick=False, data_path=None)
+    here = Path(__file__).resolve().parent
+    RESULTS.mkdir(exist_ok=True)
+    failures = []
+    for script in ORDER:
+        path = here / script
+        if not path.exists():
+            continue
+        print(f"\n=== {script}", flush=True)
+        started = time.monotonic()
+        code = subprocess.run([sys.executable, str(path)], check=False).returncode
+        print(f"=== {script}: exit {code} in {time.monotonic() - started:.0f} s", flush=True)
+        if code != 0:
+            failures.append(script)
+    report = build()
+    print(f"\nreport: {report}")
+    if failures:
+        print(f"failed: {', '.join(failures)}", file=sys.stderr)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

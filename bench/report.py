@@ -1,0 +1,81 @@
+"""One markdown report from every ``bench/results/*.json``: tables for each benchmark, plus plots."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+
+RESULTS = Path(__file__).resolve().parent / "results"
+TITLES = {
+    "model": "Model serving (pyfunc, in process)",
+    "stream": "Streaming through Kafka vs in-process floor",
+    "rest": "REST submit-and-poll vs synchronous baseline",
+    "dashboard": "Dashboard render times (10,000 results in Redis)",
+}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:,.3f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def _flat(data: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            yield from _flat(value, f"{name}.")
+        elif not (isinstance(value, list) and value and isinstance(value[0], dict)):
+            yield name, value
+
+
+def _tables(data: dict[str, Any]) -> Iterator[str]:
+    """Scalars as one key/value table; each list of records as a table of its own."""
+    rows = list(_flat(data))
+    if rows:
+        yield "| figure | value |\n| --- | --- |\n" + "\n".join(f"| {k} | {_cell(v)} |" for k, v in rows)
+    for key, value in data.items():
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            columns = list(dict.fromkeys(c for item in value for c in item))
+            head = "| " + " | ".join(columns) + " |\n|" + " --- |" * len(columns)
+            body = "\n".join("| " + " | ".join(_cell(item.get(c, "")) for c in columns) + " |" for item in value)
+            yield f"**{key}**\n\n{head}\n{body}"
+
+
+def _sweep_plot(data: dict[str, Any], path: Path) -> bool:
+    sweep = data.get("sweep")
+    if not (isinstance(sweep, list) and sweep and {"batch_max_records", "rows_per_second"} <= set(sweep[0])):
+        return False
+    points = sorted((s["batch_max_records"], s["rows_per_second"]) for s in sweep)
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    ax.plot([p[0] for p in points], [p[1] for p in points], marker="o")
+    ax.set_xscale("log")
+    ax.set_xlabel("batch_max_records")
+    ax.set_ylabel("predictions / s")
+    ax.set_title("Throughput vs batch size")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+def build(results: Path = RESULTS) -> Path:
+    sections = ["# Benchmark report", "", "Produced by `make bench` on this machine; ratios come from one run."]
+    for path in sorted(results.glob("*.json")):
+        data = json.loads(path.read_text())
+        name = path.stem
+        sections += ["", f"## {TITLES.get(name, name)}", "", f"Source: `bench/results/{path.name}`"]
+        sections += ["", *(f"{table}\n" for table in _tables(data))]
+        if _sweep_plot(data, results / f"{name}_sweep.png"):
+            sections += [f"![throughput vs batch size]({name}_sweep.png)", ""]
+    sections += [f"![{png.stem}]({png.name})\n" for png in sorted(results.glob("*.png")) if "_sweep" not in png.stem]
+    report = results / "REPORT.md"
+    report.write_text("\n".join(sections) + "\n")
+    return report
