@@ -10,13 +10,16 @@ export UV_PYTHON_DOWNLOADS := never
 WORKERS ?= 1
 DATA ?=
 
-.PHONY: help run test lint format train bench stop clean system-deps venv
+.PHONY: help run test lint format train bench stop clean system-deps test-deps venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 system-deps:  ## Java 17, Maven and redis-server (installed with apt when missing)
-	@bash deploy/install-system-deps.sh
+	@bash deploy/install-system-deps.sh run
+
+test-deps:  ## system-deps plus promtool and Chromium for the tests
+	@bash deploy/install-system-deps.sh test
 
 $(VENV)/.synced: pyproject.toml uv.lock
 	@command -v uv >/dev/null 2>&1 || $(PYTHON_SYSTEM) -m uv --version >/dev/null 2>&1 || $(PYTHON_SYSTEM) -m pip install --quiet uv
@@ -37,7 +40,7 @@ clean: stop  ## stop, then remove the state folder (.state/) and nothing else
 train: venv  ## train the candidates and register the champion (DATA=path for your own sales)
 	$(PY) -m training $(if $(DATA),--data $(DATA),)
 
-test: system-deps venv lint  ## lint, then the whole suite against a real Kafka and Redis
+test: test-deps venv lint  ## lint, then the whole suite against a real Kafka and Redis
 	$(PY) -m pytest
 
 lint: venv  ## ruff and mypy

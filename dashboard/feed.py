@@ -1,0 +1,115 @@
+"""Results from Redis as flat table rows: the live feed stream, and single records by id.
+
+The feed stream (``RedisKeys.feed``, capped at ``feed_maxlen``) is the dashboard's window on
+recent results; its entry ids are the write times in milliseconds, so throughput needs no
+parsing. A result does not carry the valued house's location or neighbourhood, so the nearest
+comparable sale stands in for both (``near_*`` columns).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import orjson
+import pandas as pd
+import streamlit as st
+
+from dashboard.context import redis_client
+from schemas.keys import RedisKeys
+from schemas.messages import PredictionResult
+
+COLUMNS: tuple[str, ...] = (
+    "written_at",
+    "request_id",
+    "job_id",
+    "source",
+    "status",
+    "price",
+    "lower_80",
+    "upper_80",
+    "lower_90",
+    "upper_90",
+    "model_version",
+    "submitted_at",
+    "latency_ms",
+    "queue_ms",
+    "inference_ms",
+    "error_code",
+    "near_neighborhood",
+    "near_longitude",
+    "near_latitude",
+    "comparable_ppsf",
+)
+NUMERIC_COLUMNS: tuple[str, ...] = (
+    "price",
+    "lower_80",
+    "upper_80",
+    "lower_90",
+    "upper_90",
+    "queue_ms",
+    "inference_ms",
+    "near_longitude",
+    "near_latitude",
+    "comparable_ppsf",
+)
+
+
+def flatten(raw: str) -> dict[str, Any]:
+    """One JSON ``PredictionResult`` as a flat row (``orjson``: ~10x faster than validating 10k models)."""
+    result = orjson.loads(raw)
+    timings = result.get("timings") or {}
+    row: dict[str, Any] = {
+        "request_id": result["request_id"],
+        "job_id": result.get("job_id"),
+        "source": result.get("source"),
+        "status": result["status"],
+        "price": result.get("price"),
+        "model_version": (result.get("model") or {}).get("version"),
+        "submitted_at": timings.get("submitted_at"),
+        "scored_at": timings.get("scored_at"),
+        "queue_ms": timings.get("queue_ms"),
+        "inference_ms": timings.get("inference_ms"),
+        "error_code": (result.get("error") or {}).get("code"),
+    }
+    for interval in result.get("intervals") or ():
+        level = round(interval["level"] * 100)
+        row[f"lower_{level}"] = interval["lower"]
+        row[f"upper_{level}"] = interval["upper"]
+    comparables = result.get("comparables") or []
+    if comparables:
+        nearest = min(comparables, key=lambda c: c["distance_km"])
+        row["near_neighborhood"] = nearest["neighborhood"]
+        row["near_longitude"] = nearest["longitude"]
+        row["near_latitude"] = nearest["latitude"]
+        row["comparable_ppsf"] = sum(c["price"] / c["gr_liv_area"] for c in comparables) / len(comparables)
+    return row
+
+
+def to_frame(entries: list[tuple[str, dict[str, str]]]) -> pd.DataFrame:
+    """Stream entries (newest first) as a table with ``COLUMNS``; times are UTC timestamps."""
+    rows = []
+    for entry_id, fields in entries:
+        row = flatten(fields["result"])
+        row["written_at"] = int(entry_id.split("-", 1)[0])
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*COLUMNS, "scored_at"])
+    frame["written_at"] = pd.to_datetime(frame["written_at"], unit="ms", utc=True)
+    frame["submitted_at"] = pd.to_datetime(frame["submitted_at"], utc=True, format="ISO8601")
+    scored = pd.to_datetime(frame["scored_at"], utc=True, format="ISO8601")
+    frame["latency_ms"] = (scored - frame["submitted_at"]).dt.total_seconds() * 1000.0
+    frame[list(NUMERIC_COLUMNS)] = frame[list(NUMERIC_COLUMNS)].apply(pd.to_numeric)
+    return frame.loc[:, list(COLUMNS)]
+
+
+@st.cache_data(ttl=2, show_spinner=False, max_entries=16)
+def read_feed(redis_url: str, prefix: str, count: int, since_ms: int = 0) -> pd.DataFrame:
+    """The newest ``count`` results written at or after ``since_ms`` (epoch ms), newest first."""
+    client = redis_client(redis_url)
+    entries = client.xrevrange(RedisKeys(prefix).feed, max="+", min=str(since_ms), count=count)
+    return to_frame(cast("list[tuple[str, dict[str, str]]]", entries))
+
+
+def find_result(redis_url: str, prefix: str, request_id: str) -> PredictionResult | None:
+    """One request's record, also when it has left the feed (until its TTL)."""
+    raw = redis_client(redis_url).get(RedisKeys(prefix).prediction(request_id))
+    return None if raw is None else PredictionResult.model_validate_json(cast("str", raw))

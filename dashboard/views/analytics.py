@@ -1,0 +1,48 @@
+"""Analytics over the results in the feed: prices, $/sq ft by neighbourhood, sources, model versions."""
+
+from __future__ import annotations
+
+import pandas as pd
+import redis
+import streamlit as st
+
+from dashboard import charts
+from dashboard.context import redis_down, settings
+from dashboard.feed import read_feed
+
+
+def versions_table(frame: pd.DataFrame) -> pd.DataFrame:
+    return (
+        frame.dropna(subset=["model_version"])
+        .groupby("model_version")
+        .agg(results=("request_id", "size"), first_seen=("written_at", "min"), last_seen=("written_at", "max"))
+        .sort_values("last_seen", ascending=False)
+        .reset_index()
+    )
+
+
+def main() -> None:
+    st.title("Analytics")
+    conf = settings()
+    try:
+        frame = read_feed(conf.redis_url, conf.redis_prefix, conf.feed_maxlen)
+    except redis.RedisError as exc:
+        redis_down(exc)
+        return
+    if frame.empty:
+        st.info("No results yet.")
+        return
+    st.caption(f"Over the {len(frame):,} newest results (the feed keeps {conf.feed_maxlen:,}).")
+    done = frame[frame["status"] == "done"]
+    left, right = st.columns(2)
+    left.plotly_chart(charts.price_distribution(done), key="prices")
+    right.plotly_chart(charts.counts(frame, "source", "Predictions by source"), key="sources")
+    st.plotly_chart(charts.ppsf_by_neighbourhood(done), key="ppsf")
+    st.caption(
+        "Results carry neither the house's living area nor its neighbourhood, so this shows the $/sq ft "
+        "of the comparable sales each valuation cited, grouped by the nearest one's neighbourhood."
+    )
+    st.subheader("Model versions in use")
+    left, right = st.columns(2)
+    left.plotly_chart(charts.counts(frame, "model_version", "Results by model version"), key="versions")
+    right.dataframe(versions_table(frame), hide_index=True)

@@ -1,0 +1,84 @@
+"""Model: the champion and the candidates from the MLflow registry, side by side, with report plots."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard.context import settings
+from dashboard.registry import SHOWN_METRICS, RegistryError, VersionInfo, report_plots, versions
+
+
+def comparison(infos: list[VersionInfo], alias: str) -> pd.DataFrame:
+    """One column per version, metrics as rows (the usual ones first)."""
+    names = [m for m in SHOWN_METRICS if any(m in i.metrics for i in infos)]
+    names += sorted({m for i in infos for m in i.metrics} - set(names))
+    columns = {
+        f"v{i.version}{' (' + alias + ')' if alias in i.aliases else ''}": [i.metrics.get(m) for m in names]
+        for i in infos
+    }
+    return pd.DataFrame(columns, index=names)
+
+
+def versions_table(infos: list[VersionInfo]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "version": i.version,
+                "aliases": ", ".join(i.aliases),
+                "registered": i.registered_at,
+                "promoted": i.promoted_at or "",
+                "selected": i.params.get("selected", ""),
+                "cv_rmse": i.metrics.get("cv_rmse"),
+                "run_id": i.run_id,
+            }
+            for i in infos
+        ]
+    )
+
+
+def plots(tracking_uri: str, info: VersionInfo) -> None:
+    if info.run_id is None:
+        return
+    try:
+        images = report_plots(tracking_uri, info.run_id)
+    except Exception as exc:  # MLflow's own error types vary by store
+        st.warning(f"Report plots unavailable ({type(exc).__name__}).")
+        return
+    if not images:
+        st.info("This run logged no report plots.")
+        return
+    for column, (name, image) in zip(st.columns(len(images)), images.items(), strict=True):
+        column.image(image, caption=name)
+
+
+def main() -> None:
+    st.title("Model")
+    conf = settings()
+    try:
+        infos = versions(conf.tracking_uri, conf.model_name)
+    except RegistryError as exc:
+        st.warning(f"{exc}. The page will work again as soon as it is back.")
+        return
+    if not infos:
+        st.info(f"No version of {conf.model_name!r} is registered yet: run `make train`.")
+        return
+    champion = next((i for i in infos if conf.model_alias in i.aliases), None)
+    if champion:
+        st.metric(
+            f"{conf.model_alias}",
+            f"version {champion.version}",
+            help=f"registered {champion.registered_at:%Y-%m-%d %H:%M} UTC",
+        )
+    else:
+        st.warning(f"No version holds the alias {conf.model_alias!r}: the workers have nothing to serve.")
+    st.subheader("Versions")
+    st.dataframe(versions_table(infos), hide_index=True)
+    st.subheader("Metrics side by side")
+    st.dataframe(comparison(infos, conf.model_alias))
+    shown = st.selectbox(
+        "Training report of version",
+        [i.version for i in infos],
+        index=[i.version for i in infos].index(champion.version) if champion else 0,
+    )
+    plots(conf.tracking_uri, next(i for i in infos if i.version == shown))

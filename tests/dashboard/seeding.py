@@ -1,0 +1,103 @@
+"""Realistic results written through the real store (``ResultStore.save_results``), for tests and the bench."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Sequence
+from datetime import date, timedelta
+
+from infra.redis import create_redis
+from infra.settings import Settings
+from infra.store import ResultStore
+from schemas.features import NEIGHBORHOODS
+from schemas.keys import RedisKeys
+from schemas.messages import ErrorInfo, ModelRef, PredictionResult, Source, Timings, utc_now
+from schemas.valuation import Comparable, Contribution, Interval
+
+SOURCES: tuple[Source, ...] = ("rest", "rest", "kafka", "batch", "file")
+FEATURES = ("gr_liv_area", "overall_cond", "year_built", "neighborhood", "total_bsmt_sf", "garage_cars")
+
+
+def fake_results(
+    count: int, seed: int = 0, failed_every: int = 20, job_id: str | None = None
+) -> list[PredictionResult]:
+    rng = random.Random(seed)
+    now = utc_now()
+    results = []
+    for i in range(count):
+        submitted = now - timedelta(seconds=rng.uniform(0, 300))
+        timings = Timings(
+            submitted_at=submitted,
+            scored_at=submitted + timedelta(milliseconds=rng.uniform(5, 80)),
+            queue_ms=rng.uniform(1, 40),
+            inference_ms=rng.uniform(1, 20),
+        )
+        base = PredictionResult(
+            request_id=f"r{seed}-{i:06d}",
+            job_id=job_id,
+            row=i if job_id else None,
+            source="file" if job_id else SOURCES[i % len(SOURCES)],
+            status="failed",
+            timings=timings,
+        )
+        if failed_every and i % failed_every == failed_every - 1:
+            error = ErrorInfo(code="invalid_features", message="gr_liv_area: too small")
+            results.append(base.model_copy(update={"error": error}))
+            continue
+        price = rng.lognormvariate(12.0, 0.35)
+        hood = NEIGHBORHOODS[rng.randrange(20)]
+        lon, lat = -93.64 + rng.gauss(0, 0.02), 42.03 + rng.gauss(0, 0.015)
+        results.append(
+            base.model_copy(
+                update={
+                    "status": "done",
+                    "price": price,
+                    "intervals": [
+                        Interval(level=0.8, lower=price * 0.88, upper=price * 1.12),
+                        Interval(level=0.9, lower=price * 0.84, upper=price * 1.17),
+                    ],
+                    "contributions": [Contribution(feature=f, value=rng.uniform(-15_000, 25_000)) for f in FEATURES],
+                    "comparables": [
+                        Comparable(
+                            price=price * rng.uniform(0.85, 1.15),
+                            distance_km=rng.uniform(0.05, 2.0),
+                            sold=date(2009, rng.randint(1, 12), 1),
+                            neighborhood=hood,
+                            gr_liv_area=rng.randint(800, 2800),
+                            year_built=rng.randint(1920, 2008),
+                            longitude=lon + rng.gauss(0, 0.004),
+                            latitude=lat + rng.gauss(0, 0.003),
+                        )
+                        for _ in range(5)
+                    ],
+                    "model": ModelRef(name="valuestream-price", version=str(1 + (i % 7 == 0))),
+                }
+            )
+        )
+    return results
+
+
+def save(settings: Settings, results: Sequence[PredictionResult], chunk: int = 2_000) -> None:
+    async def write() -> None:
+        client = create_redis(settings)
+        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        try:
+            for start in range(0, len(results), chunk):
+                await store.save_results(results[start : start + chunk])
+        finally:
+            await client.aclose()
+
+    asyncio.run(write())
+
+
+def create_job(settings: Settings, job_id: str, total: int, age_seconds: float = 10.0) -> None:
+    async def write() -> None:
+        client = create_redis(settings)
+        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        try:
+            await store.create_job(job_id, total, "file", utc_now() - timedelta(seconds=age_seconds))
+        finally:
+            await client.aclose()
+
+    asyncio.run(write())

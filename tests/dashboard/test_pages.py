@@ -1,0 +1,181 @@
+"""Every page through Streamlit's AppTest against the session's real Redis (and the real API for submitting)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+from streamlit.testing.v1.element_tree import Progress
+
+from dashboard import api_client
+from infra import stack
+from infra.settings import Settings
+from tests.dashboard import seeding
+from tests.dashboard.conftest import SEEDED, page, use
+
+pytestmark = pytest.mark.integration
+
+
+def rendered(name: str) -> AppTest:
+    at = page(name).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def progress_bar(at: AppTest) -> tuple[int, str]:
+    """(percent, text) of the page's progress bar."""
+    bar = at.get("progress")[0]
+    assert isinstance(bar, Progress)
+    return bar.value, bar.text
+
+
+def metric(at: AppTest, label: str) -> str:
+    return str(next(m for m in at.metric if m.label == label).value)
+
+
+def test_live_feed_shows_counts_failures_and_newest_rows(seeded: Settings) -> None:
+    at = rendered("live")
+    assert metric(at, "results, last 10 min") == f"{SEEDED:,}"
+    assert metric(at, "failed") == "5.0%"
+    assert len(at.get("plotly_chart")) == 2
+    table = at.dataframe[0].value
+    assert len(table) == 200
+    assert table["written_at"].is_monotonic_decreasing
+    assert len(at.get("deck_gl_json_chart")) == 1
+
+
+def test_analytics_draws_every_chart(seeded: Settings) -> None:
+    at = rendered("analytics")
+    assert len(at.get("plotly_chart")) == 4
+    versions = at.dataframe[0].value
+    assert set(versions["model_version"]) == {"1", "2"}
+    assert versions["results"].sum() == SEEDED * 19 // 20
+
+
+def test_history_filters_and_finds_by_id(seeded: Settings) -> None:
+    at = rendered("history")
+    assert len(at.dataframe[0].value) == SEEDED
+    at.multiselect(key="history_status").set_value(["failed"]).run()
+    assert set(at.dataframe[0].value["status"]) == {"failed"}
+    assert len(at.dataframe[0].value) == SEEDED // 20
+    at.multiselect(key="history_status").set_value([]).run()
+    at.text_input(key="history_search").set_value("r0-000042").run()
+    assert list(at.dataframe[0].value["request_id"]) == ["r0-000042"]
+    at.text_input(key="history_search").set_value("not-in-the-feed").run()
+    assert any("No record" in i.value for i in at.info)
+
+
+def test_pages_say_redis_is_down_and_recover_when_it_is_back(
+    base_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    port = stack.free_port()
+    settings = base_settings.model_copy(update={"redis_url": f"redis://127.0.0.1:{port}/0", "redis_prefix": "down"})
+    use(settings, monkeypatch)
+    for name in ("live", "analytics", "history", "jobs"):
+        at = rendered(name)
+        assert any("Redis is not reachable" in w.value for w in at.warning), name
+    service = stack.start_redis(tmp_path, port)
+    try:
+        seeding.save(settings, seeding.fake_results(20, seed=3))
+        at = rendered("history")
+        assert not at.warning
+        assert len(at.dataframe[0].value) == 20
+    finally:
+        service.stop()
+
+
+def test_empty_feed_says_so(empty: Settings) -> None:
+    for name in ("live", "analytics", "history"):
+        at = rendered(name)
+        assert at.info, name
+
+
+def test_jobs_page_follows_progress_from_redis(empty: Settings) -> None:
+    seeding.create_job(empty, "job-progress", total=50, age_seconds=10)
+    seeding.save(empty, seeding.fake_results(20, seed=4, failed_every=10, job_id="job-progress"))
+    at = page("jobs")
+    at.session_state["job_id"] = "job-progress"
+    at.run()
+    assert not at.exception
+    percent, text = progress_bar(at)
+    assert percent == 40
+    assert "20 of 50 rows" in text
+    assert "s left" in text
+    jobs = at.dataframe[0].value
+    assert list(jobs["job_id"]) == ["job-progress"]
+    assert (jobs["done"].iloc[0], jobs["failed"].iloc[0]) == (18, 2)
+
+    seeding.save(empty, seeding.fake_results(50, seed=4, failed_every=10, job_id="job-progress"))
+    at.run()
+    assert progress_bar(at) == (100, "finished: 45 done, 5 failed")
+
+
+def submit(at: AppTest, area: int) -> AppTest:
+    next(n for n in at.number_input if n.label == "Living area (sq ft)").set_value(area)
+    at.selectbox(key="neighborhood").set_value("Somerset")
+    next(b for b in at.button if b.label == "Value this house").click()
+    return at.run(timeout=90)
+
+
+def test_value_form_submits_through_the_api_and_shows_the_price(served: Settings) -> None:
+    at = submit(rendered("value"), 1800)
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    price = metric(at, "Estimated price")
+    assert price.startswith("$")
+    assert 50_000 < float(price[1:].replace(",", "")) < 1_000_000
+    assert len(at.get("plotly_chart")) == 2  # interval range and contributions
+    assert len(at.dataframe[0].value) > 0  # comparable sales
+    assert at.session_state["valuation"].status == "done"
+
+
+def test_value_form_says_when_the_api_is_unreachable(base_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    use(base_settings.model_copy(update={"api_url": f"http://127.0.0.1:{stack.free_port()}"}), monkeypatch)
+    at = submit(rendered("value"), 1500)
+    assert not at.exception
+    assert any("not reachable" in e.value for e in at.error)
+    assert not at.metric
+
+
+def test_model_page_shows_the_champion_and_its_plots(
+    base_settings: Settings, champion: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    use(base_settings, monkeypatch)
+    at = rendered("model")
+    assert metric(at, base_settings.model_alias) == f"version {champion}"
+    versions = at.dataframe[0].value
+    assert champion in set(versions["version"])
+    assert "cv_rmse" in at.dataframe[1].value.index
+    assert len(at.get("image")) == 3
+
+
+def test_model_page_says_mlflow_is_unreachable(base_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    dead = f"http://127.0.0.1:{stack.free_port()}"
+    use(base_settings.model_copy(update={"mlflow_tracking_uri": dead}), monkeypatch)
+    at = rendered("model")
+    assert any("not available" in w.value for w in at.warning)
+
+
+def test_the_app_navigates_to_the_valuation_page_by_default(seeded: Settings) -> None:
+    at = AppTest.from_file(str(Path(__file__).parents[2] / "dashboard" / "app.py"), default_timeout=60).run()
+    assert not at.exception
+    assert at.title[0].value == "Value a house"
+
+
+def test_an_uploaded_file_runs_to_the_end_and_its_results_download(served: Settings) -> None:
+    houses = "gr_liv_area,year_built,neighborhood\n" + "".join(
+        f"{1000 + 50 * i},{1950 + i},North_Ames\n" for i in range(12)
+    )
+    job_id = api_client.upload_job(served.api_url, "houses.csv", houses.encode())
+    at = page("jobs")
+    at.session_state["job_id"] = job_id
+    deadline = time.monotonic() + 60
+    while at.run().get("progress") == [] or progress_bar(at)[0] < 100:
+        assert not at.exception
+        assert time.monotonic() < deadline, "the job did not finish in 60 s"
+        time.sleep(0.5)
+    assert progress_bar(at) == (100, "finished: 12 done, 0 failed")
+    content = api_client.job_results(served.api_url, job_id, "csv")
+    assert len(content.decode().strip().splitlines()) == 13  # header and one row per house

@@ -1,0 +1,78 @@
+"""Pure pieces of the dashboard: result flattening, job progress arithmetic, charts and maps (no services)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pandas as pd
+
+from dashboard import charts, maps
+from dashboard.feed import COLUMNS, flatten, to_frame
+from dashboard.jobs import JobProgress
+from schemas.messages import utc_now
+from tests.dashboard.seeding import fake_results
+
+
+def entries(count: int) -> list[tuple[str, dict[str, str]]]:
+    return [(f"{1_700_000_000_000 + i}-0", {"result": r.model_dump_json()}) for i, r in enumerate(fake_results(count))]
+
+
+def test_flatten_takes_intervals_latency_and_the_nearest_comparable() -> None:
+    result = fake_results(1)[0]
+    row = flatten(result.model_dump_json())
+    assert row["price"] == result.price
+    assert (row["lower_80"], row["upper_90"]) == (result.intervals[0].lower, result.intervals[1].upper)
+    nearest = min(result.comparables, key=lambda c: c.distance_km)
+    assert (row["near_longitude"], row["near_latitude"]) == (nearest.longitude, nearest.latitude)
+    assert result.model is not None
+    assert row["model_version"] == result.model.version
+
+
+def test_frame_has_every_column_and_real_latencies() -> None:
+    frame = to_frame(entries(40))
+    assert list(frame.columns) == list(COLUMNS)
+    done = frame[frame["status"] == "done"]
+    assert done["latency_ms"].between(5, 80).all()
+    assert frame.loc[frame["status"] == "failed", "price"].isna().all()
+    assert frame["written_at"].iloc[0] == pd.Timestamp(1_700_000_000_000, unit="ms", tz="UTC")
+
+
+def test_empty_feed_is_an_empty_frame_with_the_columns() -> None:
+    frame = to_frame([])
+    assert frame.empty
+    assert list(frame.columns) == list(COLUMNS)
+
+
+def test_job_progress_rate_and_eta() -> None:
+    now = utc_now()
+    job = JobProgress(job_id="j", total=100, done=30, failed=10, created_at=now - timedelta(seconds=20), seen_at=now)
+    assert job.fraction == 0.4
+    assert job.rate == 2.0
+    assert job.eta_seconds == 30.0
+    finished = job.model_copy(update={"done": 90})
+    assert finished.finished
+    assert finished.rate is None
+    assert finished.eta_seconds is None
+
+
+def test_waterfall_ends_at_the_price() -> None:
+    result = fake_results(1)[0]
+    figure = charts.contributions(result)
+    steps = figure.data[0]
+    assert steps.y[-1] == "price"
+    assert abs(steps.x[0] + sum(steps.x[1:-1]) - result.price) < 1e-6
+
+
+def test_map_sends_only_the_columns_it_draws() -> None:
+    frame = to_frame(entries(20))
+    deck = maps.points(frame, "near_longitude", "near_latitude", "{price_text} · {near_neighborhood}")
+    sent = deck.layers[0].data  # pydeck turns the frame into records
+    assert set(sent[0]) == {
+        "near_longitude",
+        "near_latitude",
+        "near_neighborhood",
+        "price",
+        "colour",
+        "price_text",
+    }
+    assert len(sent) == frame["near_longitude"].notna().sum()
