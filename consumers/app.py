@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from faststream.kafka.subscriber.usecase import LogicSubscriber
 from faststream.message import StreamMessage
 from prometheus_client import start_http_server
 
+from consumers.drift import DriftMonitor
 from consumers.heartbeat import beat_forever
+from consumers.lag import LagExporter
 from consumers.model import ModelHolder, NoChampionError
 from consumers.worker import Worker
 from infra.kafka import create_broker
@@ -22,8 +26,11 @@ from infra.redis import create_redis
 from infra.settings import Settings
 from infra.store import ResultStore
 from schemas.keys import RedisKeys
+from schemas.messages import PredictionResult
 
 log = structlog.get_logger(__name__)
+LAG_SECONDS = 5.0
+DRIFT_SECONDS = 10.0
 
 
 async def raw_records(message: StreamMessage[Any]) -> Any:
@@ -31,29 +38,58 @@ async def raw_records(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> Worker:
+@dataclass(frozen=True)
+class ScoringService:
+    worker: Worker
+    subscriber: LogicSubscriber[Any]
+
+
+def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> ScoringService:
     store = ResultStore(
         create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
     )
-    worker = Worker(settings, broker, store, models)
-
-    @broker.subscriber(
+    worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window))
+    # NACK_ON_ERROR: offsets are committed only after ``handle`` returns; an unexpected error rewinds the
+    # batch's partitions instead (at-least-once), it never commits unanswered records.
+    subscriber = broker.subscriber(
         settings.requests_topic,
         batch=True,
         group_id=settings.consumer_group,
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_max_wait_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.ACK,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
         decoder=raw_records,
         no_reply=True,
         title="score-requests",
-        description="Scores prediction requests in micro-batches; results to Redis and predictions.results.",
+        description=(
+            "Scores prediction requests in micro-batches. Value: PredictionRequest JSON, key: request_id, "
+            "optional header reply_to. Results go to Redis, to predictions.results and to the reply_to topic; "
+            "bad input goes to predictions.dlq."
+        ),
     )
+
+    @subscriber
     async def score_requests(body: list[bytes], message: KafkaMessage) -> None:
         await worker.handle(message.raw_message)
 
-    return worker
+    # Declared for the AsyncAPI document: the worker publishes through the broker directly.
+    broker.publisher(
+        settings.results_topic,
+        title="prediction-results",
+        description="Every final result (done or failed), key = request_id; also produced to a request's reply_to.",
+        schema=PredictionResult,
+    )
+    broker.publisher(
+        settings.dlq_topic,
+        title="dead-letters",
+        description=(
+            "The original bytes of a message that is not JSON or not a valid PredictionRequest, with headers "
+            "x-error-code, x-error, x-source-topic, x-source-partition, x-source-offset (plus the original ones)."
+        ),
+        schema=bytes,
+    )
+    return ScoringService(worker, subscriber)
 
 
 async def wait_for_champion(models: ModelHolder, poll: float) -> None:
@@ -66,10 +102,25 @@ async def wait_for_champion(models: ModelHolder, poll: float) -> None:
             await asyncio.sleep(poll)
 
 
+async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]) -> None:
+    """Run ``call`` periodically until cancelled; a failing round is logged, never fatal."""
+    while True:
+        try:
+            await call()
+        except Exception as exc:
+            log.warning("periodic_task_failed", task=name, error=repr(exc))
+        await asyncio.sleep(seconds)
+
+
 def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | None = None) -> FastStream:
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
-    worker = build_worker(settings, broker, models)
+    service = build_worker(settings, broker, models)
+    worker = service.worker
+    lag = LagExporter(lambda: service.subscriber.consumer)
+
+    async def export_drift() -> None:
+        worker.drift.export(models.current.drift_reference if models.loaded else None)
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -80,6 +131,8 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
         tasks = [
             asyncio.create_task(models.watch()),
             asyncio.create_task(beat_forever(worker.store.client, worker.store.keys, f"worker-{worker_index}", models)),
+            asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
+            asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
         ]
         log.info("worker_ready", index=worker_index, metrics_port=port, model_version=models.current.ref.version)
         try:

@@ -24,3 +24,14 @@ DEAD_LETTERS = Counter("valuestream_worker_dead_letters_total", "Messages sent t
 RETRIES = Counter("valuestream_worker_retries_total", "Retries after transient faults.", ["operation"])
 MODEL_VERSION = Gauge("valuestream_worker_model_version", "Version of the model being served (0: none).")
 MODEL_RELOADS = Counter("valuestream_worker_model_reloads_total", "Model loads, by outcome.", ["outcome"])
+FEATURE_PSI = Gauge(
+    "valuestream_worker_feature_psi",
+    "Population stability index of recent requests against the model's training data (>= 0.2: significant).",
+    ["feature"],
+)
+DRIFT_WINDOW_ROWS = Gauge("valuestream_worker_drift_window_rows", "Recent requests in the drift window.")
+CONSUMER_LAG = Gauge(
+    "valuestream_worker_consumer_lag",
+    "Records not yet fetched by this worker, per assigned partition (high watermark - position).",
+    ["topic", "partition"],
+)

@@ -15,6 +15,7 @@ from mlflow.pyfunc import PyFuncModel
 from consumers.metrics import MODEL_RELOADS, MODEL_VERSION
 from infra.settings import Settings
 from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures
+from schemas.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference
 
 log = structlog.get_logger(__name__)
 
@@ -27,6 +28,7 @@ class NoChampionError(RuntimeError):
 class LoadedModel:
     ref: ModelRef
     pyfunc: PyFuncModel
+    drift_reference: DriftReference | None = None
 
     def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
         output: Any = self.pyfunc.predict(frame)
@@ -66,9 +68,23 @@ class ModelHolder:
             raise NoChampionError(f"{self.settings.champion_uri}: {exc.message}") from exc
         return str(version.version)
 
+    def drift_reference(self, version: str) -> DriftReference | None:
+        """The training distribution the version's run logged; None (drift not measured) if absent."""
+        try:
+            run_id = self.client.get_model_version(self.settings.model_name, version).run_id
+            raw = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DRIFT_REFERENCE_ARTIFACT}")
+            return DriftReference.model_validate(raw)
+        except Exception as exc:  # a model without a reference still serves
+            log.warning("drift_reference_missing", version=version, error=str(exc)[:300])
+            return None
+
     def load(self, version: str) -> LoadedModel:
         uri = f"models:/{self.settings.model_name}/{version}"
-        model = LoadedModel(ModelRef(name=self.settings.model_name, version=version), mlflow.pyfunc.load_model(uri))
+        model = LoadedModel(
+            ModelRef(name=self.settings.model_name, version=version),
+            mlflow.pyfunc.load_model(uri),
+            self.drift_reference(version),
+        )
         warm = features_frame([PropertyFeatures(gr_liv_area=1500, year_built=1990, neighborhood="North_Ames")])
         model.predict(warm)
         return model

@@ -85,10 +85,14 @@ def _score_rows(
     return [_result(req, output.iloc[i], model, inference_ms) for i, req in enumerate(requests)]
 
 
-def score(model: LoadedModel, requests: Sequence[PredictionRequest]) -> list[PredictionResult]:
+def score(
+    model: LoadedModel, requests: Sequence[PredictionRequest], frame: pd.DataFrame | None = None
+) -> list[PredictionResult]:
+    """``frame``: the requests' features as built by ``features_frame``, when the caller has it already."""
     if not requests:
         return []
-    frame = features_frame([r.features for r in requests])
+    if frame is None:
+        frame = features_frame([r.features for r in requests])
     try:
         return _score_rows(model, requests, frame)
     except Exception as exc:

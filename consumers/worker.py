@@ -13,14 +13,15 @@ import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
+from consumers.drift import DriftMonitor
 from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES
-from consumers.model import ModelHolder
+from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.parsing import Accepted, Rejected, parse_record
 from consumers.retry import with_retry
 from consumers.scoring import score
 from infra.settings import Settings
 from infra.store import ResultStore
-from schemas import ErrorInfo, PredictionResult, Timings, utc_now
+from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -58,12 +59,31 @@ def dead_letter_headers(rejected: Rejected) -> dict[str, str]:
     }
 
 
+def is_terminal(record: PredictionResult | None) -> bool:
+    return record is not None and record.status != "queued"
+
+
 class Worker:
-    def __init__(self, settings: Settings, broker: KafkaBroker, store: ResultStore, models: ModelHolder) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        broker: KafkaBroker,
+        store: ResultStore,
+        models: ModelHolder,
+        drift: DriftMonitor | None = None,
+    ) -> None:
         self.settings = settings
         self.broker = broker
         self.store = store
         self.models = models
+        self.drift = drift or DriftMonitor(settings.drift_window)
+
+    def _score(self, model: LoadedModel, requests: list[PredictionRequest]) -> list[PredictionResult]:
+        if not requests:
+            return []
+        frame = features_frame([r.features for r in requests])
+        self.drift.observe(frame)
+        return score(model, requests, frame)
 
     async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         BATCH_SIZE.observe(len(records))
@@ -71,13 +91,17 @@ class Worker:
         accepted = [p for p in parsed if isinstance(p, Accepted)]
         rejected = [p for p in parsed if isinstance(p, Rejected)]
 
-        known = await with_retry("redis_read", lambda: self.store.get_many([a.request.request_id for a in accepted]))
-        fresh = [a for a, k in zip(accepted, known, strict=True) if k is None or k.status == "queued"]
-        answered = [(a, k) for a, k in zip(accepted, known, strict=True) if k is not None and k.status != "queued"]
+        ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
+        known = dict(zip(ids, await with_retry("redis_read", lambda: self.store.get_many(ids)), strict=True))
+        fresh = [a for a in accepted if not is_terminal(known[a.request.request_id])]
+        answered = [(a, k) for a in accepted if (k := known[a.request.request_id]) is not None and is_terminal(k)]
 
         model = self.models.current
-        scored = await asyncio.to_thread(score, model, [a.request for a in fresh])
-        failures = [r for r in (rejected_result(x) for x in rejected) if r is not None]
+        scored = await asyncio.to_thread(self._score, model, [a.request for a in fresh])
+        # A bad message never overwrites a request that already has its answer (e.g. a garbage replay of its key).
+        failures = [
+            r for x in rejected if (r := rejected_result(x)) is not None and not is_terminal(known[r.request_id])
+        ]
 
         await with_retry("redis_write", lambda: self.store.save_results([*scored, *failures]))
         replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}

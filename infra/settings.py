@@ -52,6 +52,9 @@ class Settings(BaseSettings):
     model_name: str = Field(default="valuestream-price", description="Registered model name.")
     model_alias: str = Field(default="champion", description="Alias the workers serve.")
     model_poll_seconds: float = Field(default=30.0, gt=0, description="How often workers look for a new champion.")
+    drift_window: int = Field(
+        default=2_000, ge=10, description="Recent requests per worker compared with the training data (PSI)."
+    )
 
     api_host: str = Field(default="127.0.0.1", description="Address the API binds.")
     api_port: int = Field(default=8000, description="API port.")
@@ -64,13 +67,31 @@ class Settings(BaseSettings):
     )
     workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
 
-    redis_port: int = Field(default=6379, description="Port of the local Redis started by `make run`.")
-    kafka_port: int = Field(default=9092, description="Port of the local Kafka started by `make run`.")
+    redis_port: int = Field(
+        default=6379, description="Port of the Redis that `make run` starts (its processes use it, not REDIS_URL)."
+    )
+    kafka_port: int = Field(
+        default=9092,
+        description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
+    )
 
     log_level: str = Field(default="INFO", description="Log level of every process.")
     log_format: Literal["json", "console"] = Field(default="json", description="Log line format.")
 
     api_key_salt: SecretStr = Field(default=SecretStr("valuestream-local"), description="Salt of API key hashes.")
+    # REST API limits and access (issue 5).
+    api_keys: str = Field(
+        default="",
+        description="Comma-separated 'key_id:sha256hex' pairs, hash = sha256(salt + key) "
+        "(`python -m api.security KEY`); empty = no keys (local default).",
+    )
+    rate_limit: str = Field(
+        default="100/second", description="Per-key (or per-address) limit, `limits` notation; empty = none."
+    )
+    api_max_json_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
+    api_max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest uploaded file.")
+    batch_max_rows: int = Field(default=1_000, ge=1, description="Most houses in one POST /batch.")
+    job_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows in one uploaded file.")
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> Settings:
