@@ -18,6 +18,7 @@ from schemas import (
     Interval,
     PredictionRequest,
     PredictionResult,
+    Subject,
     Timings,
     utc_now,
 )
@@ -48,6 +49,7 @@ def _result(
         contributions=[Contribution.model_validate(c) for c in row["contributions"]],
         comparables=[Comparable.model_validate(c) for c in row["comparables"]],
         model=model.ref,
+        subject=Subject.of(request.features),
         timings=timings(request, inference_ms),
     )
 
@@ -70,6 +72,7 @@ def failed(request: PredictionRequest, code: str, message: str, model: LoadedMod
         source=request.source,
         status="failed",
         model=None if model is None else model.ref,
+        subject=Subject.of(request.features),
         timings=timings(request, None),
         error=ErrorInfo(code=code, message=message),
     )

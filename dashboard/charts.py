@@ -48,17 +48,17 @@ def price_distribution(frame: pd.DataFrame) -> go.Figure:
 
 
 def ppsf_by_neighbourhood(frame: pd.DataFrame) -> go.Figure:
-    data = frame.dropna(subset=["comparable_ppsf", "near_neighborhood"])
-    order = data.groupby("near_neighborhood")["comparable_ppsf"].median().sort_values().index.tolist()
+    data = frame.dropna(subset=["ppsf", "neighborhood"])
+    order = data.groupby("neighborhood")["ppsf"].median().sort_values().index.tolist()
     fig = px.box(
         data,
-        x="comparable_ppsf",
-        y="near_neighborhood",
-        category_orders={"near_neighborhood": order},
+        x="ppsf",
+        y="neighborhood",
+        category_orders={"neighborhood": order},
         points=False,
-        labels={"comparable_ppsf": "$ / sq ft", "near_neighborhood": ""},
+        labels={"ppsf": "$ / sq ft", "neighborhood": ""},
     )
-    return _layout(fig, "Price per sq ft of the comparable sales, by neighbourhood", height=max(300, 22 * len(order)))
+    return _layout(fig, "Predicted price per sq ft, by neighbourhood", height=max(300, 22 * len(order)))
 
 
 def counts(frame: pd.DataFrame, column: str, title: str) -> go.Figure:

@@ -2,8 +2,8 @@
 
 The feed stream (``RedisKeys.feed``, capped at ``feed_maxlen``) is the dashboard's window on
 recent results; its entry ids are the write times in milliseconds, so throughput needs no
-parsing. A result does not carry the valued house's location or neighbourhood, so the nearest
-comparable sale stands in for both (``near_*`` columns).
+parsing. A result's ``subject`` says where the valued house is; a house sent without coordinates
+is drawn at its neighbourhood's centre.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboard.context import redis_client
+from dashboard.reference import neighbourhoods
 from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
 
@@ -35,10 +36,10 @@ COLUMNS: tuple[str, ...] = (
     "queue_ms",
     "inference_ms",
     "error_code",
-    "near_neighborhood",
-    "near_longitude",
-    "near_latitude",
-    "comparable_ppsf",
+    "neighborhood",
+    "longitude",
+    "latitude",
+    "ppsf",
 )
 NUMERIC_COLUMNS: tuple[str, ...] = (
     "price",
@@ -48,9 +49,9 @@ NUMERIC_COLUMNS: tuple[str, ...] = (
     "upper_90",
     "queue_ms",
     "inference_ms",
-    "near_longitude",
-    "near_latitude",
-    "comparable_ppsf",
+    "longitude",
+    "latitude",
+    "ppsf",
 )
 
 
@@ -75,14 +76,23 @@ def flatten(raw: str) -> dict[str, Any]:
         level = round(interval["level"] * 100)
         row[f"lower_{level}"] = interval["lower"]
         row[f"upper_{level}"] = interval["upper"]
-    comparables = result.get("comparables") or []
-    if comparables:
-        nearest = min(comparables, key=lambda c: c["distance_km"])
-        row["near_neighborhood"] = nearest["neighborhood"]
-        row["near_longitude"] = nearest["longitude"]
-        row["near_latitude"] = nearest["latitude"]
-        row["comparable_ppsf"] = sum(c["price"] / c["gr_liv_area"] for c in comparables) / len(comparables)
+    subject = result.get("subject")
+    if subject:
+        row["neighborhood"] = subject["neighborhood"]
+        row["longitude"] = subject.get("longitude")
+        row["latitude"] = subject.get("latitude")
+        if row["price"] is not None:
+            row["ppsf"] = row["price"] / subject["gr_liv_area"]
     return row
+
+
+def place_at_centres(frame: pd.DataFrame, centres: pd.DataFrame) -> pd.DataFrame:
+    """Fill missing coordinates with the neighbourhood's centre (houses sent without a location)."""
+    lookup = centres.set_index("neighborhood")
+    missing = frame["longitude"].isna() & frame["neighborhood"].isin(lookup.index)
+    frame.loc[missing, "longitude"] = frame.loc[missing, "neighborhood"].map(lookup["longitude"])
+    frame.loc[missing, "latitude"] = frame.loc[missing, "neighborhood"].map(lookup["latitude"])
+    return frame
 
 
 def to_frame(entries: list[tuple[str, dict[str, str]]]) -> pd.DataFrame:
@@ -98,7 +108,7 @@ def to_frame(entries: list[tuple[str, dict[str, str]]]) -> pd.DataFrame:
     scored = pd.to_datetime(frame["scored_at"], utc=True, format="ISO8601")
     frame["latency_ms"] = (scored - frame["submitted_at"]).dt.total_seconds() * 1000.0
     frame[list(NUMERIC_COLUMNS)] = frame[list(NUMERIC_COLUMNS)].apply(pd.to_numeric)
-    return frame.loc[:, list(COLUMNS)]
+    return place_at_centres(frame.loc[:, list(COLUMNS)], neighbourhoods())
 
 
 @st.cache_data(ttl=2, show_spinner=False, max_entries=16)

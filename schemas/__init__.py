@@ -8,6 +8,7 @@ from schemas.messages import (
     PredictionResult,
     PredictionState,
     Source,
+    Subject,
     Timings,
     utc_now,
 )
@@ -35,6 +36,7 @@ __all__ = [
     "PredictionState",
     "PropertyFeatures",
     "Source",
+    "Subject",
     "Timings",
     "Valuation",
     "utc_now",

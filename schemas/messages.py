@@ -54,6 +54,24 @@ class ErrorInfo(BaseModel):
     )
 
 
+class Subject(BaseModel):
+    """The valued house in brief, for maps and per-neighbourhood figures (not the whole request)."""
+
+    neighborhood: str = Field(examples=["North_Ames"])
+    gr_liv_area: int = Field(description="Living area, square feet.", examples=[1656])
+    longitude: float | None = Field(default=None, description="As given by the client; null when not given.")
+    latitude: float | None = None
+
+    @classmethod
+    def of(cls, features: PropertyFeatures) -> Subject:
+        return cls(
+            neighborhood=features.neighborhood,
+            gr_liv_area=features.gr_liv_area,
+            longitude=features.longitude,
+            latitude=features.latitude,
+        )
+
+
 class PredictionResult(BaseModel):
     """A request's state: the Redis record, the API answer and (done/failed) ``predictions.results``."""
 
@@ -67,5 +85,6 @@ class PredictionResult(BaseModel):
     contributions: list[Contribution] = Field(default_factory=list)
     comparables: list[Comparable] = Field(default_factory=list)
     model: ModelRef | None = None
+    subject: Subject | None = Field(default=None, description="The valued house in brief; null for unreadable input.")
     timings: Timings
     error: ErrorInfo | None = None

@@ -38,10 +38,6 @@ def main() -> None:
     left.plotly_chart(charts.price_distribution(done), key="prices")
     right.plotly_chart(charts.counts(frame, "source", "Predictions by source"), key="sources")
     st.plotly_chart(charts.ppsf_by_neighbourhood(done), key="ppsf")
-    st.caption(
-        "Results carry neither the house's living area nor its neighbourhood, so this shows the $/sq ft "
-        "of the comparable sales each valuation cited, grouped by the nearest one's neighbourhood."
-    )
     st.subheader("Model versions in use")
     left, right = st.columns(2)
     left.plotly_chart(charts.counts(frame, "model_version", "Results by model version"), key="versions")

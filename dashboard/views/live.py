@@ -73,11 +73,9 @@ def houses_map() -> None:
     if frame is None or frame.empty:
         return
     st.subheader("Houses being valued")
-    st.caption("Placed at each valuation's nearest comparable sale: results do not carry the house's own location.")
+    st.caption("Houses sent without coordinates are drawn at their neighbourhood's centre.")
     shown = frame.head(MAP_POINTS)
-    st.pydeck_chart(
-        maps.points(shown, "near_longitude", "near_latitude", "{price_text} · {near_neighborhood}"), height=360
-    )
+    st.pydeck_chart(maps.points(shown, "longitude", "latitude", "{price_text} · {neighborhood}"), height=360)
 
 
 def main() -> None:

@@ -12,7 +12,7 @@ from infra.settings import Settings
 from infra.store import ResultStore
 from schemas.features import NEIGHBORHOODS
 from schemas.keys import RedisKeys
-from schemas.messages import ErrorInfo, ModelRef, PredictionResult, Source, Timings, utc_now
+from schemas.messages import ErrorInfo, ModelRef, PredictionResult, Source, Subject, Timings, utc_now
 from schemas.valuation import Comparable, Contribution, Interval
 
 SOURCES: tuple[Source, ...] = ("rest", "rest", "kafka", "batch", "file")
@@ -72,6 +72,12 @@ def fake_results(
                         for _ in range(5)
                     ],
                     "model": ModelRef(name="valuestream-price", version=str(1 + (i % 7 == 0))),
+                    "subject": Subject(
+                        neighborhood=hood,
+                        gr_liv_area=rng.randint(800, 2800),
+                        longitude=None if i % 5 == 0 else lon,
+                        latitude=None if i % 5 == 0 else lat,
+                    ),
                 }
             )
         )

@@ -17,13 +17,15 @@ def entries(count: int) -> list[tuple[str, dict[str, str]]]:
     return [(f"{1_700_000_000_000 + i}-0", {"result": r.model_dump_json()}) for i, r in enumerate(fake_results(count))]
 
 
-def test_flatten_takes_intervals_latency_and_the_nearest_comparable() -> None:
+def test_flatten_takes_intervals_latency_and_the_subject() -> None:
     result = fake_results(1)[0]
     row = flatten(result.model_dump_json())
     assert row["price"] == result.price
     assert (row["lower_80"], row["upper_90"]) == (result.intervals[0].lower, result.intervals[1].upper)
-    nearest = min(result.comparables, key=lambda c: c.distance_km)
-    assert (row["near_longitude"], row["near_latitude"]) == (nearest.longitude, nearest.latitude)
+    assert result.subject is not None
+    assert result.price is not None
+    assert (row["longitude"], row["latitude"]) == (result.subject.longitude, result.subject.latitude)
+    assert row["ppsf"] == result.price / result.subject.gr_liv_area
     assert result.model is not None
     assert row["model_version"] == result.model.version
 
@@ -65,14 +67,14 @@ def test_waterfall_ends_at_the_price() -> None:
 
 def test_map_sends_only_the_columns_it_draws() -> None:
     frame = to_frame(entries(20))
-    deck = maps.points(frame, "near_longitude", "near_latitude", "{price_text} · {near_neighborhood}")
+    deck = maps.points(frame, "longitude", "latitude", "{price_text} · {neighborhood}")
     sent = deck.layers[0].data  # pydeck turns the frame into records
     assert set(sent[0]) == {
-        "near_longitude",
-        "near_latitude",
-        "near_neighborhood",
+        "longitude",
+        "latitude",
+        "neighborhood",
         "price",
         "colour",
         "price_text",
     }
-    assert len(sent) == frame["near_longitude"].notna().sum()
+    assert len(sent) == frame["longitude"].notna().sum()

@@ -1,0 +1,32 @@
+"""Observed sale prices sent back for scored requests, and the accuracy figures kept from them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.messages import RequestId
+
+
+class FeedbackCreate(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+    request_id: RequestId = Field(description="The scored request the sale belongs to.", examples=["3f2a9c0e"])
+    sale_price: float = Field(gt=0, le=1e9, description="Observed sale price, dollars.", examples=[181_500.0])
+
+
+class AccuracyFigures(BaseModel):
+    """Rolling accuracy over the most recent feedback of one neighbourhood and model version."""
+
+    neighborhood: str = Field(examples=["North_Ames"])
+    model_version: str = Field(examples=["3"])
+    count: int = Field(ge=0, description="Feedback in the rolling window.", examples=[120])
+    total: int = Field(ge=0, description="All feedback ever received for this segment.", examples=[480])
+    mape: float = Field(ge=0, description="Median absolute percentage error, percent.", examples=[6.1])
+    within_10pct: float = Field(ge=0, le=1, description="Share of prices within 10 % of the sale.", examples=[0.78])
+    interval_coverage: float = Field(ge=0, le=1, description="Share of sales inside the 90 % interval.", examples=[0.9])
+
+
+class FeedbackAccepted(BaseModel):
+    request_id: str
+    absolute_pct_error: float = Field(ge=0, description="This sale's absolute percentage error.", examples=[3.4])
+    figures: AccuracyFigures

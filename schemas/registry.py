@@ -1,0 +1,19 @@
+"""The serving model as the API describes it (``GET /api/v1/model``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class ModelPublic(BaseModel):
+    name: str = Field(examples=["valuestream-price"])
+    alias: str = Field(examples=["champion"])
+    version: str = Field(examples=["3"])
+    run_id: str | None = Field(default=None, description="MLflow run that trained it.")
+    registered_at: datetime | None = Field(default=None, description="When this version was registered.")
+    promoted_at: datetime | None = Field(
+        default=None, description="When the alias moved to it (version tag `promoted_at`, when training sets it)."
+    )
+    metrics: dict[str, float] = Field(default_factory=dict, description="Training run metrics (CV, holdout).")
