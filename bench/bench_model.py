@@ -1,0 +1,97 @@
+"""Serving speed of the champion: single-row latency and 10,000-row throughput (trains nothing).
+
+Run: ``.venv/bin/python bench/bench_model.py``; writes ``bench/results/model.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import mlflow
+import mlflow.pyfunc
+import numpy as np
+import pandas as pd
+
+from infra.settings import get_settings
+from schemas import NEIGHBORHOODS, PropertyFeatures
+
+SINGLE_CALLS = 200
+BATCH_ROWS = 10_000
+RESULTS = Path(__file__).resolve().parent / "results" / "model.json"
+
+
+def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        built = int(rng.integers(1900, 2010))
+        area = int(rng.integers(600, 3500))
+        located = i % 4 != 0
+        house = {
+            "gr_liv_area": area,
+            "year_built": built,
+            "neighborhood": NEIGHBORHOODS[int(rng.integers(0, 20))],
+            "year_remod_add": built + int(rng.integers(0, 10)) if i % 3 else None,
+            "second_flr_sf": int(area * 0.4) if i % 2 else 0,
+            "bedrooms": int(rng.integers(1, 5)),
+            "longitude": -93.62 + float(rng.normal(0, 0.02)) if located else None,
+            "latitude": 42.03 + float(rng.normal(0, 0.015)) if located else None,
+        }
+        rows.append(PropertyFeatures.model_validate(house).model_dump())
+    return pd.DataFrame(rows)
+
+
+def main() -> None:
+    settings = get_settings()
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    started = time.perf_counter()
+    model = mlflow.pyfunc.load_model(settings.champion_uri)
+    load_seconds = time.perf_counter() - started
+    one = sample_rows(1, seed=1)
+    batch = sample_rows(BATCH_ROWS)
+    for _ in range(10):
+        model.predict(one)
+    latencies = []
+    for _ in range(SINGLE_CALLS):
+        t = time.perf_counter()
+        model.predict(one)
+        latencies.append((time.perf_counter() - t) * 1000)
+    model.predict(batch)
+    runs = []
+    for _ in range(3):
+        t = time.perf_counter()
+        out = model.predict(batch)
+        runs.append(time.perf_counter() - t)
+    assert len(out) == BATCH_ROWS
+    quantiles = statistics.quantiles(latencies, n=100)
+    result = {
+        "model": settings.champion_uri,
+        "run_id": str(model.metadata.run_id),
+        "load_seconds": round(load_seconds, 3),
+        "single_row_p50_ms": round(statistics.median(latencies), 3),
+        "single_row_p99_ms": round(quantiles[98], 3),
+        "batch_rows": BATCH_ROWS,
+        "batch_seconds_best": round(min(runs), 3),
+        "batch_rows_per_second": round(BATCH_ROWS / min(runs)),
+        "batch_rows_per_second_median": round(BATCH_ROWS / statistics.median(runs)),
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    width = max(len(k) for k in result)
+    print(f"{'metric':<{width}}  value")
+    for key, value in result.items():
+        print(f"{key:<{width}}  {value}")
+
+
+if __name__ == "__main__":
+    main()

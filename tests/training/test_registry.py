@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from infra.settings import Settings
+from schemas import VALUATION_COLUMNS, Comparable, Contribution
+from training.pipeline import TrainingOutcome, champion_exists
+from training.registry import champion_cv_rmse, configure
+
+REPO = Path(__file__).resolve().parents[2]
+
+LOAD_AND_PREDICT = """
+import json, sys
+import mlflow, mlflow.pyfunc, pandas as pd
+from schemas import PropertyFeatures
+uri = sys.argv[1]
+mlflow.set_tracking_uri(uri)
+mlflow.set_registry_uri(uri)
+model = mlflow.pyfunc.load_model(sys.argv[2])
+rows = [
+    PropertyFeatures(gr_liv_area=1500, year_built=1990, neighborhood="Gilbert"),
+    PropertyFeatures(**PropertyFeatures.model_json_schema()["examples"][0]),
+    PropertyFeatures(gr_liv_area=2400, year_built=2006, neighborhood="Northridge_Heights",
+                     year_remod_add=2007, longitude=-93.6572, latitude=42.0597, sale_condition="Partial"),
+]
+out = model.predict(pd.DataFrame([r.model_dump() for r in rows]))
+print(json.dumps({"columns": list(out.columns), "rows": out.to_dict(orient="records")}))
+"""
+
+
+def test_champion_loads_in_a_fresh_process(settings: Settings, trained: TrainingOutcome) -> None:
+    assert trained.promoted
+    assert champion_exists(settings)
+    result = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_PREDICT, settings.tracking_uri, settings.champion_uri],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        check=True,
+    )
+    answer = json.loads(result.stdout.strip().splitlines()[-1])
+    assert tuple(answer["columns"]) == VALUATION_COLUMNS
+    assert len(answer["rows"]) == 3
+    for row in answer["rows"]:
+        assert row["lower_90"] <= row["lower_80"] < row["price"] < row["upper_80"] <= row["upper_90"]
+        assert 20_000 < row["price"] < 1_000_000
+        assert len(row["contributions"]) == 5
+        assert len(row["comparables"]) == 5
+        for item in row["contributions"]:
+            Contribution.model_validate(item)
+        for item in row["comparables"]:
+            Comparable.model_validate(item)
+            assert item["sold"].endswith("-01")
+
+
+def test_report_and_metrics_are_written(trained: TrainingOutcome) -> None:
+    report = trained.report_dir / "report.md"
+    assert report.is_file()
+    assert {p.name for p in trained.report_dir.glob("*.png")} == {
+        "predicted_vs_actual.png",
+        "residuals_by_neighbourhood.png",
+        "interval_coverage.png",
+    }
+    for key in ("cv_rmse", "holdout_rmse_log", "holdout_coverage_90", "holdout_median_abs_pct_error"):
+        assert key in trained.metrics
+
+
+def test_worse_run_does_not_move_the_alias(settings: Settings, trained: TrainingOutcome, raw_csv: Path) -> None:
+    env = {
+        **os.environ,
+        "VALUESTREAM_STATE_DIR": str(settings.state_dir),
+        "PYTHONWARNINGS": "ignore",
+    }
+    subprocess.run(
+        [sys.executable, "-m", "training", "--quick", "--data", str(raw_csv)],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
+    client = configure(settings)
+    versions = client.search_model_versions(f"name='{settings.model_name}'")
+    assert len(versions) >= 2
+    champion = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    assert str(champion.version) == trained.version
+    assert champion_cv_rmse(settings) == round(trained.metrics["cv_rmse"], 6)

@@ -1,0 +1,65 @@
+"""The most similar past sales: nearest neighbours by location, size and age.
+
+The search space is kilometres east/north of the town centre, 3 x ln(living area) (a 10 %
+larger house counts like 0.3 km away) and year built / 15 (15 years count like 1 km).
+``distance_km`` in the answer is the plain ground distance between the two houses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.neighbors import BallTree
+
+from training.data import Dataset
+from training.features import to_km
+
+AREA_WEIGHT = 3.0
+YEARS_PER_KM = 15.0
+N_COMPARABLES = 5
+
+
+def _space(x_km: np.ndarray, y_km: np.ndarray, gr_liv_area: np.ndarray, year_built: np.ndarray) -> np.ndarray:
+    return np.column_stack([x_km, y_km, AREA_WEIGHT * np.log(gr_liv_area), year_built / YEARS_PER_KM])
+
+
+class ComparablesIndex:
+    """A BallTree over past sales plus the few fields shown for each of them."""
+
+    def __init__(self, data: Dataset, longitude: np.ndarray, latitude: np.ndarray) -> None:
+        frame = data.features
+        area = frame["gr_liv_area"].to_numpy(dtype=float)
+        built = frame["year_built"].to_numpy(dtype=float)
+        x_km, y_km = to_km(longitude, latitude)
+        self.x_km = x_km
+        self.y_km = y_km
+        self.tree = BallTree(_space(x_km, y_km, area, built))
+        sold = np.datetime_as_string(data.sold.astype("datetime64[M]"), unit="M")
+        self.records: list[dict[str, Any]] = [
+            {
+                "price": float(p),
+                "sold": f"{s}-01",
+                "neighborhood": str(n),
+                "gr_liv_area": int(a),
+                "year_built": int(b),
+                "longitude": float(lon),
+                "latitude": float(lat),
+            }
+            for p, s, n, a, b, lon, lat in zip(
+                data.price, sold, frame["neighborhood"], area, built, longitude, latitude, strict=True
+            )
+        ]
+
+    def query(
+        self, longitude: np.ndarray, latitude: np.ndarray, gr_liv_area: np.ndarray, year_built: np.ndarray
+    ) -> list[list[dict[str, Any]]]:
+        x_km, y_km = to_km(longitude, latitude)
+        k = min(N_COMPARABLES, len(self.records))
+        _, index = self.tree.query(_space(x_km, y_km, gr_liv_area, year_built), k=k)
+        ground = np.hypot(self.x_km[index] - x_km[:, None], self.y_km[index] - y_km[:, None]).round(3)
+        records = self.records
+        return [
+            [{**records[j], "distance_km": float(d)} for j, d in zip(row, dist, strict=True)]
+            for row, dist in zip(index.tolist(), ground.tolist(), strict=True)
+        ]

@@ -1,0 +1,291 @@
+"""From raw ``PropertyFeatures`` records to one numeric matrix, shared by training and serving.
+
+``FeatureEncoder`` is an sklearn transformer. Fitted on log prices, it learns:
+
+* neighbourhood centroids (to impute missing coordinates) from the training rows;
+* neighbourhood and nearest-neighbour price levels (smoothed means of log price and log
+  price per square foot). ``fit_transform`` computes these out-of-fold, so no training row
+  ever sees a statistic that includes its own sale price; ``transform`` uses all training rows.
+
+Everything else (ages at sale, areas, distances to the town centre and the Iowa State campus,
+ordinal scores of condition grades, one-hot levels) is a function of the row alone.
+``transform`` works on numpy arrays column by column so that one row costs well under a
+millisecond.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self, get_args
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.model_selection import KFold
+from sklearn.neighbors import BallTree
+
+from schemas import FEATURE_NAMES
+from schemas import features as schema
+
+TOWN_CENTRE = (-93.6200, 42.0347)
+CAMPUS = (-93.6465, 42.0267)
+KM_PER_DEG_LAT = 110.57
+KM_PER_DEG_LON = 111.32 * float(np.cos(np.radians(TOWN_CENTRE[1])))
+
+ORDINALS: dict[str, dict[str, float]] = {
+    "overall_cond": {level: float(i + 1) for i, level in enumerate(get_args(schema.Condition))},
+    "exter_cond": {level: float(i + 1) for i, level in enumerate(get_args(schema.Grade))},
+    "heating_qc": {level: float(i + 1) for i, level in enumerate(get_args(schema.Grade))},
+    "bsmt_exposure": {"No_Basement": 0.0, "No": 1.0, "Mn": 2.0, "Av": 3.0, "Gd": 4.0},
+    "garage_finish": {"No_Garage": 0.0, "Unf": 1.0, "RFn": 2.0, "Fin": 3.0},
+    "lot_shape": {level: float(i) for i, level in enumerate(get_args(schema.LotShape))},
+}
+ONE_HOT: dict[str, tuple[str, ...]] = {
+    "neighborhood": schema.NEIGHBORHOODS,
+    "bldg_type": get_args(schema.BuildingType),
+    "house_style": get_args(schema.HouseStyle),
+    "ms_zoning": get_args(schema.Zoning),
+    "foundation": get_args(schema.Foundation),
+    "sale_condition": get_args(schema.SaleCondition),
+    "garage_type": get_args(schema.GarageType),
+}
+CATEGORICAL = tuple(dict.fromkeys((*ONE_HOT, *ORDINALS)))
+PLAIN_NUMERIC: tuple[str, ...] = tuple(
+    name
+    for name in FEATURE_NAMES
+    if name not in CATEGORICAL and name not in {"year_remod_add", "longitude", "latitude"}
+)
+LOCATION_GROUP = "location"
+GROUPS: dict[str, str] = {
+    "first_flr_sf": "gr_liv_area",
+    "log_gr_liv_area": "gr_liv_area",
+    "area_per_room": "gr_liv_area",
+    "total_sf": "total_sf",
+    "log_total_sf": "total_sf",
+    "log_lot_area": "lot_area",
+    "total_baths": "bathrooms",
+    "full_bath": "bathrooms",
+    "half_bath": "bathrooms",
+    "bsmt_full_bath": "bathrooms",
+    "bsmt_half_bath": "bathrooms",
+    "sale_time": "sale_date",
+    "year_sold": "sale_date",
+    "mo_sold": "sale_date",
+    "house_age": "house_age",
+    "house_age_sq": "house_age",
+    "year_built": "house_age",
+    "year_remod_add": "years_since_remodel",
+    "years_since_remod": "years_since_remodel",
+    "remodelled": "years_since_remodel",
+    "porch_total": "porches",
+    "open_porch_sf": "porches",
+    "enclosed_porch": "porches",
+    "screen_porch": "porches",
+    "has_garage": "garage_cars",
+    "garage_area": "garage_cars",
+    "nbhd_log_price": "neighborhood",
+    "nbhd_log_ppsf": "neighborhood",
+}
+LOCATION_COLUMNS = frozenset(
+    {
+        "longitude",
+        "latitude",
+        "x_km",
+        "y_km",
+        "diag_a",
+        "diag_b",
+        "dist_centre_km",
+        "dist_campus_km",
+        "knn_log_ppsf",
+        "knn_log_price",
+    }
+)
+COMPARABLE_COLUMNS = frozenset({"comp_log_price", "comp_log_ppsf"})
+
+
+def group_of(column: str) -> str:
+    """The raw or derived feature an encoded column is reported under in explanations."""
+    if column in LOCATION_COLUMNS:
+        return LOCATION_GROUP
+    if column in COMPARABLE_COLUMNS:
+        return "comparable_sales"
+    if "=" in column:
+        return column.split("=", 1)[0]
+    return GROUPS.get(column, column)
+
+
+def to_km(longitude: np.ndarray, latitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Planar kilometres east and north of the town centre (accurate to <1 % within Ames)."""
+    return (longitude - TOWN_CENTRE[0]) * KM_PER_DEG_LON, (latitude - TOWN_CENTRE[1]) * KM_PER_DEG_LAT
+
+
+def _levels(X: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {name: X[name].to_numpy(dtype=object) for name in CATEGORICAL}
+
+
+def _floats(X: pd.DataFrame, name: str) -> np.ndarray:
+    return X[name].to_numpy(dtype=float, na_value=np.nan)
+
+
+class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
+    """Raw records (``FEATURE_NAMES`` columns) to a float matrix; see the module docstring."""
+
+    def __init__(self, n_folds: int = 5, k_neighbors: int = 12, smoothing: float = 10.0, random_state: int = 0) -> None:
+        self.n_folds = n_folds
+        self.k_neighbors = k_neighbors
+        self.smoothing = smoothing
+        self.random_state = random_state
+
+    def fit(self, X: pd.DataFrame, y: np.ndarray | None = None) -> Self:
+        self.fit_transform(X, y)
+        return self
+
+    def fit_transform(self, X: pd.DataFrame, y: np.ndarray | None = None, **_: Any) -> np.ndarray:
+        if y is None:
+            raise ValueError("FeatureEncoder needs the log prices to fit")
+        y = np.asarray(y, dtype=float)
+        levels = _levels(X)
+        onehot_nbhd = levels["neighborhood"][:, None] == np.asarray(schema.NEIGHBORHOODS, dtype=object)[None, :]
+        self._fit_centroids(X, onehot_nbhd)
+        base, names = self._base(X, levels)
+        lon, lat = self._coordinates(X, onehot_nbhd)
+        log_area = np.log(_floats(X, "gr_liv_area"))
+        where = self._where(X, lon, lat)
+        stats = np.empty((len(y), len(self._stat_names())))
+        folds = KFold(n_splits=min(self.n_folds, len(y)), shuffle=True, random_state=self.random_state)
+        for fit_rows, out_rows in folds.split(base):
+            self._fit_stats(onehot_nbhd[fit_rows], where[fit_rows], y[fit_rows], log_area[fit_rows])
+            stats[out_rows] = self._stats(onehot_nbhd[out_rows], where[out_rows])
+        self._fit_stats(onehot_nbhd, where, y, log_area)
+        self.feature_names_ = (*names, *self._stat_names())
+        self.n_features_in_ = len(FEATURE_NAMES)
+        return np.hstack([base, stats])
+
+    def transform(self, X: pd.DataFrame) -> np.ndarray:
+        levels = _levels(X)
+        onehot_nbhd = levels["neighborhood"][:, None] == self.nbhd_levels_[None, :]
+        base, _ = self._base(X, levels)
+        lon, lat = self._coordinates(X, onehot_nbhd)
+        return np.hstack([base, self._stats(onehot_nbhd, self._where(X, lon, lat))])
+
+    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
+        return np.asarray(self.feature_names_, dtype=object)
+
+    @staticmethod
+    def _stat_names() -> tuple[str, ...]:
+        return ("nbhd_log_price", "nbhd_log_ppsf", "knn_log_price", "knn_log_ppsf", "comp_log_price", "comp_log_ppsf")
+
+    @staticmethod
+    def _where(X: pd.DataFrame, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """Location (km) and the comparable-sales space (km, 3 ln area, year built / 15)."""
+        x_km, y_km = to_km(lon, lat)
+        area = np.log(_floats(X, "gr_liv_area"))
+        return np.column_stack([x_km, y_km, 3.0 * area, _floats(X, "year_built") / 15.0])
+
+    def _fit_centroids(self, X: pd.DataFrame, onehot_nbhd: np.ndarray) -> None:
+        self.nbhd_levels_ = np.asarray(schema.NEIGHBORHOODS, dtype=object)
+        lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
+        known = ~(np.isnan(lon) | np.isnan(lat))
+        counts = onehot_nbhd[known].sum(axis=0)
+        self.global_centroid_ = (float(np.mean(lon[known])), float(np.mean(lat[known])))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            c_lon = onehot_nbhd[known].T.astype(float) @ lon[known] / counts
+            c_lat = onehot_nbhd[known].T.astype(float) @ lat[known] / counts
+        self.centroid_lon_ = np.where(counts > 0, c_lon, self.global_centroid_[0])
+        self.centroid_lat_ = np.where(counts > 0, c_lat, self.global_centroid_[1])
+
+    def _coordinates(self, X: pd.DataFrame, onehot_nbhd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
+        missing = np.isnan(lon) | np.isnan(lat)
+        if missing.any():
+            hot = onehot_nbhd[missing].astype(float)
+            unknown = hot.sum(axis=1) == 0
+            lon = lon.copy()
+            lat = lat.copy()
+            lon[missing] = np.where(unknown, self.global_centroid_[0], hot @ self.centroid_lon_)
+            lat[missing] = np.where(unknown, self.global_centroid_[1], hot @ self.centroid_lat_)
+        return lon, lat
+
+    def _fit_stats(self, onehot_nbhd: np.ndarray, where: np.ndarray, y: np.ndarray, log_area: np.ndarray) -> None:
+        ppsf = y - log_area
+        hot = onehot_nbhd.astype(float)
+        counts = hot.sum(axis=0)
+        m = self.smoothing
+        self.prior_ = np.array([y.mean(), ppsf.mean()])
+        self.nbhd_price_ = (hot.T @ y + m * self.prior_[0]) / (counts + m)
+        self.nbhd_ppsf_ = (hot.T @ ppsf + m * self.prior_[1]) / (counts + m)
+        self.tree_ = BallTree(where[:, :2])
+        self.comp_tree_ = BallTree(where)
+        self.tree_y_ = y
+        self.tree_ppsf_ = ppsf
+
+    def _stats(self, onehot_nbhd: np.ndarray, where: np.ndarray) -> np.ndarray:
+        hot = onehot_nbhd.astype(float)
+        unknown = hot.sum(axis=1) == 0
+        nbhd_price = np.where(unknown, self.prior_[0], hot @ self.nbhd_price_)
+        nbhd_ppsf = np.where(unknown, self.prior_[1], hot @ self.nbhd_ppsf_)
+        k = min(self.k_neighbors, len(self.tree_y_))
+        _, index = self.tree_.query(where[:, :2], k=k)
+        _, comps = self.comp_tree_.query(where, k=k)
+        return np.column_stack(
+            [
+                nbhd_price,
+                nbhd_ppsf,
+                self.tree_y_[index].mean(axis=1),
+                self.tree_ppsf_[index].mean(axis=1),
+                self.tree_y_[comps].mean(axis=1),
+                self.tree_ppsf_[comps].mean(axis=1),
+            ]
+        )
+
+    def _base(self, X: pd.DataFrame, levels: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+        num = {name: _floats(X, name) for name in PLAIN_NUMERIC}
+        built = num["year_built"]
+        remod = _floats(X, "year_remod_add")
+        remod = np.where(np.isnan(remod), built, np.fmax(remod, built))
+        onehot_nbhd = levels["neighborhood"][:, None] == np.asarray(schema.NEIGHBORHOODS, dtype=object)[None, :]
+        lon, lat = self._coordinates(X, onehot_nbhd)
+        x_km, y_km = to_km(lon, lat)
+        c_x, c_y = to_km(np.array([CAMPUS[0]]), np.array([CAMPUS[1]]))
+        sale_time = num["year_sold"] + (num["mo_sold"] - 1.0) / 12.0
+        age = sale_time - built
+        total_sf = num["gr_liv_area"] + num["total_bsmt_sf"]
+        derived = {
+            "year_remod_add": remod,
+            "longitude": lon,
+            "latitude": lat,
+            "first_flr_sf": num["gr_liv_area"] - num["second_flr_sf"],
+            "total_sf": total_sf,
+            "log_gr_liv_area": np.log(num["gr_liv_area"]),
+            "log_total_sf": np.log1p(total_sf),
+            "log_lot_area": np.log(num["lot_area"]),
+            "total_baths": num["full_bath"]
+            + 0.5 * num["half_bath"]
+            + num["bsmt_full_bath"]
+            + 0.5 * num["bsmt_half_bath"],
+            "area_per_room": num["gr_liv_area"] / np.maximum(num["tot_rms_abv_grd"], 1.0),
+            "sale_time": sale_time,
+            "house_age": age,
+            "house_age_sq": age * age / 100.0,
+            "years_since_remod": num["year_sold"] - remod,
+            "remodelled": (remod > built).astype(float),
+            "porch_total": num["open_porch_sf"] + num["enclosed_porch"] + num["screen_porch"],
+            "has_garage": (num["garage_cars"] > 0).astype(float),
+            "x_km": x_km,
+            "y_km": y_km,
+            "diag_a": x_km + y_km,
+            "diag_b": x_km - y_km,
+            "dist_centre_km": np.hypot(x_km, y_km),
+            "dist_campus_km": np.hypot(x_km - c_x[0], y_km - c_y[0]),
+        }
+        columns = [*num.values(), *derived.values()]
+        names = [*num, *derived]
+        for name, scores in ORDINALS.items():
+            table = np.asarray(list(scores), dtype=object)
+            hot = levels[name][:, None] == table[None, :]
+            columns.append(hot.astype(float) @ np.asarray(list(scores.values())))
+            names.append(name)
+        for name, options in ONE_HOT.items():
+            hot = levels[name][:, None] == np.asarray(options, dtype=object)[None, :]
+            columns.extend(hot.T.astype(float))
+            names.extend(f"{name}={option}" for option in options)
+        return np.column_stack(columns), names

@@ -1,0 +1,236 @@
+"""Regressors on the encoded matrix, each with a lean ``predict`` and, where it can, attributions.
+
+Every regressor predicts log price. ``contributions(Z)`` returns per-column effects in log
+space plus a bias column (last), summing to the prediction:
+
+* ``LinearModel``: coefficient x (value - training mean), bias = mean prediction (exact).
+* ``XGBoostModel``: ``Booster.predict(pred_contribs=True, approx_contribs=True)``: per-tree
+  path attributions (Saabas), the fast approximation of TreeSHAP. Exact TreeSHAP costs
+  ~0.2 ms per row for this forest, which would cap a batch at ~4,000 rows/s; the
+  approximation is ~15x cheaper, ranks features almost identically (r = 0.97 with exact
+  SHAP here) and still sums exactly to the prediction.
+* ``MLPModel`` has no attribution of its own; the served ensemble explains it through its
+  attributing members (see ``serving.py``).
+* ``HistGBModel`` is a CV candidate only: its predict loops over trees in Python (~5 ms a
+  call), too slow for the 10 ms single-row budget, so it never enters the served blend.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from typing import Any, Self
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin
+from sklearn.ensemble import HistGradientBoostingRegressor
+from sklearn.linear_model import RidgeCV
+from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
+
+
+class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """Standardised ridge regression, cross-validated penalty, folded back to raw-scale weights."""
+
+    def __init__(self, alphas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)) -> None:
+        self.alphas = alphas
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        self.mean_ = Z.mean(axis=0)
+        scale = Z.std(axis=0)
+        scale[scale == 0] = 1.0
+        ridge = RidgeCV(alphas=self.alphas).fit((Z - self.mean_) / scale, y)
+        self.coef_ = ridge.coef_ / scale
+        self.intercept_ = float(ridge.intercept_ - self.mean_ @ self.coef_)
+        self.alpha_ = float(ridge.alpha_)
+        return self
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        result: np.ndarray = Z @ self.coef_ + self.intercept_
+        return result
+
+    def contributions(self, Z: np.ndarray) -> np.ndarray:
+        effects = (Z - self.mean_) * self.coef_
+        bias = np.full((len(Z), 1), self.intercept_ + self.mean_ @ self.coef_)
+        return np.hstack([effects, bias])
+
+
+SERVING_THREADS = min(4, os.cpu_count() or 1)
+PARALLEL_ROWS = 2048
+
+
+class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """Gradient-boosted trees via the native ``xgboost.train`` API; predicts with ``inplace_predict``.
+
+    Training uses ``n_jobs`` threads (one by default: on a shared 2-core machine two OpenMP
+    threads stall badly); prediction uses one thread below ``PARALLEL_ROWS`` rows and up to
+    four above.
+    """
+
+    def __init__(
+        self,
+        n_estimators: int = 300,
+        learning_rate: float = 0.1,
+        max_depth: int = 4,
+        subsample: float = 0.8,
+        colsample_bytree: float = 0.5,
+        min_child_weight: float = 2.0,
+        reg_lambda: float = 1.0,
+        n_jobs: int = 1,
+        random_state: int = 0,
+    ) -> None:
+        self.n_estimators = n_estimators
+        self.learning_rate = learning_rate
+        self.max_depth = max_depth
+        self.subsample = subsample
+        self.colsample_bytree = colsample_bytree
+        self.min_child_weight = min_child_weight
+        self.reg_lambda = reg_lambda
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        import xgboost as xgb
+
+        params: dict[str, Any] = {
+            "objective": "reg:squarederror",
+            "eta": self.learning_rate,
+            "max_depth": self.max_depth,
+            "subsample": self.subsample,
+            "colsample_bytree": self.colsample_bytree,
+            "min_child_weight": self.min_child_weight,
+            "lambda": self.reg_lambda,
+            "nthread": self.n_jobs,
+            "seed": self.random_state,
+            "tree_method": "hist",
+        }
+        self.booster_ = xgb.train(params, xgb.DMatrix(Z, label=y), num_boost_round=self.n_estimators)
+        return self
+
+    def _threads(self, rows: int) -> int:
+        """One thread for small batches (OpenMP start-up costs more than it saves), more for large."""
+        wanted = 1 if rows < PARALLEL_ROWS else SERVING_THREADS
+        if getattr(self, "threads_", None) != wanted:
+            self.booster_.set_param({"nthread": wanted})
+            self.threads_ = wanted
+        return wanted
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        self._threads(len(Z))
+        return np.asarray(self.booster_.inplace_predict(Z), dtype=float)
+
+    def contributions(self, Z: np.ndarray) -> np.ndarray:
+        import xgboost as xgb
+
+        matrix = xgb.DMatrix(Z, nthread=self._threads(len(Z)))
+        return np.asarray(self.booster_.predict(matrix, pred_contribs=True, approx_contribs=True), dtype=float)
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("threads_", None)
+        if "booster_" in state:
+            state["booster_"] = bytes(state["booster_"].save_raw("ubj"))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        if isinstance(state.get("booster_"), bytes):
+            import xgboost as xgb
+
+            booster = xgb.Booster()
+            booster.load_model(bytearray(state["booster_"]))
+            state["booster_"] = booster
+        self.__dict__.update(state)
+
+
+class HistGBModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """sklearn's histogram gradient boosting."""
+
+    def __init__(
+        self, max_iter: int = 300, learning_rate: float = 0.08, max_leaf_nodes: int = 15, random_state: int = 0
+    ) -> None:
+        self.max_iter = max_iter
+        self.learning_rate = learning_rate
+        self.max_leaf_nodes = max_leaf_nodes
+        self.random_state = random_state
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        with threadpool_limits(limits=1):
+            self._fit(Z, y)
+        return self
+
+    def _fit(self, Z: np.ndarray, y: np.ndarray) -> None:
+        self.model_ = HistGradientBoostingRegressor(
+            max_iter=self.max_iter,
+            learning_rate=self.learning_rate,
+            max_leaf_nodes=self.max_leaf_nodes,
+            l2_regularization=1.0,
+            early_stopping=False,
+            random_state=self.random_state,
+        ).fit(Z, y)
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        return np.asarray(self.model_.predict(Z), dtype=float)
+
+
+class MLPModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
+    """A Keras tabular net (standardised inputs incl. one-hot levels, two hidden layers).
+
+    TensorFlow is imported only inside ``fit``; the trained weights are copied to numpy so
+    prediction needs neither TensorFlow nor a session.
+    """
+
+    def __init__(
+        self,
+        hidden: tuple[int, ...] = (128, 64),
+        dropout: float = 0.1,
+        l2: float = 1e-4,
+        epochs: int = 300,
+        random_state: int = 0,
+    ) -> None:
+        self.hidden = hidden
+        self.dropout = dropout
+        self.l2 = l2
+        self.epochs = epochs
+        self.random_state = random_state
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+        import tensorflow as tf
+
+        with contextlib.suppress(RuntimeError):
+            tf.config.threading.set_intra_op_parallelism_threads(1)
+            tf.config.threading.set_inter_op_parallelism_threads(1)
+        tf.keras.utils.set_random_seed(self.random_state)
+        self.mean_ = Z.mean(axis=0)
+        scale = Z.std(axis=0)
+        scale[scale == 0] = 1.0
+        self.scale_ = scale
+        self.y_mean_ = float(y.mean())
+        self.y_scale_ = float(y.std())
+        inputs = tf.keras.Input(shape=(Z.shape[1],))
+        layer = inputs
+        for width in self.hidden:
+            layer = tf.keras.layers.Dense(
+                width, activation="relu", kernel_regularizer=tf.keras.regularizers.l2(self.l2)
+            )(layer)
+            layer = tf.keras.layers.Dropout(self.dropout)(layer)
+        net = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(layer))
+        net.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="mse")
+        net.fit(
+            ((Z - self.mean_) / self.scale_).astype("float32"),
+            ((y - self.y_mean_) / self.y_scale_).astype("float32"),
+            validation_split=0.15,
+            epochs=self.epochs,
+            batch_size=64,
+            verbose=0,
+            callbacks=[tf.keras.callbacks.EarlyStopping(patience=20, restore_best_weights=True)],
+        )
+        dense = [layer for layer in net.layers if isinstance(layer, tf.keras.layers.Dense)]
+        self.weights_ = [(np.asarray(d.kernel.numpy()), np.asarray(d.bias.numpy())) for d in dense]
+        return self
+
+    def predict(self, Z: np.ndarray) -> np.ndarray:
+        h = (Z - self.mean_) / self.scale_
+        for kernel, bias in self.weights_[:-1]:
+            h = np.maximum(h @ kernel + bias, 0.0)
+        kernel, bias = self.weights_[-1]
+        return np.asarray((h @ kernel + bias)[:, 0] * self.y_scale_ + self.y_mean_, dtype=float)

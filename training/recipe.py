@@ -1,0 +1,83 @@
+"""The training recipe: cross-validate the candidates, blend if it helps, calibrate, refit.
+
+Applied to all sales for the registered model and to pre-2010 sales for the temporal holdout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import structlog
+from sklearn.compose import TransformedTargetRegressor
+
+from schemas import INTERVAL_LEVELS
+from training.candidates import Candidate
+from training.comparables import ComparablesIndex
+from training.data import Dataset
+from training.evaluate import (
+    CVResult,
+    conformal_radius,
+    cross_validate,
+    cross_validate_blend,
+    fit_blend_weights,
+    make_splits,
+)
+from training.serving import Valuer
+
+log = structlog.get_logger(__name__)
+
+
+@dataclass
+class BuiltModel:
+    cv: dict[str, CVResult]
+    selected: str
+    weights: dict[str, float]
+    oof: np.ndarray
+    radius: dict[float, float]
+    fitted: dict[str, TransformedTargetRegressor]
+
+    @property
+    def cv_rmse(self) -> float:
+        return self.cv[self.selected].rmse
+
+    def valuer(self, data: Dataset) -> Valuer:
+        pipelines = [self.fitted[name].regressor_ for name in self.weights]
+        encoder = pipelines[0].named_steps["features"]
+        members = [
+            (name, weight, pipe.named_steps["model"])
+            for (name, weight), pipe in zip(self.weights.items(), pipelines, strict=True)
+        ]
+        Z = encoder.transform(data.features)
+        c = {n: i for i, n in enumerate(encoder.feature_names_)}
+        index = ComparablesIndex(data, Z[:, c["longitude"]], Z[:, c["latitude"]])
+        return Valuer(encoder, members, self.radius, index)
+
+
+def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: int, progress: bool) -> BuiltModel:
+    splits = make_splits(len(data), n_folds, n_repeats)
+    log_price = np.log(data.price)
+    results: dict[str, CVResult] = {}
+    for candidate in candidates:
+        results[candidate.name] = cross_validate(candidate, data, splits, progress)
+        log.info("candidate_cv", candidate=candidate.name, rmse=round(results[candidate.name].rmse, 4))
+    servable = {c.name for c in candidates if c.servable}
+    ordered = [r for r in results.values() if r.name in servable]
+    best = min(ordered, key=lambda r: r.rmse)
+    selected, weights, oof = best.name, {best.name: 1.0}, best.oof
+    if len(ordered) > 1:
+        blend = cross_validate_blend(ordered, data, splits)
+        results["blend"] = blend
+        log.info("candidate_cv", candidate="blend", rmse=round(blend.rmse, 4))
+        if blend.rmse < best.rmse:
+            stacked = np.stack([r.oof for r in ordered], axis=-1).reshape(-1, len(ordered))
+            w = fit_blend_weights(stacked, np.tile(log_price, n_repeats))
+            selected, oof = "blend", blend.oof
+            weights = {r.name: float(wi) for r, wi in zip(ordered, w, strict=True) if wi > 1e-6}
+            total = sum(weights.values())
+            weights = {k: v / total for k, v in weights.items()}
+    residuals = np.abs(oof - log_price[None, :]).ravel()
+    radius = {level: conformal_radius(residuals, level) for level in INTERVAL_LEVELS}
+    by_name = {c.name: c for c in candidates}
+    fitted = {name: by_name[name].pipeline().fit(data.features, data.price) for name in weights}
+    return BuiltModel(results, selected, weights, oof, radius, fitted)

@@ -1,0 +1,137 @@
+"""MLflow: one experiment, one registered pyfunc per run, the alias moved only on improvement."""
+
+from __future__ import annotations
+
+import platform
+import sys
+import warnings
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import mlflow.pyfunc
+import pandas as pd
+import structlog
+from mlflow.exceptions import MlflowException
+from mlflow.models import ModelSignature, infer_signature
+from mlflow.tracking import MlflowClient
+from mlflow.types.schema import AnyType, ColSpec, Schema
+
+from infra.settings import Settings
+from training.serving import ValuationModel
+
+log = structlog.get_logger(__name__)
+
+EXPERIMENT = "valuestream-price"
+CV_RMSE_TAG = "cv_rmse"
+PACKAGE_DIR = Path(__file__).resolve().parent
+SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
+
+
+def configure(settings: Settings) -> MlflowClient:
+    """Point MLflow at the settings' store and make sure the experiment exists."""
+    (settings.state_path / "mlflow").mkdir(parents=True, exist_ok=True)
+    settings.artifact_root.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.tracking_uri)
+    if mlflow.get_experiment_by_name(EXPERIMENT) is None:
+        mlflow.create_experiment(EXPERIMENT, artifact_location=settings.artifact_root.as_uri())
+    mlflow.set_experiment(EXPERIMENT)
+    return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+
+
+def champion_cv_rmse(settings: Settings) -> float | None:
+    """The CV RMSE of the version holding the alias, or None when there is no champion."""
+    client = configure(settings)
+    try:
+        version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    except MlflowException:
+        return None
+    tagged = version.tags.get(CV_RMSE_TAG)
+    if tagged is not None:
+        return float(tagged)
+    if version.run_id:
+        value = client.get_run(version.run_id).data.metrics.get("cv_rmse")
+        return None if value is None else float(value)
+    return None
+
+
+def champion_exists(settings: Settings) -> bool:
+    client = configure(settings)
+    try:
+        client.get_model_version_by_alias(settings.model_name, settings.model_alias)
+    except MlflowException:
+        return False
+    return True
+
+
+def environment() -> dict[str, Any]:
+    versions: dict[str, str] = {}
+    for package in (*SERVING_PACKAGES, "tensorflow-cpu", "typer", "tqdm", "matplotlib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": sys.version, "platform": platform.platform(), "packages": versions}
+
+
+def _requirements() -> list[str]:
+    found = []
+    for package in SERVING_PACKAGES:
+        try:
+            found.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+NULLABLE = frozenset({"year_remod_add", "longitude", "latitude"})
+
+
+def signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
+    """The inferred signature, except that the nullable fields accept ints, floats or None."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        inferred = infer_signature(example, output)
+    anything = AnyType()  # type: ignore[no-untyped-call]
+    specs = [
+        ColSpec(anything, spec.name, required=False) if spec.name in NULLABLE else spec
+        for spec in inferred.inputs.inputs
+    ]
+    return ModelSignature(inputs=Schema(specs), outputs=inferred.outputs)
+
+
+def register(
+    settings: Settings,
+    model: ValuationModel,
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    cv_rmse: float,
+) -> tuple[str, bool]:
+    """Log the pyfunc in the active run, register it, and move the alias if it beats the champion."""
+    client = configure(settings)
+    previous = champion_cv_rmse(settings)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=model,
+        code_paths=[str(PACKAGE_DIR)],
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=settings.model_name,
+        pip_requirements=_requirements(),
+    )
+    version = str(info.registered_model_version)
+    client.set_model_version_tag(settings.model_name, version, CV_RMSE_TAG, f"{cv_rmse:.6f}")
+    promoted = previous is None or cv_rmse < previous
+    if promoted:
+        client.set_registered_model_alias(settings.model_name, settings.model_alias, version)
+    log.info(
+        "model_registered",
+        name=settings.model_name,
+        version=version,
+        cv_rmse=round(cv_rmse, 5),
+        champion_cv_rmse=previous,
+        promoted=promoted,
+    )
+    return version, promoted
