@@ -52,7 +52,7 @@ def app_processes(settings: Settings) -> dict[str, str]:
     )
     processes["mlflow"] = (
         f"{python} -m mlflow ui --backend-store-uri {settings.tracking_uri} "
-        f"--host 127.0.0.1 --port {settings.mlflow_ui_port}"
+        f"--host 127.0.0.1 --port {settings.mlflow_ui_port} --workers 1"
     )
     return processes
 
