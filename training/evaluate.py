@@ -2,7 +2,7 @@
 
 * ``cross_validate``: out-of-fold log predictions on shared splits, RMSE per fold, its mean
   and standard error (std of fold RMSEs / sqrt(number of folds)).
-* ``price_metrics``: RMSE of ln(price), median absolute % error, share within 5/10/20 %, and
+* ``price_metrics``: RMSE of ln(price), median and mean absolute % error, share within 5/10/20 %, and
   the IAAO ratio-study figures on ratio = predicted / sale price:
   COD = 100 x mean |ratio - median ratio| / median ratio;
   PRD = mean ratio / (sum predicted / sum sale);
@@ -93,13 +93,6 @@ def cross_validate_blend(results: Sequence[CVResult], data: Dataset, splits: Seq
     return blend
 
 
-def conformal_radius(abs_residuals: np.ndarray, level: float) -> float:
-    """Split-conformal quantile of |log residual| with the (n + 1) finite-sample correction."""
-    n = abs_residuals.size
-    q = min(1.0, np.ceil((n + 1) * level) / n)
-    return float(np.quantile(abs_residuals, q, method="higher"))
-
-
 def price_metrics(price: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     ratio = predicted / price
     abs_pct = np.abs(ratio - 1.0)
@@ -109,6 +102,7 @@ def price_metrics(price: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
     return {
         "rmse_log": rmse(np.log(predicted), np.log(price)),
         "median_abs_pct_error": float(100 * np.median(abs_pct)),
+        "mean_abs_pct_error": float(100 * np.mean(abs_pct)),
         "within_5pct": float(100 * np.mean(abs_pct <= 0.05)),
         "within_10pct": float(100 * np.mean(abs_pct <= 0.10)),
         "within_20pct": float(100 * np.mean(abs_pct <= 0.20)),

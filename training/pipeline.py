@@ -16,8 +16,10 @@ import pandas as pd
 import structlog
 from pydantic import BaseModel
 
+from consumers.drift import build_reference
 from infra.settings import Settings
 from schemas import INTERVAL_LEVELS
+from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from training import registry
 from training.candidates import candidates
 from training.data import Dataset, load
@@ -70,15 +72,21 @@ def temporal_holdout(data: Dataset, quick: bool, use_tf: bool, progress: bool) -
     proto = protocol(quick)
     built = build(train, candidates(quick, use_tf), proto.n_folds, proto.holdout_repeats, progress)
     valuer = built.valuer(train)
-    log_price = valuer.log_price(valuer.encoder.transform(test.features))
+    Z = valuer.encoder.transform(test.features)
+    log_price = valuer.log_price(Z)
     predicted = np.exp(log_price)
+    radius = built.intervals.radius(Z)
     covered = {
         f"{round(level * 100)}%": coverage(
-            test.price, np.exp(log_price - built.radius[level]), np.exp(log_price + built.radius[level])
+            test.price, np.exp(log_price - radius[level]), np.exp(log_price + radius[level])
         )
         for level in INTERVAL_LEVELS
     }
-    return Holdout(price_metrics(test.price, predicted), covered, test.price, predicted)
+    widths = {
+        f"interval_width_pct_{round(level * 100)}": float(100 * np.median(np.exp(r) - np.exp(-r)))
+        for level, r in radius.items()
+    }
+    return Holdout(price_metrics(test.price, predicted) | widths, covered, test.price, predicted)
 
 
 def example_input(data: Dataset) -> pd.DataFrame:
@@ -91,12 +99,25 @@ def collect_metrics(built: BuiltModel, holdout: Holdout | None, seconds: float) 
     metrics = {"cv_rmse": built.cv_rmse, "cv_rmse_se": built.cv[built.selected].se, "train_seconds": seconds}
     for name, result in built.cv.items():
         metrics[f"cv_rmse_{name}"] = result.rmse
-    for level, radius in built.radius.items():
-        metrics[f"log_radius_{round(level * 100)}"] = radius
+    for level, multiplier in built.intervals.multiplier_.items():
+        metrics[f"interval_multiplier_{round(level * 100)}"] = multiplier
     if holdout is not None:
         metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
         metrics.update({f"holdout_coverage_{k.rstrip('%')}": v for k, v in holdout.coverage.items()})
     return metrics
+
+
+def version_tags(metrics: dict[str, float]) -> dict[str, float]:
+    """The headline figures, tagged on the model version so readers need not open the run."""
+    wanted = {
+        registry.CV_RMSE_TAG: "cv_rmse",
+        "holdout_rmse": "holdout_rmse_log",
+        "holdout_mape": "holdout_mean_abs_pct_error",
+        "holdout_mdape": "holdout_median_abs_pct_error",
+        "holdout_coverage_80": "holdout_coverage_80",
+        "holdout_coverage_90": "holdout_coverage_90",
+    }
+    return {tag: metrics[key] for tag, key in wanted.items() if key in metrics}
 
 
 def train(
@@ -130,6 +151,7 @@ def train(
         mlflow.log_params({"selected": built.selected, **weights})
         mlflow.log_metrics(metrics)
         mlflow.log_dict(registry.environment(), "environment.json")
+        mlflow.log_dict(build_reference(data.features).model_dump(mode="json"), DRIFT_REFERENCE_ARTIFACT)
         oof = built.oof.mean(axis=0)
         shown_price, shown_predicted = (holdout.price, holdout.predicted) if holdout else (data.price, np.exp(oof))
         plots = (shown_price, shown_predicted, data.features["neighborhood"].to_numpy(), oof - np.log(data.price))
@@ -146,7 +168,7 @@ def train(
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
         example = example_input(data)
         signature = registry.signature(example, valuer.predict_frame(example))
-        version, promoted = registry.register(settings, model, signature, example, built.cv_rmse)
+        version, promoted = registry.register(settings, model, signature, example, version_tags(metrics))
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
     log.info("training_finished", run_id=run_id, version=version, promoted=promoted, cv_rmse=round(built.cv_rmse, 4))
     return TrainingOutcome(

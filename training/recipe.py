@@ -1,4 +1,7 @@
-"""The training recipe: cross-validate the candidates, blend if it helps, calibrate, refit.
+"""The training recipe: cross-validate the candidates, blend if it helps, refit, calibrate intervals.
+
+The interval scale model sees the training rows as the members did when fitted
+(``FeatureEncoder.fit_transform``: out-of-fold price statistics), so its inputs match theirs.
 
 Applied to all sales for the registered model and to pre-2010 sales for the temporal holdout.
 """
@@ -17,12 +20,13 @@ from training.comparables import ComparablesIndex
 from training.data import Dataset
 from training.evaluate import (
     CVResult,
-    conformal_radius,
     cross_validate,
     cross_validate_blend,
     fit_blend_weights,
     make_splits,
 )
+from training.features import FeatureEncoder
+from training.intervals import AdaptiveIntervals
 from training.serving import Valuer
 
 log = structlog.get_logger(__name__)
@@ -34,7 +38,7 @@ class BuiltModel:
     selected: str
     weights: dict[str, float]
     oof: np.ndarray
-    radius: dict[float, float]
+    intervals: AdaptiveIntervals
     fitted: dict[str, TransformedTargetRegressor]
 
     @property
@@ -51,7 +55,7 @@ class BuiltModel:
         Z = encoder.transform(data.features)
         c = {n: i for i, n in enumerate(encoder.feature_names_)}
         index = ComparablesIndex(data, Z[:, c["longitude"]], Z[:, c["latitude"]])
-        return Valuer(encoder, members, self.radius, index)
+        return Valuer(encoder, members, self.intervals, index)
 
 
 def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: int, progress: bool) -> BuiltModel:
@@ -76,8 +80,9 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
             weights = {r.name: float(wi) for r, wi in zip(ordered, w, strict=True) if wi > 1e-6}
             total = sum(weights.values())
             weights = {k: v / total for k, v in weights.items()}
-    residuals = np.abs(oof - log_price[None, :]).ravel()
-    radius = {level: conformal_radius(residuals, level) for level in INTERVAL_LEVELS}
     by_name = {c.name: c for c in candidates}
     fitted = {name: by_name[name].pipeline().fit(data.features, data.price) for name in weights}
-    return BuiltModel(results, selected, weights, oof, radius, fitted)
+    encoder = next(iter(fitted.values())).regressor_.named_steps["features"]
+    Z = FeatureEncoder(**encoder.get_params()).fit_transform(data.features, log_price)
+    intervals = AdaptiveIntervals().fit(Z, np.abs(oof - log_price[None, :]), INTERVAL_LEVELS)
+    return BuiltModel(results, selected, weights, oof, intervals, fitted)

@@ -19,12 +19,14 @@ from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from infra.settings import Settings
+from schemas.messages import utc_now
 from training.serving import ValuationModel
 
 log = structlog.get_logger(__name__)
 
 EXPERIMENT = "valuestream-price"
 CV_RMSE_TAG = "cv_rmse"
+PROMOTED_AT_TAG = "promoted_at"
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
 
@@ -107,9 +109,11 @@ def register(
     model: ValuationModel,
     signature: ModelSignature,
     input_example: pd.DataFrame,
-    cv_rmse: float,
+    figures: dict[str, float],
 ) -> tuple[str, bool]:
-    """Log the pyfunc in the active run, register it, and move the alias if it beats the champion."""
+    """Log the pyfunc in the active run, register it with ``figures`` as version tags (``cv_rmse``
+    required), and move the alias if its CV RMSE beats the champion's, tagging ``promoted_at``."""
+    cv_rmse = figures[CV_RMSE_TAG]
     client = configure(settings)
     previous = champion_cv_rmse(settings)
     info = mlflow.pyfunc.log_model(
@@ -122,10 +126,12 @@ def register(
         pip_requirements=_requirements(),
     )
     version = str(info.registered_model_version)
-    client.set_model_version_tag(settings.model_name, version, CV_RMSE_TAG, f"{cv_rmse:.6f}")
+    for tag, value in figures.items():
+        client.set_model_version_tag(settings.model_name, version, tag, f"{value:.6f}")
     promoted = previous is None or cv_rmse < previous
     if promoted:
         client.set_registered_model_alias(settings.model_name, settings.model_alias, version)
+        client.set_model_version_tag(settings.model_name, version, PROMOTED_AT_TAG, utc_now().isoformat())
     log.info(
         "model_registered",
         name=settings.model_name,

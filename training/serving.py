@@ -1,4 +1,4 @@
-"""The served model: encoder + weighted members + conformal radii + explanations + comparables.
+"""The served model: encoder + weighted members + adaptive intervals + explanations + comparables.
 
 Explanations (``contributions``): the log-space attributions of the attributing members
 (TreeSHAP for XGBoost, coefficient x centred value for the linear model), weighted by their
@@ -21,6 +21,7 @@ from mlflow.pyfunc.model import PythonModel
 from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
 from training.comparables import ComparablesIndex
 from training.features import FeatureEncoder, group_of
+from training.intervals import AdaptiveIntervals
 
 N_CONTRIBUTIONS = 5
 
@@ -32,12 +33,12 @@ class Valuer:
         self,
         encoder: FeatureEncoder,
         members: list[tuple[str, float, Any]],
-        radius: dict[float, float],
+        intervals: AdaptiveIntervals,
         comparables: ComparablesIndex,
     ) -> None:
         self.encoder = encoder
         self.members = members
-        self.radius = radius
+        self.intervals = intervals
         self.comparables = comparables
         names = list(encoder.feature_names_)
         self.groups = list(dict.fromkeys(group_of(n) for n in names))
@@ -84,10 +85,11 @@ class Valuer:
         log_price = self.log_price(Z)
         price = np.exp(log_price)
         out: dict[str, Any] = {"price": price}
+        radius = self.intervals.radius(Z)
         for level in INTERVAL_LEVELS:
             pct = round(level * 100)
-            out[f"lower_{pct}"] = np.exp(log_price - self.radius[level])
-            out[f"upper_{pct}"] = np.exp(log_price + self.radius[level])
+            out[f"lower_{pct}"] = np.exp(log_price - radius[level])
+            out[f"upper_{pct}"] = np.exp(log_price + radius[level])
         out["contributions"] = self.contributions(Z, price)
         c = self.col
         out["comparables"] = self.comparables.query(

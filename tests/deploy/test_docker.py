@@ -74,7 +74,7 @@ def test_compose_commands(services: dict[str, dict[str, Any]]) -> None:
     assert services["api"]["command"] == COMMANDS["api"]
     assert services["consumers"]["command"] == COMMANDS["worker"]
     assert services["dashboard"]["command"] == COMMANDS["dashboard"]
-    assert "python -m training" in services["train"]["command"][-1]
+    assert services["train"]["command"] == ["python", "-m", "training", "--if-no-champion"]
     assert services["mlflow"]["command"][:2] == ["mlflow", "server"]
 
 

@@ -4,12 +4,16 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
 
 from infra.settings import Settings
 from schemas import VALUATION_COLUMNS, Comparable, Contribution
 from training.pipeline import TrainingOutcome, champion_exists
-from training.registry import champion_cv_rmse, configure
+from training.registry import PROMOTED_AT_TAG, champion_cv_rmse, configure
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -91,3 +95,64 @@ def test_worse_run_does_not_move_the_alias(settings: Settings, trained: Training
     champion = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
     assert str(champion.version) == trained.version
     assert champion_cv_rmse(settings) == round(trained.metrics["cv_rmse"], 6)
+    latest = max(versions, key=lambda v: int(v.version))
+    assert PROMOTED_AT_TAG not in latest.tags
+    assert "cv_rmse" in latest.tags
+
+
+def test_the_run_logs_the_drift_reference_the_workers_read(settings: Settings, trained: TrainingOutcome) -> None:
+    from consumers.model import ModelHolder
+
+    holder = ModelHolder(settings)
+    assert holder.refresh()
+    assert holder.current.ref.version == trained.version
+    reference = holder.current.drift_reference
+    assert reference is not None
+    assert reference.rows > 2900
+    assert {"gr_liv_area", "year_built", "longitude"} <= set(reference.numeric)
+    assert sum(reference.categorical["neighborhood"].values()) == pytest.approx(1.0)
+    assert sum(reference.numeric["gr_liv_area"].frequencies) == pytest.approx(1.0)
+
+
+def test_the_version_carries_its_figures_and_promotion_time(settings: Settings, trained: TrainingOutcome) -> None:
+    client = configure(settings)
+    tags = client.get_model_version(settings.model_name, trained.version).tags
+    promoted_at = datetime.fromisoformat(tags[PROMOTED_AT_TAG])
+    assert promoted_at.tzinfo is not None
+    assert timedelta(0) <= datetime.now(UTC) - promoted_at < timedelta(hours=1)
+    assert float(tags["cv_rmse"]) == pytest.approx(trained.metrics["cv_rmse"], abs=1e-6)
+    assert float(tags["holdout_rmse"]) == pytest.approx(trained.metrics["holdout_rmse_log"], abs=1e-6)
+    assert float(tags["holdout_mape"]) == pytest.approx(trained.metrics["holdout_mean_abs_pct_error"], abs=1e-6)
+    assert 0 < float(tags["holdout_mdape"]) < float(tags["holdout_mape"])
+
+
+def _cli(monkeypatch: pytest.MonkeyPatch, state_dir: Path, *args: str) -> tuple[int, list[bool]]:
+    """Run the CLI in-process with ``train`` replaced by a recorder; returns (exit code, calls)."""
+    import training.pipeline
+    from infra.settings import get_settings
+    from training.__main__ import app
+
+    calls: list[bool] = []
+
+    def record(settings: Settings, quick: bool = False, **_: object) -> TrainingOutcome:
+        calls.append(quick)
+        return TrainingOutcome(
+            run_id="r", version="1", promoted=True, selected="ridge", metrics={"cv_rmse": 0.1}, report_dir=state_dir
+        )
+
+    monkeypatch.setattr(training.pipeline, "train", record)
+    monkeypatch.setenv("VALUESTREAM_STATE_DIR", str(state_dir))
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, calls
+
+
+def test_if_no_champion_trains_only_when_there_is_none(
+    settings: Settings, trained: TrainingOutcome, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    assert _cli(monkeypatch, settings.state_dir, "--if-no-champion", "--quick") == (0, [])
+    assert _cli(monkeypatch, settings.state_dir, "--quick") == (0, [True])
+    assert _cli(monkeypatch, tmp_path / "empty", "--if-no-champion", "--quick") == (0, [True])
