@@ -5,38 +5,56 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import Any
 
-from fastapi import APIRouter, FastAPI
-from prometheus_client import make_asgi_app
+from fastapi import APIRouter, Depends, FastAPI
 
 from api import errors
+from api.feedback import Accuracy
+from api.limits import BodyLimit
 from api.metrics import observe
+from api.model_info import ModelCatalog
 from api.publisher import RequestPublisher
-from api.routes import health, predictions
+from api.records import Records
+from api.routes import batch, feedback, health, jobs, metrics, model, predictions, stream
+from api.security import Access, KeyRing, RateLimits, authorize
+from api.waiter import ResultWaiter
 from infra.kafka import create_broker
 from infra.redis import create_redis
 from infra.settings import Settings, get_settings
 from infra.store import ResultStore
+from schemas.api import ErrorBody
 from schemas.keys import RedisKeys
+from schemas.rest_keys import RestKeys
 
 DESCRIPTION = """
 Values houses asynchronously: `POST /api/v1/predict` queues a house on Kafka and answers
 `202` with its id; scoring workers write the result to Redis; `GET /api/v1/predictions/{id}`
-reads it. Errors are JSON bodies with a `code`, a `message` and, for invalid input, the
-fields at fault.
+reads it. `POST /api/v1/batch` (JSON) and `POST /api/v1/jobs` (CSV or Parquet file) queue
+many houses as a job, followed with `GET /api/v1/jobs/{id}` and downloaded in input order;
+`GET /api/v1/stream` pushes results as they land (Server-Sent Events).
+
+Errors are JSON bodies with a `code`, a `message` and, for invalid input, the fields at
+fault. When API keys are configured, send `X-API-Key`; a key sees only what it created.
 """
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
+    rest_keys = RestKeys(settings.redis_prefix)
+    keyring = KeyRing(settings.api_key_salt.get_secret_value(), settings.api_keys)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         client = create_redis(settings)
+        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
         app.state.settings = settings
-        app.state.store = ResultStore(
-            client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
-        )
+        app.state.store = store
+        app.state.records = Records(store, rest_keys, keyring.enabled)
+        app.state.accuracy = Accuracy(client, rest_keys)
+        app.state.catalog = ModelCatalog(settings)
+        app.state.waiter = waiter = ResultWaiter(store)
+        app.state.access = Access(keyring, RateLimits(settings, rest_keys.rate_limit_namespace))
         publisher = RequestPublisher(create_broker(settings, client_id="api"), settings.requests_topic)
         app.state.publisher = publisher
         connecting = asyncio.create_task(publisher.connect_in_background())
@@ -44,20 +62,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             connecting.cancel()
+            await waiter.close()
             await publisher.broker.stop()
             await client.aclose()
 
-    app = FastAPI(
-        title="valuestream",
-        version="0.1.0",
-        description=DESCRIPTION,
-        lifespan=lifespan,
-    )
+    app = FastAPI(title="valuestream", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    guarded = [Depends(authorize)]
+    access_errors: dict[int | str, dict[str, Any]] = {
+        401: {"model": ErrorBody, "description": "Keys are configured and X-API-Key is missing or wrong."},
+        429: {"model": ErrorBody, "description": "Rate limit reached; see Retry-After."},
+    }
     v1 = APIRouter(prefix="/api/v1")
-    v1.include_router(predictions.router)
+    for resource in (predictions, batch, jobs, stream, model, feedback):
+        v1.include_router(resource.router, dependencies=guarded, responses=access_errors)
     v1.include_router(health.router)
+    v1.include_router(metrics.router)
     app.include_router(v1)
-    app.mount("/metrics", make_asgi_app())
+    app.include_router(metrics.router, include_in_schema=False)
     app.middleware("http")(observe)
+    app.add_middleware(BodyLimit, json_bytes=settings.api_max_json_bytes, upload_bytes=settings.api_max_upload_bytes)
     errors.install(app)
     return app

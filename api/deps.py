@@ -1,4 +1,4 @@
-"""Dependencies as named aliases: ``StoreDep``, ``PublisherDep``, ``SettingsDep``."""
+"""Dependencies as named aliases: ``StoreDep``, ``PublisherDep``, ``SettingsDep``, ``RecordsDep``, …"""
 
 from __future__ import annotations
 
@@ -6,7 +6,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.feedback import Accuracy
+from api.model_info import ModelCatalog
 from api.publisher import RequestPublisher
+from api.records import Records
+from api.security import OwnerDep
+from api.waiter import ResultWaiter
 from infra.settings import Settings
 from infra.store import ResultStore
 
@@ -26,6 +31,41 @@ def get_publisher(request: Request) -> RequestPublisher:
     return publisher
 
 
+def get_records(request: Request) -> Records:
+    records: Records = request.app.state.records
+    return records
+
+
+def get_accuracy(request: Request) -> Accuracy:
+    accuracy: Accuracy = request.app.state.accuracy
+    return accuracy
+
+
+def get_catalog(request: Request) -> ModelCatalog:
+    catalog: ModelCatalog = request.app.state.catalog
+    return catalog
+
+
+def get_waiter(request: Request) -> ResultWaiter:
+    waiter: ResultWaiter = request.app.state.waiter
+    return waiter
+
+
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 StoreDep = Annotated[ResultStore, Depends(get_store)]
 PublisherDep = Annotated[RequestPublisher, Depends(get_publisher)]
+RecordsDep = Annotated[Records, Depends(get_records)]
+AccuracyDep = Annotated[Accuracy, Depends(get_accuracy)]
+CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
+WaiterDep = Annotated[ResultWaiter, Depends(get_waiter)]
+
+__all__ = [
+    "AccuracyDep",
+    "CatalogDep",
+    "OwnerDep",
+    "PublisherDep",
+    "RecordsDep",
+    "SettingsDep",
+    "StoreDep",
+    "WaiterDep",
+]

@@ -5,26 +5,41 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import structlog
-from fastapi import FastAPI, HTTPException, Request
+from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
 
+from api.metrics import ERRORS, route_of
 from schemas.api import ErrorBody, FieldError
 
 log = structlog.get_logger(__name__)
 
 
 class ApiError(Exception):
-    def __init__(self, status_code: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        details: list[FieldError] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
         self.headers = headers
+        self.details = details or []
 
 
 def error_response(status: int, body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
     return JSONResponse(status_code=status, content=body.model_dump(), headers=headers)
+
+
+def _answer(request: Request, status: int, body: ErrorBody, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    ERRORS.labels(route_of(request), str(status), body.code).inc()
+    return error_response(status, body, headers)
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -34,26 +49,40 @@ def _field(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) or "body"
 
 
-async def on_validation_error(_: Request, exc: Exception) -> JSONResponse:
+async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     details = [FieldError(field=_field(tuple(e["loc"])), reason=str(e["msg"])) for e in exc.errors()]
-    return error_response(422, ErrorBody(code="validation_error", message="The request is invalid.", details=details))
+    body = ErrorBody(code="validation_error", message="The request is invalid.", details=details)
+    return _answer(request, 422, body)
 
 
-async def on_api_error(_: Request, exc: Exception) -> JSONResponse:
+async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return error_response(exc.status_code, ErrorBody(code=exc.code, message=exc.message), exc.headers)
+    return _answer(
+        request, exc.status_code, ErrorBody(code=exc.code, message=exc.message, details=exc.details), exc.headers
+    )
 
 
-async def on_http_error(_: Request, exc: Exception) -> JSONResponse:
+HTTP_CODES = {
+    400: "bad_request",
+    401: "unauthorized",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    415: "unsupported_media_type",
+    429: "rate_limited",
+}
+
+
+async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    code = {404: "not_found", 405: "method_not_allowed", 413: "too_large"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, ErrorBody(code=code, message=str(exc.detail)), exc.headers)
+    code = HTTP_CODES.get(exc.status_code, "http_error")
+    return _answer(request, exc.status_code, ErrorBody(code=code, message=str(exc.detail)), exc.headers)
 
 
-async def on_unexpected(_: Request, exc: Exception) -> JSONResponse:
+async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
-    return error_response(500, ErrorBody(code="internal_error", message="Something went wrong on our side."))
+    return _answer(request, 500, ErrorBody(code="internal_error", message="Something went wrong on our side."))
 
 
 def install(app: FastAPI) -> None:

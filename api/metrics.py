@@ -34,3 +34,8 @@ async def observe(request: Request, call_next: Callable[[Request], Awaitable[Res
         route = route_of(request)
         REQUESTS.labels(route, request.method, str(status)).inc()
         LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+
+
+ERRORS = Counter(
+    "valuestream_api_errors_total", "Error answers, by route, status and code.", ["route", "status", "code"]
+)

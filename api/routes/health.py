@@ -29,8 +29,9 @@ async def worker_heartbeats(store: StoreDep) -> list[WorkerHeartbeat]:
 
 
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
+@router.get("/health/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 async def health(store: StoreDep, publisher: PublisherDep) -> JSONResponse:
-    """200 when Kafka, Redis and at least one worker with a model are up; 503 otherwise."""
+    """Readiness: 200 when Kafka, Redis and at least one worker with a model are up; 503 otherwise."""
     kafka_ok = await publisher.ping()
     kafka = DependencyState(ok=kafka_ok, detail="" if kafka_ok else "no connection to the brokers")
     workers: list[WorkerHeartbeat] = []

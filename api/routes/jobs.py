@@ -1,0 +1,143 @@
+"""File jobs: upload a CSV or Parquet file, follow the job, download its results, erase it."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from typing import Annotated, Any, BinaryIO
+
+from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi.responses import StreamingResponse
+
+from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep
+from api.errors import ApiError
+from api.idempotency import IdempotencyKey, claim, release
+from api.jobs import accepted, job_state, open_job
+from api.publisher import KafkaUnavailableError
+from infra.store import ResultStore
+from producers.files import (
+    MEDIA_TYPES,
+    RowEncoder,
+    TableError,
+    TableFormat,
+    columns,
+    count_rows,
+    iter_rows,
+    table_format,
+)
+from producers.jobs import JobSubmitter, iter_results
+from schemas import PredictionRequest
+from schemas.api import ErrorBody
+from schemas.jobs import JobAccepted, JobFormat, JobPublic
+
+router = APIRouter(prefix="/jobs", tags=["jobs"])
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "Unknown or expired job, or created by another key."}
+}
+JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
+
+
+def inspect(source: BinaryIO, fmt: TableFormat) -> int:
+    columns(source, fmt)
+    return count_rows(source, fmt)
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=JobAccepted,
+    responses={
+        409: {"model": ErrorBody, "description": "The client `job_id` belongs to another key."},
+        413: {"model": ErrorBody, "description": "File larger than `api_max_upload_bytes` or `job_max_rows`."},
+        415: {"model": ErrorBody, "description": "Neither .csv nor .parquet."},
+        422: {"model": ErrorBody, "description": "Unreadable file, unknown or missing columns."},
+        503: {"model": ErrorBody, "description": "Kafka could not take the rows; retry with the same job id."},
+    },
+)
+async def upload_job(
+    file: Annotated[UploadFile, File(description="CSV or Parquet; column names are PropertyFeatures fields.")],
+    store: StoreDep,
+    publisher: PublisherDep,
+    records: RecordsDep,
+    settings: SettingsDep,
+    owner: OwnerDep,
+    job_id: Annotated[str | None, Form(min_length=1, max_length=48, pattern=JOB_ID_PATTERN)] = None,
+    idempotency_key: IdempotencyKey = None,
+) -> JobAccepted:
+    """Stream a file's rows to Kafka as one job (the upload is spooled to disk and read in chunks)."""
+    try:
+        fmt = table_format(file.filename or "")
+    except TableError as exc:
+        raise ApiError(415, "unsupported_media_type", str(exc)) from exc
+    try:
+        total = await asyncio.to_thread(inspect, file.file, fmt)
+    except TableError as exc:
+        raise ApiError(422, "invalid_file", str(exc)) from exc
+    if total > settings.job_max_rows:
+        raise ApiError(413, "too_many_rows", f"{total} rows; at most {settings.job_max_rows} per file")
+    if total == 0:
+        raise ApiError(422, "invalid_file", "the file has no rows")
+    job = await claim(store, owner, idempotency_key, job_id or uuid.uuid4().hex)
+    resume = await open_job(store, records, owner, job, total, "file")
+
+    async def remember(requests: Sequence[PredictionRequest]) -> None:
+        await records.remember(requests, None)
+
+    submitter = JobSubmitter(store, publisher.publish, job, "file", skip_existing=resume, on_queued=remember)
+    chunks = iter_rows(file.file, fmt)
+    try:
+        while chunk := await asyncio.to_thread(next, chunks, None):
+            await submitter.submit(chunk)
+    except KafkaUnavailableError as exc:
+        await release(store, owner, idempotency_key)
+        raise ApiError(503, "kafka_unavailable", f"{exc}; retry with job_id {job} to resume.") from exc
+    return accepted(job, total, submitter.outcome)
+
+
+@router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
+async def get_job(job_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> JobPublic:
+    """Progress of a job: total, queued, done, failed, rate and estimated time left."""
+    return await job_state(store, records, job_id, owner)
+
+
+async def encoded(store: ResultStore, job_id: str, total: int, fmt: JobFormat) -> AsyncIterator[bytes]:
+    encoder = RowEncoder(fmt)
+    async for rows in iter_results(store, job_id, total):
+        yield encoder.encode(rows)
+    yield encoder.finish()
+
+
+@router.get(
+    "/{job_id}/results",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "One line per input row, in input order: a price, or the reason the row failed.",
+            "content": {media: {} for media in MEDIA_TYPES.values()},
+        },
+        **NOT_FOUND,
+    },
+)
+async def job_results(
+    job_id: str,
+    store: StoreDep,
+    records: RecordsDep,
+    owner: OwnerDep,
+    format: JobFormat = Query("csv", description="csv, json or parquet."),
+) -> StreamingResponse:
+    """Download a job's results (streamed); rows still queued appear with status `queued`."""
+    state = await job_state(store, records, job_id, owner)
+    return StreamingResponse(
+        encoded(store, job_id, state.total, format),
+        media_type=MEDIA_TYPES[format],
+        headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
+    )
+
+
+@router.delete("/{job_id}", status_code=204, responses=NOT_FOUND)
+async def delete_job(job_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> Response:
+    """Erase a job now: every row's record, its counters and results."""
+    state = await job_state(store, records, job_id, owner)
+    await records.erase_job(job_id, state.total)
+    return Response(status_code=204)

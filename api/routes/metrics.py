@@ -1,0 +1,23 @@
+"""Prometheus exposition, with the feedback gauges refreshed from Redis on each scrape."""
+
+from __future__ import annotations
+
+import structlog
+from fastapi import APIRouter, Response
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from redis.exceptions import RedisError
+
+from api.deps import AccuracyDep
+
+log = structlog.get_logger(__name__)
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
+async def metrics(accuracy: AccuracyDep) -> Response:
+    """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy."""
+    try:
+        await accuracy.refresh()
+    except RedisError as exc:
+        log.warning("feedback_refresh_failed", error=type(exc).__name__)
+    return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,121 @@
+"""Bulk ingestion of a CSV or Parquet file through Kafka as one job, resumable.
+
+The job id is ``--job-id`` or derived from the file's bytes, and row ids are ``job_id-row``:
+running the same file again finds the job, skips every row that already has a record in
+Redis (queued rows are already durable in Kafka, terminal rows are answered) and sends the
+rest, so an interrupted run resumes without scoring any row twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tqdm import tqdm
+
+from infra.settings import Settings
+from producers.client import ValuationClient
+from producers.files import RowEncoder, TableFormat, columns, count_rows, iter_rows, table_format
+from producers.jobs import JobSubmitter, create_job, iter_results
+from schemas.jobs import JobFormat
+
+POLL_SECONDS = 0.25
+
+
+class IngestTimeoutError(TimeoutError):
+    """The job was not finished within the wait limit (the results file is not written)."""
+
+
+@dataclass(frozen=True)
+class IngestOutcome:
+    job_id: str
+    total: int
+    sent: int
+    skipped: int
+    invalid: int
+    done: int
+    failed: int
+    output: Path | None
+
+
+def file_job_id(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return f"f{digest.hexdigest()[:24]}"
+
+
+def results_path(path: Path, fmt: TableFormat) -> Path:
+    return path.with_name(f"{path.stem}.results.{fmt}")
+
+
+def output_format(path: Path) -> JobFormat:
+    """The results file's format from its suffix: .csv, .json or .parquet."""
+    return "json" if path.suffix.lower() == ".json" else table_format(path.name)
+
+
+def _inspect(path: Path, fmt: TableFormat) -> int:
+    columns(path, fmt)
+    return count_rows(path, fmt)
+
+
+async def ingest(
+    settings: Settings,
+    path: Path,
+    *,
+    output: Path | None = None,
+    job_id: str | None = None,
+    owner: str = "anonymous",
+    wait_seconds: float = 3600.0,
+    max_rows: int | None = None,
+    progress: bool = True,
+) -> IngestOutcome:
+    fmt = table_format(path.name)
+    total = await asyncio.to_thread(_inspect, path, fmt)
+    job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
+    async with ValuationClient(settings, source="file") as client:
+        store = client.store
+        resume = bool(await store.job_counters(job))
+        if not resume:
+            await create_job(store, job, total, "file", owner)
+        submitter = JobSubmitter(store, client.publish, job, "file", skip_existing=resume)
+        chunks = iter_rows(path, fmt)
+        with tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar:
+            while chunk := await asyncio.to_thread(next, chunks, None):
+                if max_rows is not None:
+                    chunk = chunk[: max(0, max_rows - submitter.next_row)]
+                    if not chunk:
+                        break
+                await submitter.submit(chunk)
+                bar.update(len(chunk))
+        sent = submitter.outcome
+        if max_rows is not None and submitter.next_row < total:
+            return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
+        done, failed = await wait_for_job(client, job, total, wait_seconds, progress)
+        target = output or results_path(path, fmt)
+        encoder = RowEncoder(output_format(target))
+        with target.open("wb") as handle:
+            async for rows in iter_results(store, job, total):
+                handle.write(encoder.encode(rows))
+            handle.write(encoder.finish())
+    return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, done, failed, target)
+
+
+async def wait_for_job(
+    client: ValuationClient, job_id: str, total: int, wait_seconds: float, progress: bool
+) -> tuple[int, int]:
+    deadline = time.monotonic() + wait_seconds
+    with tqdm(total=total, desc="scored", unit="row", disable=not progress) as bar:
+        while True:
+            counters = await client.store.job_counters(job_id)
+            done, failed = int(counters.get("done", 0)), int(counters.get("failed", 0))
+            bar.update(done + failed - bar.n)
+            if done + failed >= total:
+                return done, failed
+            if time.monotonic() > deadline:
+                raise IngestTimeoutError(f"job {job_id}: {done + failed} of {total} rows answered in {wait_seconds} s")
+            await asyncio.sleep(POLL_SECONDS)

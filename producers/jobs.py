@@ -1,0 +1,150 @@
+"""A job's rows through the system: validate each row, hand the valid ones to Kafka, record
+the invalid ones as failed rows, and read the results back in input order.
+
+Row ids are deterministic (``job_id-row``), so submitting a job again (a retry, or a resumed
+CLI run) skips rows that already have a record instead of scoring them twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from pydantic import ValidationError
+
+from infra.store import ResultStore
+from schemas import ErrorInfo, PredictionRequest, PredictionResult, PropertyFeatures, Source, Timings, utc_now
+from schemas.jobs import JobRow, RowError, row_request_id
+
+Publish = Callable[[Sequence[PredictionRequest]], Awaitable[None]]
+MAX_REPORTED_ERRORS = 1_000
+READ_CHUNK = 1_000
+
+
+def row_errors(row: int, error: ValidationError) -> list[RowError]:
+    return [
+        RowError(row=row, field=".".join(str(p) for p in item["loc"]) or "row", reason=item["msg"])
+        for item in error.errors(include_url=False)
+    ]
+
+
+def reason_of(errors: Sequence[RowError]) -> str:
+    return "; ".join(f"{e.field}: {e.reason}" for e in errors)
+
+
+@dataclass
+class Validated:
+    requests: list[PredictionRequest] = field(default_factory=list)
+    failures: list[PredictionResult] = field(default_factory=list)
+    errors: list[RowError] = field(default_factory=list)
+
+
+def validate_rows(
+    job_id: str, first_row: int, rows: Iterable[dict[str, Any]], source: Source, submitted_at: datetime
+) -> Validated:
+    """Each row on its own: a valid one becomes a request, an invalid one a failed result."""
+    out = Validated()
+    for offset, raw in enumerate(rows):
+        row = first_row + offset
+        request_id = row_request_id(job_id, row)
+        try:
+            features = PropertyFeatures.model_validate(raw)
+        except ValidationError as exc:
+            errors = row_errors(row, exc)
+            out.errors.extend(errors)
+            out.failures.append(
+                PredictionResult(
+                    request_id=request_id,
+                    job_id=job_id,
+                    row=row,
+                    source=source,
+                    status="failed",
+                    timings=Timings(submitted_at=submitted_at, scored_at=utc_now()),
+                    error=ErrorInfo(code="invalid_features", message=reason_of(errors)),
+                )
+            )
+            continue
+        out.requests.append(
+            PredictionRequest(
+                request_id=request_id,
+                job_id=job_id,
+                row=row,
+                submitted_at=submitted_at,
+                source=source,
+                features=features,
+            )
+        )
+    return out
+
+
+@dataclass
+class Submitted:
+    queued: int = 0
+    skipped: int = 0
+    failed: int = 0
+    errors: list[RowError] = field(default_factory=list)
+
+
+class JobSubmitter:
+    """Submits one job chunk by chunk; ``skip_existing`` makes a re-submission resume."""
+
+    def __init__(
+        self,
+        store: ResultStore,
+        publish: Publish,
+        job_id: str,
+        source: Source,
+        skip_existing: bool,
+        on_queued: Callable[[Sequence[PredictionRequest]], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.publish = publish
+        self.job_id = job_id
+        self.source = source
+        self.skip_existing = skip_existing
+        self.on_queued = on_queued
+        self.next_row = 0
+        self.outcome = Submitted()
+
+    async def submit(self, rows: Sequence[dict[str, Any]]) -> Submitted:
+        checked = validate_rows(self.job_id, self.next_row, rows, self.source, utc_now())
+        self.next_row += len(rows)
+        requests = checked.requests
+        if self.skip_existing and requests:
+            known = await self.store.get_many([r.request_id for r in requests])
+            requests = [r for r, k in zip(requests, known, strict=True) if k is None]
+            self.outcome.skipped += len(checked.requests) - len(requests)
+        if requests:
+            if self.on_queued is not None:
+                await self.on_queued(requests)
+            await self.publish(requests)
+            await self.store.mark_queued(requests)
+        if checked.failures:
+            await self.store.save_results(checked.failures)
+        self.outcome.queued += len(requests)
+        self.outcome.failed += len(checked.failures)
+        room = MAX_REPORTED_ERRORS - len(self.outcome.errors)
+        self.outcome.errors.extend(checked.errors[: max(room, 0)])
+        return self.outcome
+
+
+async def create_job(store: ResultStore, job_id: str, total: int, source: str, owner: str) -> None:
+    """The job's hash (counters, ``owner``) and its place in the jobs index."""
+    await store.create_job(job_id, total, source, utc_now())
+    await store.client.hset(store.keys.job(job_id), "owner", owner)
+
+
+async def iter_results(
+    store: ResultStore, job_id: str, total: int, chunk: int = READ_CHUNK
+) -> AsyncIterator[list[JobRow]]:
+    """Rows in input order, ``chunk`` at a time (HMGET on the job's results hash)."""
+    key = store.keys.job_results(job_id)
+    for start in range(0, total, chunk):
+        indices = list(range(start, min(start + chunk, total)))
+        raws = await store.client.hmget(key, [str(i) for i in indices])
+        yield [
+            JobRow.of(job_id, i, None if raw is None else PredictionResult.model_validate_json(raw))
+            for i, raw in zip(indices, raws, strict=True)
+        ]
