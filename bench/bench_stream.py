@@ -158,7 +158,7 @@ def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path)
     rss = PeakRss(worker.pid)
     try:
         deadline = time.monotonic() + 180
-        while not sync.get(keys.worker("worker-0")):
+        while not any(sync.scan_iter(match=keys.worker("worker-0@*"))):
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{stack.tail(Path(log.name), 40)}")
             time.sleep(0.2)

@@ -17,7 +17,7 @@ from faststream.message import StreamMessage
 from prometheus_client import start_http_server
 
 from consumers.drift import DriftMonitor
-from consumers.heartbeat import beat_forever
+from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
 from consumers.model import ModelHolder, NoChampionError
 from consumers.worker import Worker
@@ -130,7 +130,9 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             start_http_server(port, addr="0.0.0.0")
         tasks = [
             asyncio.create_task(models.watch()),
-            asyncio.create_task(beat_forever(worker.store.client, worker.store.keys, f"worker-{worker_index}", models)),
+            asyncio.create_task(
+                beat_forever(worker.store.client, worker.store.keys, worker_name(worker_index), models)
+            ),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
         ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 
 import structlog
 from redis.asyncio import Redis
@@ -15,6 +16,11 @@ from schemas.keys import RedisKeys
 
 log = structlog.get_logger(__name__)
 INTERVAL_SECONDS = 5.0
+
+
+def worker_name(index: int) -> str:
+    """Unique across hosts: replicas in containers all run ``--index 0``."""
+    return f"worker-{index}@{socket.gethostname()}"
 
 
 async def beat_forever(client: Redis, keys: RedisKeys, name: str, models: ModelHolder) -> None:

@@ -132,14 +132,15 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 90.0) -> WorkerHeartbeat:
         client = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
-        key = RedisKeys(self.settings.redis_prefix).worker(self.name)
+        pattern = RedisKeys(self.settings.redis_prefix).worker(f"{self.name}@*")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.process.returncode}:\n{stack.tail(self.log, 60)}")
-            raw = client.get(key)
-            if raw:
-                return WorkerHeartbeat.model_validate_json(raw)
+            for key in client.scan_iter(match=pattern):
+                raw = client.get(key)
+                if raw:
+                    return WorkerHeartbeat.model_validate_json(raw)
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready within {timeout} s:\n{stack.tail(self.log, 60)}")
 
