@@ -32,8 +32,15 @@ CACHE = REPO / ".state" / "cache"
 
 
 def _say(config: pytest.Config, line: str) -> None:
+    """Write to the terminal past output capture, so the session log shows the services start."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if reporter is not None:
+    capture = config.pluginmanager.get_plugin("capturemanager")
+    if reporter is None:
+        return
+    if capture is None:
+        reporter.write_line(line)
+        return
+    with capture.global_and_fixture_disabled():
         reporter.write_line(line)
 
 
