@@ -99,7 +99,16 @@ def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 6
             await consumer.seek_to_beginning(*partitions)
             records: list[ConsumerRecord[Any, Any]] = []
             deadline = time.monotonic() + timeout
-            while len(records) < expected and time.monotonic() < deadline:
+
+            async def drained() -> bool:
+                # Redeliveries repeat records: a count alone can be reached before every partition is read.
+                ends = await consumer.end_offsets(partitions)
+                for tp, end in ends.items():
+                    if await consumer.position(tp) < end:
+                        return False
+                return True
+
+            while time.monotonic() < deadline and (len(records) < expected or not await drained()):
                 batch = await consumer.getmany(timeout_ms=500)
                 for items in batch.values():
                     records.extend(items)
