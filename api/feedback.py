@@ -6,8 +6,6 @@ replica computes the same figures; ``/metrics`` refreshes the gauges from Redis 
 
 from __future__ import annotations
 
-import statistics
-
 from prometheus_client import Gauge
 from redis.asyncio import Redis
 
@@ -35,20 +33,6 @@ def observation(result: PredictionResult, sale_price: float) -> tuple[float, boo
     return ape, ape <= 10.0, covered
 
 
-def figures(neighborhood: str, version: str, window: list[str], total: int) -> AccuracyFigures:
-    rows = [entry.split("|") for entry in window]
-    apes = [float(r[0]) for r in rows]
-    return AccuracyFigures(
-        neighborhood=neighborhood,
-        model_version=version,
-        count=len(rows),
-        total=total,
-        mape=statistics.median(apes) if apes else 0.0,
-        within_10pct=sum(r[1] == "1" for r in rows) / len(rows) if rows else 0.0,
-        interval_coverage=sum(r[2] == "1" for r in rows) / len(rows) if rows else 0.0,
-    )
-
-
 def export(fig: AccuracyFigures) -> None:
     labels = (fig.neighborhood, fig.model_version)
     MAPE.labels(*labels).set(fig.mape)
@@ -71,7 +55,7 @@ class Accuracy:
             pipe.hincrby(self.keys.feedback_totals, f"{neighborhood}|{version}", 1)
             pipe.lrange(window_key, 0, -1)
             *_, total, window = await pipe.execute()
-        fig = figures(neighborhood, version, [str(w) for w in window], int(total))
+        fig = AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], int(total))
         export(fig)
         return fig
 
@@ -86,7 +70,7 @@ class Accuracy:
         out = []
         for segment, window in zip(segments, windows, strict=True):
             neighborhood, version = segment.split("|", 1)
-            fig = figures(neighborhood, version, [str(w) for w in window], totals[segment])
+            fig = AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], totals[segment])
             export(fig)
             out.append(fig)
         return out

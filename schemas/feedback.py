@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.messages import RequestId
@@ -24,6 +26,21 @@ class AccuracyFigures(BaseModel):
     mape: float = Field(ge=0, description="Median absolute percentage error, percent.", examples=[6.1])
     within_10pct: float = Field(ge=0, le=1, description="Share of prices within 10 % of the sale.", examples=[0.78])
     interval_coverage: float = Field(ge=0, le=1, description="Share of sales inside the 90 % interval.", examples=[0.9])
+
+    @classmethod
+    def from_window(cls, neighborhood: str, version: str, window: list[str], total: int) -> AccuracyFigures:
+        """Figures of one segment's Redis window, whose entries read ``ape|within10|covered``."""
+        rows = [entry.split("|") for entry in window]
+        apes = [float(r[0]) for r in rows]
+        return cls(
+            neighborhood=neighborhood,
+            model_version=version,
+            count=len(rows),
+            total=total,
+            mape=statistics.median(apes) if apes else 0.0,
+            within_10pct=sum(r[1] == "1" for r in rows) / len(rows) if rows else 0.0,
+            interval_coverage=sum(r[2] == "1" for r in rows) / len(rows) if rows else 0.0,
+        )
 
 
 class FeedbackAccepted(BaseModel):

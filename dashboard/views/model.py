@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import pandas as pd
+import redis
 import streamlit as st
 
-from dashboard.context import settings
+from dashboard.accuracy import feedback_figures
+from dashboard.context import redis_down, settings
 from dashboard.registry import SHOWN_METRICS, RegistryError, VersionInfo, report_plots, versions
 
 
@@ -52,6 +54,31 @@ def plots(tracking_uri: str, info: VersionInfo) -> None:
         column.image(image, caption=name)
 
 
+def production_accuracy() -> None:
+    """Rolling figures from the sale prices clients sent back, by neighbourhood and model version."""
+    st.subheader("Accuracy on observed sales")
+    conf = settings()
+    try:
+        frame = feedback_figures(conf.redis_url, conf.redis_prefix)
+    except redis.RedisError as exc:
+        redis_down(exc)
+        return
+    if frame.empty:
+        st.info("No sale prices received yet: clients send them with `POST /api/v1/feedback`.")
+        return
+    st.dataframe(
+        frame.rename(
+            columns={
+                "mape": "median abs % error",
+                "within_10pct": "within 10 %",
+                "interval_coverage": "90 % interval coverage",
+                "count": "in window",
+            }
+        ),
+        hide_index=True,
+    )
+
+
 def main() -> None:
     st.title("Model")
     conf = settings()
@@ -82,3 +109,4 @@ def main() -> None:
         index=[i.version for i in infos].index(champion.version) if champion else 0,
     )
     plots(conf.tracking_uri, next(i for i in infos if i.version == shown))
+    production_accuracy()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Progress
 
+from api.feedback import Accuracy
 from dashboard import api_client
 from infra import stack
 from infra.settings import Settings
+from schemas.rest_keys import RestKeys
 from tests.dashboard import seeding
 from tests.dashboard.conftest import SEEDED, page, use
 
@@ -179,3 +183,28 @@ def test_an_uploaded_file_runs_to_the_end_and_its_results_download(served: Setti
     assert progress_bar(at) == (100, "finished: 12 done, 0 failed")
     content = api_client.job_results(served.api_url, job_id, "csv")
     assert len(content.decode().strip().splitlines()) == 13  # header and one row per house
+
+
+def test_model_page_shows_accuracy_on_observed_sales(
+    base_settings: Settings, champion: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = base_settings.model_copy(update={"redis_prefix": f"fb{time.monotonic_ns()}"})
+
+    async def send_feedback() -> None:
+        client = Redis.from_url(settings.redis_url, decode_responses=True)
+        try:
+            accuracy = Accuracy(client, RestKeys(settings.redis_prefix))
+            for ape in (2.0, 4.0, 30.0):  # two close prices and one far off, all inside the interval
+                await accuracy.record("Gilbert", champion, (ape, ape <= 10.0, True))
+        finally:
+            await client.aclose()
+
+    asyncio.run(send_feedback())
+    use(settings, monkeypatch)
+    at = rendered("model")
+    assert not at.exception
+    table = at.dataframe[-1].value
+    row = table[table["neighborhood"] == "Gilbert"].iloc[0]
+    assert row["median abs % error"] == pytest.approx(4.0)
+    assert row["within 10 %"] == pytest.approx(2 / 3)
+    assert (row["in window"], row["total"]) == (3, 3)
