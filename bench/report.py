@@ -66,6 +66,33 @@ def _sweep_plot(data: dict[str, Any], path: Path) -> bool:
     return True
 
 
+def _rest_plot(data: dict[str, Any], path: Path) -> bool:
+    """Throughput of both designs, and p50/p99 latency at each load they were measured at."""
+    designs = [d for d in ("event_driven", "baseline") if isinstance(data.get(d), dict)]
+    if len(designs) != 2:
+        return False
+    loads = [load for load in ("low_load", "half_load", "max") if all(load in data[d] for d in designs)]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.bar(designs, [data[d]["max"]["rps"] for d in designs], color=["tab:blue", "tab:gray"])
+    left.set_ylabel("max sustained requests / s")
+    left.set_title("Throughput")
+    width = 0.2
+    for i, design in enumerate(designs):
+        for j, quantile in enumerate(("p50_ms", "p99_ms")):
+            offset = (i * 2 + j - 1.5) * width
+            values = [data[design][load][quantile] for load in loads]
+            right.bar([k + offset for k in range(len(loads))], values, width, label=f"{design} {quantile[:3]}")
+    right.set_xticks(range(len(loads)), [load.replace("_", " ") for load in loads])
+    right.set_yscale("log")
+    right.set_ylabel("ms, submit until the result is readable")
+    right.set_title("Latency by load")
+    right.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
 def build(results: Path = RESULTS) -> Path:
     sections = ["# Benchmark report", "", "Produced by `make bench` on this machine; ratios come from one run."]
     for path in sorted(results.glob("*.json")):
@@ -75,7 +102,8 @@ def build(results: Path = RESULTS) -> Path:
         sections += ["", *(f"{table}\n" for table in _tables(data))]
         if _sweep_plot(data, results / f"{name}_sweep.png"):
             sections += [f"![throughput vs batch size]({name}_sweep.png)", ""]
-    sections += [f"![{png.stem}]({png.name})\n" for png in sorted(results.glob("*.png")) if "_sweep" not in png.stem]
+        if _rest_plot(data, results / f"{name}_designs.png"):
+            sections += [f"![event-driven vs synchronous baseline]({name}_designs.png)", ""]
     report = results / "REPORT.md"
     report.write_text("\n".join(sections) + "\n")
     return report
