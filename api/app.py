@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, FastAPI
 from api import errors
 from api.feedback import Accuracy
 from api.limits import BodyLimit
-from api.metrics import observe
+from api.metrics import Observe
 from api.model_info import ModelCatalog
 from api.publisher import RequestPublisher
 from api.records import Records
@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.catalog = ModelCatalog(settings)
         app.state.waiter = waiter = ResultWaiter(store)
         app.state.access = Access(keyring, RateLimits(settings, rest_keys.rate_limit_namespace))
-        publisher = RequestPublisher(create_broker(settings, client_id="api"), settings.requests_topic)
+        publisher = RequestPublisher(
+            create_broker(settings, client_id="api", linger_ms=settings.api_kafka_linger_ms), settings.requests_topic
+        )
         app.state.publisher = publisher
         connecting = asyncio.create_task(publisher.connect_in_background())
         try:
@@ -79,7 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     v1.include_router(metrics.router)
     app.include_router(v1)
     app.include_router(metrics.router, include_in_schema=False)
-    app.middleware("http")(observe)
+    app.add_middleware(Observe)
     app.add_middleware(BodyLimit, json_bytes=settings.api_max_json_bytes, upload_bytes=settings.api_max_upload_bytes)
     errors.install(app)
     return app

@@ -16,37 +16,37 @@ from infra.settings import Settings
 from infra.store import ResultStore
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
 
-def get_store(request: Request) -> ResultStore:
+async def get_store(request: Request) -> ResultStore:
     store: ResultStore = request.app.state.store
     return store
 
 
-def get_publisher(request: Request) -> RequestPublisher:
+async def get_publisher(request: Request) -> RequestPublisher:
     publisher: RequestPublisher = request.app.state.publisher
     return publisher
 
 
-def get_records(request: Request) -> Records:
+async def get_records(request: Request) -> Records:
     records: Records = request.app.state.records
     return records
 
 
-def get_accuracy(request: Request) -> Accuracy:
+async def get_accuracy(request: Request) -> Accuracy:
     accuracy: Accuracy = request.app.state.accuracy
     return accuracy
 
 
-def get_catalog(request: Request) -> ModelCatalog:
+async def get_catalog(request: Request) -> ModelCatalog:
     catalog: ModelCatalog = request.app.state.catalog
     return catalog
 
 
-def get_waiter(request: Request) -> ResultWaiter:
+async def get_waiter(request: Request) -> ResultWaiter:
     waiter: ResultWaiter = request.app.state.waiter
     return waiter
 

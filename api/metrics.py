@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 
-from fastapi import Request, Response
+from fastapi import Request
 from prometheus_client import Counter, Histogram
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 REQUESTS = Counter("valuestream_api_requests_total", "HTTP requests.", ["route", "method", "status"])
 LATENCY = Histogram(
@@ -18,22 +18,39 @@ LATENCY = Histogram(
 
 
 def route_of(request: Request) -> str:
-    route = request.scope.get("route")
-    path = getattr(route, "path", None)
+    return _route(request.scope)
+
+
+def _route(scope: Scope) -> str:
+    path = getattr(scope.get("route"), "path", None)
     return path if isinstance(path, str) else "unmatched"
 
 
-async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    started = time.perf_counter()
-    status = 500
-    try:
-        response = await call_next(request)
-        status = response.status_code
-        return response
-    finally:
-        route = route_of(request)
-        REQUESTS.labels(route, request.method, str(status)).inc()
-        LATENCY.labels(route, request.method).observe(time.perf_counter() - started)
+class Observe:
+    """Pure ASGI middleware (cheaper than ``BaseHTTPMiddleware``, which runs each call in a task)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        finally:
+            route = _route(scope)
+            REQUESTS.labels(route, scope["method"], str(status)).inc()
+            LATENCY.labels(route, scope["method"]).observe(time.perf_counter() - started)
 
 
 ERRORS = Counter(

@@ -7,7 +7,7 @@ straight to Kafka) is visible only while API keys are off.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from infra.store import ResultStore
 from schemas import PredictionRequest, PredictionResult
@@ -31,8 +31,9 @@ class Records:
     def visible(self, stored_owner: str | None, owner: str) -> bool:
         return stored_owner == owner or (stored_owner is None and not self.keys_enabled)
 
-    async def remember(self, requests: Iterable[PredictionRequest], owner: str | None) -> None:
-        """Meta of accepted requests: the owner (single requests) and the neighbourhood (for feedback)."""
+    async def remember(self, requests: Sequence[PredictionRequest], owner: str | None, *, queued: bool = False) -> None:
+        """Meta of accepted requests: the owner (single requests) and the neighbourhood (for feedback);
+        with ``queued``, their queued records too, in the same round trip."""
         async with self.client.pipeline(transaction=False) as pipe:
             for request in requests:
                 key = self.keys.meta(request.request_id)
@@ -40,6 +41,8 @@ class Records:
                 if owner is not None:
                     pipe.hset(key, "owner", owner)
                 pipe.expire(key, self.store.ttl_seconds)
+            if queued:
+                self.store.queue_in(pipe, requests)
             await pipe.execute()
 
     async def request_owner(self, request_id: str, result: PredictionResult | None) -> str | None:

@@ -66,7 +66,7 @@ class KeyRing:
 
 class RateLimits:
     def __init__(self, settings: Settings, namespace: str) -> None:
-        self.items: list[RateLimitItem] = parse_many(settings.rate_limit) if settings.rate_limit.strip() else []
+        self.items: list[RateLimitItem] = parse_many(settings.rate_limit) if settings.rate_limited else []
         self.storage = RedisStorage(
             "async+" + settings.redis_url, implementation="redispy", key_prefix=namespace, socket_timeout=2.0
         )

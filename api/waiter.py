@@ -1,16 +1,20 @@
 """Waits for results without polling: one reader per API process follows the Redis feed
 (XREAD BLOCK) and wakes the requests waiting for the ids it sees.
 
-A waiter registers before it checks Redis, so a result that lands in between is not missed.
+The reader starts from the feed's last entry id (not ``$``), so once ``ready()`` has returned
+every result added later is seen. A new request registers (``expect``) before it is published
+and needs no Redis read at all; an id that may already be answered is read after registering,
+so a result that lands in between is not missed either. Waiters get the result's JSON exactly
+as the worker stored it, which the API can send back without parsing it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from typing import Any
 
+import orjson
 import structlog
 from redis.exceptions import RedisError
 
@@ -19,41 +23,72 @@ from schemas import PredictionResult
 
 log = structlog.get_logger(__name__)
 BLOCK_MS = 1_000
+READY_SECONDS = 2.0
 
 
 class ResultWaiter:
     def __init__(self, store: ResultStore) -> None:
         self.store = store
-        self._waiting: dict[str, list[asyncio.Future[PredictionResult]]] = {}
+        self._waiting: dict[str, list[asyncio.Future[str]]] = {}
         self._reader: asyncio.Task[None] | None = None
+        self._following = asyncio.Event()
+
+    async def ready(self) -> bool:
+        """Start the reader if needed; True once it follows the feed from a fixed position."""
+        if self._reader is None or self._reader.done():
+            self._following.clear()
+            self._reader = asyncio.create_task(self._follow())
+        if not self._following.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._following.wait(), READY_SECONDS)
+        return self._following.is_set()
+
+    def expect(self, request_id: str) -> asyncio.Future[str]:
+        """Register for the result of ``request_id``; pair with ``forget``."""
+        future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(request_id, []).append(future)
+        return future
+
+    def forget(self, request_id: str, future: asyncio.Future[str]) -> None:
+        futures = self._waiting.get(request_id, [])
+        if future in futures:
+            futures.remove(future)
+        if not futures:
+            self._waiting.pop(request_id, None)
+
+    @staticmethod
+    async def settle(future: asyncio.Future[str], seconds: float) -> str | None:
+        """The result's JSON if it lands within ``seconds``, else None."""
+        with contextlib.suppress(TimeoutError):
+            return await asyncio.wait_for(future, seconds)
+        return None
 
     async def wait(self, request_id: str, seconds: float) -> PredictionResult | None:
-        """The request's state after at most ``seconds``: final if it landed in time."""
+        """The state of a request that may exist already, after at most ``seconds``."""
         current = await self.store.get(request_id)
-        if current is None or current.status != "queued" or seconds <= 0:
+        if current is None or current.status != "queued" or seconds <= 0 or not await self.ready():
             return current
-        if self._reader is None or self._reader.done():
-            self._reader = asyncio.create_task(self._follow())
-        future: asyncio.Future[PredictionResult] = asyncio.get_running_loop().create_future()
-        self._waiting.setdefault(request_id, []).append(future)
+        future = self.expect(request_id)
         try:
             current = await self.store.get(request_id)  # it may have landed before we registered
             if current is not None and current.status != "queued":
                 return current
-            with contextlib.suppress(TimeoutError):
-                return await asyncio.wait_for(future, seconds)
-            return await self.store.get(request_id)
+            raw = await self.settle(future, seconds)
+            return PredictionResult.model_validate_json(raw) if raw else await self.store.get(request_id)
         finally:
-            futures = self._waiting.get(request_id, [])
-            if future in futures:
-                futures.remove(future)
-            if not futures:
-                self._waiting.pop(request_id, None)
+            self.forget(request_id, future)
+
+    async def _start_position(self) -> str:
+        last: Any = await self.store.client.xrevrange(self.store.keys.feed, count=1)
+        return str(last[0][0]) if last else "0-0"
 
     async def _follow(self) -> None:
-        cursor = "$"
+        cursor: str | None = None
         while True:
             try:
+                if cursor is None:
+                    cursor = await self._start_position()
+                    self._following.set()
                 reply: Any = await self.store.client.xread({self.store.keys.feed: cursor}, count=1000, block=BLOCK_MS)
             except RedisError as exc:
                 log.warning("feed_read_failed", error=type(exc).__name__)
@@ -67,14 +102,10 @@ class ResultWaiter:
     def _wake(self, raw: str | None) -> None:
         if not raw or not self._waiting:
             return
-        data = json.loads(raw)
-        futures = self._waiting.get(data.get("request_id"))
-        if not futures:
-            return
-        result = PredictionResult.model_validate(data)
-        for future in futures:
+        futures = self._waiting.get(orjson.loads(raw).get("request_id"))
+        for future in futures or ():
             if not future.done():
-                future.set_result(result)
+                future.set_result(raw)
 
     async def close(self) -> None:
         if self._reader is not None:

@@ -4,17 +4,26 @@ Starts its own Kafka + Redis (``infra.stack``), trains a quick model into a temp
 then runs one scoring worker and the API under uvicorn, and the baseline (a FastAPI app that
 calls the same registered model in-process once per request) under uvicorn, on free ports.
 For each design: the most requests/s sustained by a closed loop of concurrent clients, then
-latency percentiles in an open loop at half of that rate and at a low rate. End-to-end
-latency for the event-driven path is from submit until the result is readable (the API's
-``wait`` long-poll answers as soon as the worker has written the result to Redis).
+latency percentiles in an open loop at half of that rate and at a low rate.
+
+The event-driven client is still submit-then-read-the-result, as a well-behaved client does
+it: ``POST /api/v1/predict?wait=5`` (the read is done server-side by the API's feed waiter,
+which answers 200 with the result as soon as the worker has written it to Redis), and only if
+that answers 202 does it poll ``GET /api/v1/predictions/{id}``. End-to-end latency is from
+submit until the client holds the result. The baseline is a plain POST returning the price.
+Per phase it also records each process's CPU share during the max phase (1.0 = one core) and,
+for the event-driven path, the worker's reported submit→worker and model-call times.
 
 Run: ``.venv/bin/python bench/bench_rest.py``; prints a table, writes ``bench/results/rest.json``.
+``--quick`` (4 s phases) and ``--only event|baseline`` are for iterating and write nothing;
+``--profile DIR`` adds py-spy collapsed stacks of the API, worker and baseline at max load.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -23,7 +32,8 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections import Counter
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +41,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 import httpx  # noqa: E402
+import psutil  # noqa: E402
 
 from infra import stack  # noqa: E402
 from infra.settings import Settings, to_env  # noqa: E402
@@ -85,65 +96,98 @@ def serve_baseline(port: int) -> None:
 Call = Callable[[httpx.AsyncClient], Awaitable[bool]]
 
 
+STAGES: list[tuple[float, float]] = []  # (queue_ms, inference_ms) the worker reported, per answer
+
+
+class Failed(Exception):
+    """An answer that is not a price: its reason is counted."""
+
+
+def outcome(body: dict[str, Any]) -> bool:
+    if body["status"] != "done":
+        raise Failed(f"{body['status']}: {(body.get('error') or {}).get('code')}")
+    return True
+
+
 async def event_driven_call(client: httpx.AsyncClient) -> bool:
     response = await client.post("/api/v1/predict", params={"wait": 5}, json={"features": HOUSE})
     if response.status_code == 200:
-        return bool(response.json()["status"] == "done")
+        body = response.json()
+        STAGES.append((body["timings"]["queue_ms"], body["timings"]["inference_ms"]))
+        return outcome(body)
     if response.status_code != 202:
-        return False
+        raise Failed(f"HTTP {response.status_code} {response.text[:80]}")
     url = response.json()["status_url"]
-    for _ in range(2000):  # rarely needed: the long-poll already waited
+    for _ in range(600):  # rarely needed: the long-poll already waited
         body = (await client.get(url)).json()
         if body["status"] != "queued":
-            return bool(body["status"] == "done")
-        await asyncio.sleep(0.002)
+            return outcome(body)
+        await asyncio.sleep(0.05)
     return False
 
 
 async def baseline_call(client: httpx.AsyncClient) -> bool:
     response = await client.post("/predict", json={"features": HOUSE})
-    return response.status_code == 200
+    if response.status_code != 200:
+        raise Failed(f"HTTP {response.status_code} {response.text[:80]}")
+    return True
 
 
-async def timed(call: Call, client: httpx.AsyncClient, latencies: list[float], errors: list[int]) -> None:
+async def timed(call: Call, client: httpx.AsyncClient, latencies: list[float], errors: list[str]) -> None:
     started = time.perf_counter()
+    failure = "not done"
     try:
         ok = await call(client)
-    except httpx.HTTPError:
-        ok = False
+    except httpx.HTTPError as exc:
+        ok, failure = False, type(exc).__name__
+    except Failed as exc:
+        ok, failure = False, str(exc)
     if ok:
         latencies.append(time.perf_counter() - started)
     else:
-        errors.append(1)
+        errors.append(failure)
+
+
+@contextlib.asynccontextmanager
+async def clients(base_url: str, count: int, connections: int) -> AsyncIterator[list[httpx.AsyncClient]]:
+    """Many small httpx clients rather than one big pool: httpcore scans its whole pool on every
+    request (O(connections), with a socket check per idle connection), which at 64+ connections
+    made the load generator itself the busiest process on the machine."""
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with contextlib.AsyncExitStack() as stack:
+        yield [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits))
+            for _ in range(count)
+        ]
 
 
 async def closed_loop(base_url: str, call: Call) -> dict[str, float]:
     """CONCURRENCY clients back to back for MAX_SECONDS: the sustained maximum."""
     latencies: list[float] = []
-    errors: list[int] = []
-    limits = httpx.Limits(max_connections=CONCURRENCY * 2, max_keepalive_connections=CONCURRENCY * 2)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
-        for _ in range(20):
-            await call(client)  # warm-up
+    errors: list[str] = []
+    async with clients(base_url, CONCURRENCY, 2) as pool:
+        for client in pool:
+            await call(client)  # warm-up: one connection each
         deadline = time.perf_counter() + MAX_SECONDS
 
-        async def user() -> None:
+        async def user(client: httpx.AsyncClient) -> None:
             while time.perf_counter() < deadline and len(latencies) < MAX_REQUESTS:
                 await timed(call, client, latencies, errors)
 
         started = time.perf_counter()
-        await asyncio.gather(*(user() for _ in range(CONCURRENCY)))
+        await asyncio.gather(*(user(client) for client in pool))
         seconds = time.perf_counter() - started
+    if errors:
+        print(f"    errors at max: {dict(Counter(errors))}")
     return {"rps": len(latencies) / seconds, "ok": len(latencies), "errors": len(errors), **percentiles(latencies)}
 
 
 async def open_loop(base_url: str, call: Call, rate: float, seconds: float) -> dict[str, float]:
     """Arrivals at a fixed rate, whatever the answers do: latency under a given load."""
     latencies: list[float] = []
-    errors: list[int] = []
-    limits = httpx.Limits(max_connections=512, max_keepalive_connections=256)
-    async with httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits) as client:
-        for _ in range(10):
+    errors: list[str] = []
+    async with clients(base_url, CONCURRENCY, 8) as pool:
+        for client in pool[:10]:
             await call(client)
         tasks = []
         started = time.perf_counter()
@@ -152,7 +196,7 @@ async def open_loop(base_url: str, call: Call, rate: float, seconds: float) -> d
             delay = started + i / rate - time.perf_counter()
             if delay > 0:
                 await asyncio.sleep(delay)
-            tasks.append(asyncio.create_task(timed(call, client, latencies, errors)))
+            tasks.append(asyncio.create_task(timed(call, pool[i % len(pool)], latencies, errors)))
         await asyncio.gather(*tasks)
         elapsed = time.perf_counter() - started
     return {"rate": rate, "achieved_rps": len(latencies) / elapsed, "ok": len(latencies), "errors": len(errors)} | (
@@ -194,23 +238,83 @@ def spawn(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[by
     )
 
 
-async def measure(name: str, base_url: str, call: Call) -> dict[str, Any]:
+def cpu_seconds(pids: dict[str, int]) -> dict[str, float]:
+    """CPU time used so far by each process and its children (Kafka's JVM sits under a wrapper)."""
+    used: dict[str, float] = {}
+    for name, pid in pids.items():
+        try:
+            root = psutil.Process(pid)
+            total = 0.0
+            family = [root] if pid == os.getpid() else [root, *root.children(recursive=True)]
+            for proc in family:
+                times = proc.cpu_times()
+                total += times.user + times.system
+            used[name] = total
+        except psutil.Error:
+            used[name] = float("nan")
+    return used
+
+
+def start_spies(name: str, pids: dict[str, int], profile: Path | None) -> list[subprocess.Popen[bytes]]:
+    """py-spy (raw collapsed stacks) on our Python processes for the length of the max phase."""
+    if profile is None:
+        return []
+    profile.mkdir(parents=True, exist_ok=True)
+    spy = str(Path(sys.executable).parent / "py-spy")
+    flags = ["-d", str(int(MAX_SECONDS) + 2), "-r", "200", "--format", "raw", "--nonblocking"]
+    return [
+        subprocess.Popen(
+            [spy, "record", "-p", str(pid), *flags, "-o", str(profile / f"{name}-{proc_name}.txt")],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for proc_name, pid in pids.items()
+        if proc_name in ("api", "worker", "baseline")
+    ]
+
+
+async def measure(
+    name: str, base_url: str, call: Call, pids: dict[str, int], profile: Path | None = None
+) -> dict[str, Any]:
+    spies = start_spies(name, pids, profile)
+    STAGES.clear()
+    before, wall = cpu_seconds(pids | {"load generator": os.getpid()}), time.perf_counter()
     top = await closed_loop(base_url, call)
+    after, wall = cpu_seconds(pids | {"load generator": os.getpid()}), time.perf_counter() - wall
+    if STAGES:
+        top["worker_queue_ms_p50"] = statistics.median(q for q, _ in STAGES)
+        top["worker_inference_ms_p50"] = statistics.median(i for _, i in STAGES)
+    top["cpu_share"] = {p: (after[p] - before[p]) / wall for p in after}  # type: ignore[assignment]
+    for spy_process in spies:
+        spy_process.wait()
     half = await open_loop(base_url, call, max(1.0, top["rps"] / 2), OPEN_SECONDS)
     low = await open_loop(base_url, call, LOW_RATE, OPEN_SECONDS)
+    shares = ", ".join(f"{p} {v:.0%}" for p, v in top["cpu_share"].items())  # type: ignore[attr-defined]
     print(
         f"  {name}: max {top['rps']:.0f} req/s; half-load p99 {half['p99_ms']:.1f} ms; low p50 {low['p50_ms']:.1f} ms"
     )
+    print(f"    CPU at max (1.0 = one core): {shares}")
+    if STAGES:
+        print(
+            f"    at max, per answer (p50): submit→worker {top['worker_queue_ms_p50']:.1f} ms, "
+            f"model call {top['worker_inference_ms_p50']:.1f} ms, client p50 {top['p50_ms']:.1f} ms"
+        )
     return {"max": top, "half_load": half, "low_load": low}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve-baseline", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--quick", action="store_true", help="4 s phases, for iterating (no results file)")
+    parser.add_argument("--only", choices=("event", "baseline"), help="measure one design (no results file)")
+    parser.add_argument("--profile", type=Path, help="py-spy the API and worker during the max phase into DIR")
     args = parser.parse_args()
     if args.serve_baseline is not None:
         serve_baseline(args.serve_baseline)
         return
+    global MAX_SECONDS, OPEN_SECONDS
+    if args.quick:
+        MAX_SECONDS = OPEN_SECONDS = 4.0
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-rest-"))
     cache = REPO / ".state" / "cache"
@@ -229,7 +333,9 @@ def main() -> None:
             state_dir=workdir / "state",
             api_port=api_port,
             worker_metrics_port=0,
-            rate_limit="1000000/second",
+            # No limit configured (no rate-limit round trip). Blank, not empty: the settings ignore
+            # empty environment variables, so "" would reach the API as the 100/second default.
+            rate_limit="none",
             log_level="WARNING",
         )
         settings.state_path.mkdir(parents=True, exist_ok=True)
@@ -248,20 +354,29 @@ def main() -> None:
         processes.append(spawn(["-m", "api"], settings, workdir / "api.log"))
         base_api = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base_api}/api/v1/health", ok=lambda r: r.status_code == 200)
-        print("event-driven (API → Kafka → worker → Redis):")
-        event = asyncio.run(measure("event-driven", base_api, event_driven_call))
-        processes.append(
-            spawn(["bench/bench_rest.py", "--serve-baseline", str(baseline_port)], settings, workdir / "base.log")
-        )
-        base_sync = f"http://127.0.0.1:{baseline_port}"
-        wait_http(f"{base_sync}/docs")
-        print("synchronous baseline (model in the request):")
-        baseline = asyncio.run(measure("baseline", base_sync, baseline_call))
+        shared = {"kafka": kafka.process.pid, "redis": redis_service.process.pid}
+        empty: dict[str, Any] = {}
+        event = baseline = {p: {"rps": float("nan"), "errors": 0} | empty for p in ("max", "half_load", "low_load")}
+        if args.only != "baseline":
+            print("event-driven (API → Kafka → worker → Redis):")
+            pids = shared | {"api": processes[1].pid, "worker": processes[0].pid}
+            event = asyncio.run(measure("event-driven", base_api, event_driven_call, pids, args.profile))
+        if args.only != "event":
+            processes.append(
+                spawn(["bench/bench_rest.py", "--serve-baseline", str(baseline_port)], settings, workdir / "base.log")
+            )
+            base_sync = f"http://127.0.0.1:{baseline_port}"
+            wait_http(f"{base_sync}/docs")
+            print("synchronous baseline (model in the request):")
+            pids = shared | {"baseline": processes[-1].pid}
+            baseline = asyncio.run(measure("baseline", base_sync, baseline_call, pids, args.profile))
     finally:
         for process in processes:
             stack.stop_process_group(process.pid, timeout=20.0, alive=lambda p=process: p.poll() is None)  # type: ignore[misc]
         for service in reversed(services):
             service.stop()
+    if args.quick or args.only:
+        return
 
     ratio = event["max"]["rps"] / baseline["max"]["rps"] if baseline["max"]["rps"] else float("inf")
     report = {

@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     api_port: int = Field(default=8000, description="API port.")
     api_url: str = Field(default="http://127.0.0.1:8000", description="Where the dashboard finds the API.")
     predict_wait_max_seconds: float = Field(default=10.0, ge=0, description="Cap of POST /predict?wait=.")
+    api_kafka_linger_ms: int = Field(
+        default=2, ge=0, description="The API producer's wait to batch concurrent requests into one Kafka send."
+    )
     dashboard_port: int = Field(default=8501, description="Dashboard port.")
     mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
     worker_metrics_port: int = Field(
@@ -86,7 +89,8 @@ class Settings(BaseSettings):
         "(`python -m api.security KEY`); empty = no keys (local default).",
     )
     rate_limit: str = Field(
-        default="100/second", description="Per-key (or per-address) limit, `limits` notation; empty = none."
+        default="100/second",
+        description="Per-key (or per-address) limit in `limits` notation, e.g. '100/second'; 'none' = no limit.",
     )
     api_max_json_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
     api_max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest uploaded file.")
@@ -98,6 +102,11 @@ class Settings(BaseSettings):
         if self.environment == "production" and self.api_key_salt.get_secret_value() == "valuestream-local":
             raise ValueError("set VALUESTREAM_API_KEY_SALT in production")
         return self
+
+    @property
+    def rate_limited(self) -> bool:
+        """An empty value cannot come from the environment (empty variables are ignored): 'none' turns limits off."""
+        return self.rate_limit.strip().lower() not in {"", "none", "off"}
 
     @property
     def state_path(self) -> Path:

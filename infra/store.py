@@ -11,6 +11,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from schemas.keys import RedisKeys
 from schemas.messages import PredictionRequest, PredictionResult, Timings
@@ -69,14 +70,18 @@ class ResultStore:
     async def mark_queued(self, requests: Sequence[PredictionRequest]) -> None:
         """Record requests as queued unless a worker already answered them (SET NX)."""
         async with self.client.pipeline(transaction=False) as pipe:
-            for request in requests:
-                pipe.set(
-                    self.keys.prediction(request.request_id),
-                    queued_record(request).model_dump_json(),
-                    ex=self.ttl_seconds,
-                    nx=True,
-                )
+            self.queue_in(pipe, requests)
             await pipe.execute()
+
+    def queue_in(self, pipe: Pipeline, requests: Iterable[PredictionRequest]) -> None:
+        """``mark_queued``'s commands, added to a caller's pipeline (one round trip with its own)."""
+        for request in requests:
+            pipe.set(
+                self.keys.prediction(request.request_id),
+                queued_record(request).model_dump_json(),
+                ex=self.ttl_seconds,
+                nx=True,
+            )
 
     async def save_results(self, results: Iterable[PredictionResult]) -> int:
         """Write final results in one pipeline; returns how many were new (not redeliveries)."""

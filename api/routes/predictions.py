@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Query, Response
-from fastapi.responses import JSONResponse
 
 from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep, WaiterDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKey, claim, release
-from api.publisher import KafkaUnavailableError
+from api.publisher import KafkaUnavailableError, RequestPublisher
+from api.records import Records
 from infra.store import ResultStore
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
@@ -26,13 +27,20 @@ def status_url(request_id: str) -> str:
     return f"/api/v1/predictions/{request_id}"
 
 
-def accepted(result: PredictionResult) -> JSONResponse:
+def accepted(result: PredictionResult) -> Response:
     if result.status != "queued":
-        return JSONResponse(status_code=200, content=result.model_dump(mode="json"))
-    body = PredictionAccepted(
-        request_id=result.request_id, status=result.status, status_url=status_url(result.request_id)
-    )
-    return JSONResponse(status_code=202, content=body.model_dump(), headers={"Location": body.status_url})
+        return json_response(200, result.model_dump_json().encode())
+    return queued_response(result.request_id)
+
+
+def json_response(status: int, content: bytes, headers: dict[str, str] | None = None) -> Response:
+    return Response(content, status_code=status, headers=headers, media_type="application/json")
+
+
+def queued_response(request_id: str) -> Response:
+    url = status_url(request_id)
+    body = orjson.dumps({"request_id": request_id, "status": "queued", "status_url": url})
+    return json_response(202, body, {"Location": url})
 
 
 @router.post(
@@ -56,28 +64,52 @@ async def predict(
     owner: OwnerDep,
     idempotency_key: IdempotencyKey = None,
     wait: float = Query(0.0, ge=0, le=60, description="Seconds to wait for the result (capped by the server)."),
-) -> JSONResponse:
+) -> Response:
     """Queue one house for valuation; 202 with its id, or 200 with the result if ready within `wait`."""
-    chosen = body.request_id is not None or idempotency_key is not None
+    seconds = min(wait, settings.predict_wait_max_seconds)
+    if body.request_id is None and idempotency_key is None:  # a fresh id: nothing to look up first
+        request = PredictionRequest(request_id=uuid.uuid4().hex, source="rest", features=body.features)
+        future = waiter.expect(request.request_id) if seconds > 0 and await waiter.ready() else None
+        try:
+            await queue(request, store, publisher, records, owner, None)
+            raw = None if future is None else await waiter.settle(future, seconds)
+        finally:
+            if future is not None:
+                waiter.forget(request.request_id, future)
+        if raw is not None:
+            return json_response(200, raw.encode())
+        fresh = None if future is None else await store.get(request.request_id)
+        return queued_response(request.request_id) if fresh is None else accepted(fresh)
     request_id = await claim(store, owner, idempotency_key, body.request_id or uuid.uuid4().hex)
-    existing = await store.get(request_id) if chosen else None  # a fresh uuid cannot exist yet
+    existing = await store.get(request_id)
     if existing is not None:
         if not records.visible(await records.request_owner(request_id, existing), owner):
             raise ApiError(409, "conflict", f"request id {request_id} is already in use")
     else:
         request = PredictionRequest(request_id=request_id, source="rest", features=body.features)
-        await records.remember([request], owner)
-        try:
-            await publisher.publish([request])
-        except KafkaUnavailableError as exc:
-            await release(store, owner, idempotency_key)
-            await records.erase_request(request_id)
-            raise ApiError(503, "kafka_unavailable", f"{exc}; the request was not queued, retry later.") from exc
-        await store.mark_queued([request])
-    result = await waiter.wait(request_id, min(wait, settings.predict_wait_max_seconds))
+        await queue(request, store, publisher, records, owner, idempotency_key)
+    result = await waiter.wait(request_id, seconds)
     if result is None:
         raise ApiError(404, "not_found", f"no prediction {request_id}")
     return accepted(result)
+
+
+async def queue(
+    request: PredictionRequest,
+    store: ResultStore,
+    publisher: RequestPublisher,
+    records: Records,
+    owner: str,
+    idempotency_key: str | None,
+) -> None:
+    """Meta and queued record in one round trip, then Kafka; undone if Kafka refuses."""
+    await records.remember([request], owner, queued=True)
+    try:
+        await publisher.publish([request])
+    except KafkaUnavailableError as exc:
+        await release(store, owner, idempotency_key)
+        await records.erase_request(request.request_id)
+        raise ApiError(503, "kafka_unavailable", f"{exc}; the request was not queued, retry later.") from exc
 
 
 async def visible_result(store: ResultStore, records: RecordsDep, request_id: str, owner: str) -> PredictionResult:

@@ -41,7 +41,7 @@ def connected_client(settings: Settings) -> Iterator[TestClient]:
 
 @pytest.fixture(scope="module")
 def module_settings(base_settings: Settings, champion: str) -> Settings:
-    return isolated_settings(base_settings, rate_limit="")
+    return isolated_settings(base_settings, rate_limit="none")
 
 
 @pytest.fixture(scope="module")
