@@ -9,7 +9,7 @@ from api.records import Records
 from infra.store import ResultStore
 from producers.jobs import Submitted, create_job
 from schemas import utc_now
-from schemas.jobs import JobAccepted, JobPublic
+from schemas.jobs import JobAccepted, JobPublic, job_pace
 
 
 def status_url(job_id: str) -> str:
@@ -46,9 +46,7 @@ async def job_state(store: ResultStore, records: Records, job_id: str, owner: st
     total, done, failed = (int(counters.get(k, 0)) for k in ("total", "done", "failed"))
     queued = max(0, total - done - failed)
     created = datetime.fromisoformat(counters["created_at"]) if counters.get("created_at") else None
-    elapsed = (utc_now() - created).total_seconds() if created else 0.0
-    rate = (done + failed) / elapsed if elapsed > 0 else 0.0
-    eta = 0.0 if queued == 0 else (queued / rate if rate > 0 else None)
+    rate, eta = job_pace(done + failed, total, created, utc_now()) if created else (0.0, None if queued else 0.0)
     return JobPublic(
         job_id=job_id,
         source=counters.get("source", "unknown"),

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, computed_field
 
 from dashboard.context import redis_client
+from schemas.jobs import job_pace
 from schemas.keys import RedisKeys
 from schemas.messages import utc_now
 
@@ -39,16 +40,14 @@ class JobProgress(BaseModel):
     @property
     def rate(self) -> float | None:
         """Rows per second since the job was created, while it runs."""
-        elapsed = (self.seen_at - self.created_at).total_seconds()
-        if self.finished or elapsed <= 0:
-            return None
-        return self.processed / elapsed
+        rate, _ = job_pace(self.processed, self.total, self.created_at, self.seen_at)
+        return None if self.finished or rate <= 0 else rate
 
     @computed_field  # type: ignore[prop-decorator]
     @property
     def eta_seconds(self) -> float | None:
-        rate = self.rate
-        return None if not rate else (self.total - self.processed) / rate
+        _, eta = job_pace(self.processed, self.total, self.created_at, self.seen_at)
+        return None if self.finished else eta
 
 
 def _progress(job_id: str, fields: dict[str, str], now: datetime) -> JobProgress | None:

@@ -69,6 +69,19 @@ class JobAccepted(BaseModel):
     results_url: str = Field(examples=["/api/v1/jobs/5d0c2b8e9a7f4c1e/results?format=csv"])
 
 
+def job_pace(processed: int, total: int, created_at: datetime, now: datetime) -> tuple[float, float | None]:
+    """Rows answered per second since creation, and the seconds left at that pace.
+
+    Seconds left are 0 once every row is answered, and unknown (None) before the first one.
+    """
+    elapsed = (now - created_at).total_seconds()
+    rate = processed / elapsed if elapsed > 0 else 0.0
+    remaining = max(0, total - processed)
+    if remaining == 0:
+        return rate, 0.0
+    return rate, (remaining / rate if rate > 0 else None)
+
+
 class JobPublic(BaseModel):
     job_id: str = Field(examples=["5d0c2b8e9a7f4c1e"])
     source: str = Field(examples=["file"])

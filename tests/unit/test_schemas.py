@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from schemas import FEATURE_NAMES, PredictionRequest, PropertyFeatures
+from schemas import FEATURE_NAMES, PredictionRequest, PropertyFeatures, utc_now
 
 MINIMAL: dict[str, Any] = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "Gilbert"}
 
@@ -76,3 +76,14 @@ def test_request_round_trips_through_json() -> None:
 def test_request_ids_are_safe_redis_and_kafka_keys(request_id: str) -> None:
     with pytest.raises(ValidationError):
         PredictionRequest(request_id=request_id, features=MINIMAL)  # type: ignore[arg-type]
+
+
+def test_job_pace_gives_rate_and_time_left() -> None:
+    from datetime import timedelta
+
+    from schemas.jobs import job_pace
+
+    start = utc_now()
+    assert job_pace(500, 2_000, start, start + timedelta(seconds=10)) == (50.0, 30.0)
+    assert job_pace(2_000, 2_000, start, start + timedelta(seconds=10)) == (200.0, 0.0)
+    assert job_pace(0, 2_000, start, start + timedelta(seconds=10)) == (0.0, None)
