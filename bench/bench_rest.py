@@ -45,16 +45,10 @@ import psutil  # noqa: E402
 
 from infra import stack  # noqa: E402
 from infra.settings import Settings, to_env  # noqa: E402
+from schemas.features import EXAMPLE_HOUSE  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rest.json"
-HOUSE: dict[str, Any] = {
-    "gr_liv_area": 1656,
-    "year_built": 1960,
-    "neighborhood": "North_Ames",
-    "lot_area": 31770,
-    "longitude": -93.619754,
-    "latitude": 42.054035,
-}
+HOUSE: dict[str, Any] = EXAMPLE_HOUSE
 CONCURRENCY = 64
 MAX_SECONDS = 12.0
 OPEN_SECONDS = 12.0

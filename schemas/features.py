@@ -7,7 +7,7 @@ Level names follow the Ames data (``modeldata::ames``) the default model is trai
 
 from __future__ import annotations
 
-from typing import Literal, Self
+from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -93,6 +93,15 @@ BasementExposure = Literal["Gd", "Av", "Mn", "No", "No_Basement"]
 
 MAX_YEAR = 2100
 
+EXAMPLE_HOUSE: dict[str, Any] = {
+    "gr_liv_area": 1656,
+    "year_built": 1960,
+    "neighborhood": "North_Ames",
+    "lot_area": 31770,
+    "longitude": -93.619754,
+    "latitude": 42.054035,
+}
+
 
 class PropertyFeatures(BaseModel):
     """One house. Only living area, year built and neighborhood are required."""
@@ -100,21 +109,7 @@ class PropertyFeatures(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
-        json_schema_extra={
-            "examples": [
-                {
-                    "gr_liv_area": 1656,
-                    "year_built": 1960,
-                    "neighborhood": "North_Ames",
-                    "lot_area": 31770,
-                    "bedrooms": 3,
-                    "full_bath": 1,
-                    "garage_cars": 2,
-                    "longitude": -93.619754,
-                    "latitude": 42.054035,
-                }
-            ]
-        },
+        json_schema_extra={"examples": [EXAMPLE_HOUSE]},
     )
 
     gr_liv_area: int = Field(ge=200, le=12_000, description="Above-ground living area, square feet.", examples=[1656])

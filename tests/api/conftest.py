@@ -12,16 +12,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from infra.settings import Settings
+from schemas.features import EXAMPLE_HOUSE
 from tests.conftest import WorkerProcess, isolated_settings
 
-HOUSE: dict[str, Any] = {
-    "gr_liv_area": 1656,
-    "year_built": 1960,
-    "neighborhood": "North_Ames",
-    "lot_area": 31770,
-    "longitude": -93.619754,
-    "latitude": 42.054035,
-}
+HOUSE: dict[str, Any] = EXAMPLE_HOUSE
 
 
 def wait_until(condition: Callable[[], Any], timeout: float = 30.0, step: float = 0.05) -> Any:

@@ -15,19 +15,13 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from infra import stack
 from infra.settings import Settings
+from schemas.features import EXAMPLE_HOUSE
 from schemas.keys import RedisKeys
 from tests.conftest import StartWorker
 
 pytestmark = pytest.mark.integration
 
-HOUSE: dict[str, Any] = {
-    "gr_liv_area": 1656,
-    "year_built": 1960,
-    "neighborhood": "North_Ames",
-    "lot_area": 31770,
-    "longitude": -93.619754,
-    "latitude": 42.054035,
-}
+HOUSE: dict[str, Any] = EXAMPLE_HOUSE
 
 
 @pytest.fixture
