@@ -10,10 +10,10 @@ from aiokafka.errors import KafkaError
 from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 
+from infra.kafka import keyed_json, publish_confirmed
 from schemas.messages import PredictionRequest
 
 log = structlog.get_logger(__name__)
-JSON_HEADERS = {"content-type": "application/json"}
 
 
 class KafkaUnavailableError(RuntimeError):
@@ -49,17 +49,7 @@ class RequestPublisher:
             raise KafkaUnavailableError("Kafka is not reachable")
         try:
             async with asyncio.timeout(self.timeout_seconds):
-                pending = [
-                    await self.broker.publish(
-                        r.model_dump_json().encode(),
-                        self.topic,
-                        key=r.request_id.encode(),
-                        headers=JSON_HEADERS,
-                        no_confirm=True,
-                    )
-                    for r in requests
-                ]
-                await asyncio.gather(*pending)
+                await publish_confirmed(self.broker, (keyed_json(self.topic, r.request_id, r) for r in requests))
         except (KafkaError, OSError, TimeoutError, FastStreamException) as exc:
             log.warning("publish_failed", count=len(requests), error=repr(exc))
             raise KafkaUnavailableError("Kafka did not accept the request in time") from exc

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from dataclasses import replace
 
 import structlog
 from aiokafka import ConsumerRecord
@@ -19,6 +20,7 @@ from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.parsing import Accepted, Rejected, parse_record
 from consumers.retry import with_retry
 from consumers.scoring import score
+from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
 from infra.store import ResultStore
 from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
@@ -31,7 +33,6 @@ from schemas.topics import (
 )
 
 log = structlog.get_logger(__name__)
-JSON_HEADERS = {"content-type": "application/json"}
 
 
 def rejected_result(rejected: Rejected) -> PredictionResult | None:
@@ -113,29 +114,22 @@ class Worker:
         self._observe(scored, failures, rejected, answered)
 
     async def _publish_results(self, results: Sequence[PredictionResult], replies: dict[str, str]) -> None:
-        pending = []
+        outgoing = []
         for result in results:
-            body = result.model_dump_json().encode()
-            key = result.request_id.encode()
-            topics = [self.settings.results_topic]
+            message = keyed_json(self.settings.results_topic, result.request_id, result)
+            outgoing.append(message)
             if reply_to := replies.get(result.request_id):
-                topics.append(reply_to)
-            for topic in topics:
-                pending.append(await self.broker.publish(body, topic, key=key, headers=JSON_HEADERS, no_confirm=True))
-        await asyncio.gather(*pending)
+                outgoing.append(replace(message, topic=reply_to))
+        await publish_confirmed(self.broker, outgoing)
 
     async def _publish_dead_letters(self, rejected: Sequence[Rejected]) -> None:
-        pending = [
-            await self.broker.publish(
-                r.record.value or b"",
-                self.settings.dlq_topic,
-                key=r.record.key,
-                headers=dead_letter_headers(r),
-                no_confirm=True,
-            )
-            for r in rejected
-        ]
-        await asyncio.gather(*pending)
+        await publish_confirmed(
+            self.broker,
+            (
+                Outgoing(self.settings.dlq_topic, r.record.value or b"", r.record.key, dead_letter_headers(r))
+                for r in rejected
+            ),
+        )
 
     @staticmethod
     def _observe(

@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from infra.kafka import create_broker
+from infra.kafka import JSON_HEADERS, create_broker, keyed_json, publish_confirmed
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stack import ensure_topics
@@ -124,20 +124,9 @@ class ValuationClient:
 
     async def publish(self, requests: Sequence[PredictionRequest]) -> None:
         """Publish and wait for every acknowledgement; the reply topic rides in a header."""
-        headers = {"content-type": "application/json"}
-        if self.reply_topic:
-            headers[REPLY_TO_HEADER] = self.reply_topic
-        pending = [
-            await self.broker.publish(
-                r.model_dump_json().encode(),
-                self.settings.requests_topic,
-                key=r.request_id.encode(),
-                headers=headers,
-                no_confirm=True,
-            )
-            for r in requests
-        ]
-        await asyncio.gather(*pending)
+        headers = {**JSON_HEADERS, REPLY_TO_HEADER: self.reply_topic} if self.reply_topic else JSON_HEADERS
+        topic = self.settings.requests_topic
+        await publish_confirmed(self.broker, (keyed_json(topic, r.request_id, r, headers) for r in requests))
 
     async def submit(self, houses: Sequence[PropertyFeatures], job_id: str | None = None) -> list[str]:
         requests = self.requests(houses, job_id)
