@@ -90,6 +90,30 @@ Foundation = Literal["PConc", "CBlock", "BrkTil", "Slab", "Stone", "Wood"]
 SaleCondition = Literal["Normal", "Partial", "Abnorml", "Family", "Alloca", "AdjLand"]
 LotShape = Literal["Regular", "Slightly_Irregular", "Moderately_Irregular", "Irregular"]
 BasementExposure = Literal["Gd", "Av", "Mn", "No", "No_Basement"]
+BasementFinish = Literal["GLQ", "ALQ", "BLQ", "Rec", "LwQ", "Unf", "No_Basement"]
+Exterior = Literal[
+    "VinylSd",
+    "MetalSd",
+    "HdBoard",
+    "Wd_Sdng",
+    "Plywood",
+    "CemntBd",
+    "BrkFace",
+    "WdShing",
+    "AsbShng",
+    "Stucco",
+    "BrkComm",
+    "AsphShn",
+    "Stone",
+    "CBlock",
+    "ImStucc",
+    "PreCast",
+]
+Proximity = Literal["Norm", "Feedr", "Artery", "RRNn", "RRAn", "RRNe", "RRAe", "PosN", "PosA"]
+Functional = Literal["Typ", "Min1", "Min2", "Mod", "Maj1", "Maj2", "Sev", "Sal"]
+LotConfig = Literal["Inside", "Corner", "CulDSac", "FR2", "FR3"]
+PavedDrive = Literal["Paved", "Partial_Pavement", "Dirt_Gravel"]
+VeneerType = Literal["None", "BrkFace", "BrkCmn", "Stone", "CBlock"]
 
 MAX_YEAR = 2100
 
@@ -128,8 +152,29 @@ class PropertyFeatures(BaseModel):
         default=63, ge=0, le=1_000, description="Street frontage, feet (0 if unknown).", examples=[141]
     )
     lot_shape: LotShape = Field(default="Regular", description="General shape of the lot.")
+    lot_config: LotConfig = Field(
+        default="Inside", description="Lot position: Inside, Corner, CulDSac, FR2/FR3 (frontage on 2 or 3 sides)."
+    )
+    proximity: Proximity = Field(
+        default="Norm",
+        description=(
+            "Nearby road, railway or amenity: Norm, Feedr (feeder street), Artery (arterial road), "
+            "RRNn/RRAn (near/adjacent to a north-south railway), RRNe/RRAe (east-west railway), "
+            "PosN/PosA (near/adjacent to a park or greenbelt)."
+        ),
+    )
     total_bsmt_sf: int = Field(default=990, ge=0, le=10_000, description="Basement area, square feet.", examples=[1080])
     bsmt_exposure: BasementExposure = Field(default="No", description="Walkout or garden-level basement walls.")
+    bsmt_finished_sf: int = Field(
+        default=0, ge=0, le=10_000, description="Finished basement area, square feet (part of total_bsmt_sf)."
+    )
+    bsmt_fin_type: BasementFinish = Field(
+        default="Unf",
+        description=(
+            "Quality of the finished basement: GLQ (good living quarters), ALQ (average), BLQ (below average), "
+            "Rec (recreation room), LwQ (low quality), Unf (unfinished)."
+        ),
+    )
     second_flr_sf: int = Field(
         default=0, ge=0, le=6_000, description="Second-floor area, square feet (part of living area).", examples=[0]
     )
@@ -147,6 +192,13 @@ class PropertyFeatures(BaseModel):
     garage_area: int = Field(default=480, ge=0, le=5_000, description="Garage area, square feet.")
     overall_cond: Condition = Field(default="Average", description="Overall condition of the house.")
     exter_cond: Grade = Field(default="Typical", description="Condition of the exterior material.")
+    exterior: Exterior = Field(default="VinylSd", description="Main exterior covering (Ames codes).")
+    mas_vnr_type: VeneerType = Field(default="None", description="Masonry veneer type.")
+    functional: Functional = Field(
+        default="Typ",
+        description="Home functionality: Typ (typical) down to Min1/Min2, Mod, Maj1/Maj2 deductions, Sev, Sal.",
+    )
+    paved_drive: PavedDrive = Field(default="Paved", description="Driveway surface.")
     heating_qc: Grade = Field(default="Excellent", description="Heating quality and condition.")
     central_air: bool = Field(default=True, description="Central air conditioning.")
     bldg_type: BuildingType = Field(default="OneFam", description="Type of dwelling.")
@@ -188,6 +240,8 @@ class PropertyFeatures(BaseModel):
     def _consistent(self) -> Self:
         if self.year_remod_add is not None and self.year_remod_add < self.year_built:
             raise ValueError("year_remod_add must not be earlier than year_built")
+        if self.bsmt_finished_sf > self.total_bsmt_sf:
+            raise ValueError("bsmt_finished_sf must not exceed total_bsmt_sf")
         if self.second_flr_sf >= self.gr_liv_area:
             raise ValueError("second_flr_sf must be smaller than gr_liv_area")
         if (self.longitude is None) != (self.latitude is None):

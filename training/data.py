@@ -7,10 +7,17 @@ Cleaning rules, applied to every source:
 2. Rows with a non-positive sale price or missing required values are dropped.
 3. ``Year_Remod_Add`` earlier than ``Year_Built`` is raised to ``Year_Built``.
 4. Coordinates equal to 0 are treated as missing.
-5. Level names are stripped of surrounding spaces.
+5. Level names are stripped of surrounding spaces; spaces inside become underscores.
+6. Only arm's-length market sales are kept: ``Sale_Condition`` ``Normal`` or ``Partial``
+   (a new house sold before completion). Trades, foreclosures and short sales (``Abnorml``),
+   sales between relatives (``Family``), purchases of adjoining land (``AdjLand``) and
+   allocations (``Alloca``) are not open-market prices, and assessors leave them out of model
+   calibration and ratio studies for that reason (IAAO Standard on Ratio Studies, sales
+   validation). The model therefore values a house at its open-market price.
 
 ``AMES_TO_FEATURE`` is the single mapping from Ames column names to ``PropertyFeatures``
-field names; ``Sale_Price`` is the target and ``Year_Sold``/``Mo_Sold`` the sale date.
+field names (``bsmt_finished_sf``, the one derived field, is ``Total_Bsmt_SF - Bsmt_Unf_SF``);
+``Sale_Price`` is the target and ``Year_Sold``/``Mo_Sold`` the sale date.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from schemas import FEATURE_NAMES
 log = structlog.get_logger(__name__)
 
 MAX_LIVING_AREA = 4_000
+ARMS_LENGTH_CONDITIONS = frozenset({"Normal", "Partial"})
 TARGET = "Sale_Price"
 
 AMES_TO_FEATURE: dict[str, str] = {
@@ -71,10 +79,21 @@ AMES_TO_FEATURE: dict[str, str] = {
     "Mo_Sold": "mo_sold",
     "Longitude": "longitude",
     "Latitude": "latitude",
+    "Lot_Config": "lot_config",
+    "Condition_1": "proximity",
+    "BsmtFin_Type_1": "bsmt_fin_type",
+    "Exterior_1st": "exterior",
+    "Mas_Vnr_Type": "mas_vnr_type",
+    "Functional": "functional",
+    "Paved_Drive": "paved_drive",
 }
+# Derived, not renamed: the Ames ``BsmtFin_SF_1`` column holds a code, so the finished area is
+# the basement area less its unfinished part.
+UNFINISHED_BASEMENT = "Bsmt_Unf_SF"
+DERIVED_FEATURES = ("bsmt_finished_sf",)
 
-OPTIONAL_COLUMNS = frozenset({"Year_Remod_Add", "Longitude", "Latitude"})
-REQUIRED_COLUMNS: tuple[str, ...] = (*AMES_TO_FEATURE, TARGET)
+OPTIONAL_COLUMNS = frozenset({"Year_Remod_Add", "Longitude", "Latitude", "Mas_Vnr_Type"})
+REQUIRED_COLUMNS: tuple[str, ...] = (*AMES_TO_FEATURE, UNFINISHED_BASEMENT, TARGET)
 TEXT_FEATURES = frozenset(
     {
         "neighborhood",
@@ -90,6 +109,13 @@ TEXT_FEATURES = frozenset(
         "ms_zoning",
         "foundation",
         "sale_condition",
+        "lot_config",
+        "proximity",
+        "bsmt_fin_type",
+        "exterior",
+        "mas_vnr_type",
+        "functional",
+        "paved_drive",
     }
 )
 FLOAT_FEATURES = frozenset({"longitude", "latitude", "year_remod_add"})
@@ -150,8 +176,9 @@ def check_raw(frame: pd.DataFrame) -> None:
             if column in OPTIONAL_COLUMNS and series.isna().all():
                 continue
             raise DataCheckError(f"column {column!r} must be numeric, found dtype {series.dtype}")
-    if not pd.api.types.is_numeric_dtype(frame[TARGET]):
-        raise DataCheckError(f"column {TARGET!r} must be numeric, found dtype {frame[TARGET].dtype}")
+    for column in (UNFINISHED_BASEMENT, TARGET):
+        if not pd.api.types.is_numeric_dtype(frame[column]):
+            raise DataCheckError(f"column {column!r} must be numeric, found dtype {frame[column].dtype}")
 
 
 def _central_air(series: pd.Series) -> pd.Series:
@@ -166,11 +193,14 @@ def clean(frame: pd.DataFrame) -> Dataset:
     before = len(frame)
     frame = frame.loc[frame["Gr_Liv_Area"] <= MAX_LIVING_AREA]
     frame = frame.loc[frame[TARGET] > 0]
+    frame = frame.loc[frame["Sale_Condition"].astype(str).str.strip().isin(ARMS_LENGTH_CONDITIONS)]
     required = [c for c in REQUIRED_COLUMNS if c not in OPTIONAL_COLUMNS]
     frame = frame.dropna(subset=required).reset_index(drop=True)
     features = frame.rename(columns=AMES_TO_FEATURE)
+    features["mas_vnr_type"] = features["mas_vnr_type"].fillna("None")
+    features["bsmt_finished_sf"] = (features["total_bsmt_sf"] - features[UNFINISHED_BASEMENT]).clip(lower=0)
     for name in TEXT_FEATURES:
-        features[name] = features[name].astype(str).str.strip().astype(object)
+        features[name] = features[name].astype(str).str.strip().str.replace(" ", "_").astype(object)
     features["central_air"] = _central_air(features["central_air"])
     for name in FLOAT_FEATURES:
         features[name] = pd.to_numeric(features[name], errors="coerce").astype(float)

@@ -15,6 +15,7 @@ millisecond.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Self, get_args
 
 import numpy as np
@@ -38,6 +39,9 @@ ORDINALS: dict[str, dict[str, float]] = {
     "bsmt_exposure": {"No_Basement": 0.0, "No": 1.0, "Mn": 2.0, "Av": 3.0, "Gd": 4.0},
     "garage_finish": {"No_Garage": 0.0, "Unf": 1.0, "RFn": 2.0, "Fin": 3.0},
     "lot_shape": {level: float(i) for i, level in enumerate(get_args(schema.LotShape))},
+    "bsmt_fin_type": {"No_Basement": 0.0, "Unf": 1.0, "LwQ": 2.0, "Rec": 3.0, "BLQ": 4.0, "ALQ": 5.0, "GLQ": 6.0},
+    "functional": {level: float(-i) for i, level in enumerate(get_args(schema.Functional))},
+    "paved_drive": {"Dirt_Gravel": 0.0, "Partial_Pavement": 1.0, "Paved": 2.0},
 }
 ONE_HOT: dict[str, tuple[str, ...]] = {
     "neighborhood": schema.NEIGHBORHOODS,
@@ -47,6 +51,11 @@ ONE_HOT: dict[str, tuple[str, ...]] = {
     "foundation": get_args(schema.Foundation),
     "sale_condition": get_args(schema.SaleCondition),
     "garage_type": get_args(schema.GarageType),
+    "bsmt_fin_type": get_args(schema.BasementFinish),
+    "exterior": get_args(schema.Exterior),
+    "mas_vnr_type": get_args(schema.VeneerType),
+    "proximity": get_args(schema.Proximity),
+    "lot_config": get_args(schema.LotConfig),
 }
 CATEGORICAL = tuple(dict.fromkeys((*ONE_HOT, *ORDINALS)))
 PLAIN_NUMERIC: tuple[str, ...] = tuple(
@@ -118,6 +127,19 @@ def to_km(longitude: np.ndarray, latitude: np.ndarray) -> tuple[np.ndarray, np.n
     return (longitude - TOWN_CENTRE[0]) * KM_PER_DEG_LON, (latitude - TOWN_CENTRE[1]) * KM_PER_DEG_LAT
 
 
+@functools.cache
+def _positions(options: tuple[str, ...]) -> dict[str, int]:
+    return {option: i for i, option in enumerate(options)}
+
+
+def one_hot(values: np.ndarray, options: tuple[str, ...]) -> np.ndarray:
+    """Rows x options booleans; an unknown level is all False. A dict lookup per value: comparing
+    object arrays level by level cost more than the models on a 10,000-row batch."""
+    where = _positions(options)
+    codes = np.fromiter((where.get(v, len(options)) for v in values), dtype=np.intp, count=len(values))
+    return np.eye(len(options) + 1, len(options), dtype=bool)[codes]
+
+
 def _levels(X: pd.DataFrame) -> dict[str, np.ndarray]:
     return {name: X[name].to_numpy(dtype=object) for name in CATEGORICAL}
 
@@ -144,9 +166,9 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             raise ValueError("FeatureEncoder needs the log prices to fit")
         y = np.asarray(y, dtype=float)
         levels = _levels(X)
-        onehot_nbhd = levels["neighborhood"][:, None] == np.asarray(schema.NEIGHBORHOODS, dtype=object)[None, :]
+        onehot_nbhd = one_hot(levels["neighborhood"], schema.NEIGHBORHOODS)
         self._fit_centroids(X, onehot_nbhd)
-        base, names = self._base(X, levels)
+        base, names = self._base(X, levels, onehot_nbhd)
         lon, lat = self._coordinates(X, onehot_nbhd)
         log_area = np.log(_floats(X, "gr_liv_area"))
         where = self._where(X, lon, lat)
@@ -162,8 +184,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def transform(self, X: pd.DataFrame) -> np.ndarray:
         levels = _levels(X)
-        onehot_nbhd = levels["neighborhood"][:, None] == self.nbhd_levels_[None, :]
-        base, _ = self._base(X, levels)
+        onehot_nbhd = one_hot(levels["neighborhood"], tuple(self.nbhd_levels_))
+        base, _ = self._base(X, levels, onehot_nbhd)
         lon, lat = self._coordinates(X, onehot_nbhd)
         return np.hstack([base, self._stats(onehot_nbhd, self._where(X, lon, lat))])
 
@@ -237,12 +259,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             ]
         )
 
-    def _base(self, X: pd.DataFrame, levels: dict[str, np.ndarray]) -> tuple[np.ndarray, list[str]]:
+    def _base(
+        self, X: pd.DataFrame, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
         num = {name: _floats(X, name) for name in PLAIN_NUMERIC}
         built = num["year_built"]
         remod = _floats(X, "year_remod_add")
         remod = np.where(np.isnan(remod), built, np.fmax(remod, built))
-        onehot_nbhd = levels["neighborhood"][:, None] == np.asarray(schema.NEIGHBORHOODS, dtype=object)[None, :]
         lon, lat = self._coordinates(X, onehot_nbhd)
         x_km, y_km = to_km(lon, lat)
         c_x, c_y = to_km(np.array([CAMPUS[0]]), np.array([CAMPUS[1]]))
@@ -280,12 +303,11 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         columns = [*num.values(), *derived.values()]
         names = [*num, *derived]
         for name, scores in ORDINALS.items():
-            table = np.asarray(list(scores), dtype=object)
-            hot = levels[name][:, None] == table[None, :]
+            hot = one_hot(levels[name], tuple(scores))
             columns.append(hot.astype(float) @ np.asarray(list(scores.values())))
             names.append(name)
         for name, options in ONE_HOT.items():
-            hot = levels[name][:, None] == np.asarray(options, dtype=object)[None, :]
+            hot = onehot_nbhd if name == "neighborhood" else one_hot(levels[name], options)
             columns.extend(hot.T.astype(float))
             names.extend(f"{name}={option}" for option in options)
         return np.column_stack(columns), names

@@ -1,10 +1,15 @@
 """Prediction intervals that vary by house: normalised split-conformal on out-of-fold residuals.
 
 One conformal radius for every house is too wide for ordinary sales and far too narrow for
-unusual ones (abnormal or family sales, old houses in mixed areas). Instead a small linear model
+unusual ones (old houses in mixed areas, rare styles, large lots). Instead a small linear model
 ``sigma(x)`` learns the expected |residual| of ln(price) from the encoded features, and the
 interval at level ``a`` is ``ln(price) +/- q_a * sigma(x)``, where ``q_a`` is the split-conformal
 quantile of the scores ``|residual| / sigma(x)``.
+
+Out-of-fold residuals come from models that saw sales on both sides of each one in time, but a
+served valuation is for a sale after the training data. So the multiplier is widened by how much
+larger a year-ahead error is: the ratio of the |residual| quantile of the latest year's sales
+predicted by a model fitted on the earlier years to their out-of-fold quantile (never below 1).
 
 The residuals are the ensemble's out-of-fold residuals. ``sigma`` itself is cross-fitted: each
 row's score uses a ``sigma`` fitted without that row, so the quantile is not shrunk by ``sigma``
@@ -56,6 +61,12 @@ class AdaptiveIntervals:
         scores = (abs_residuals / np.maximum(sigma, SIGMA_FLOOR)[None, :]).ravel()
         self.multiplier_ = {level: conformal_quantile(scores, level) for level in levels}
         self.scale_ = LinearModel().fit(Z, target)
+        return self
+
+    def widen(self, factors: dict[float, float]) -> Self:
+        """Scale each level's multiplier (see ``recipe.year_ahead_factors``); factors below 1 are ignored."""
+        self.widened_by_ = {level: max(1.0, factors.get(level, 1.0)) for level in self.multiplier_}
+        self.multiplier_ = {level: q * self.widened_by_[level] for level, q in self.multiplier_.items()}
         return self
 
     def sigma(self, Z: np.ndarray) -> np.ndarray:

@@ -23,7 +23,7 @@ from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from training import registry
 from training.candidates import candidates
 from training.data import Dataset, load
-from training.evaluate import coverage, price_metrics
+from training.evaluate import bootstrap_ci, coverage, price_metrics
 from training.recipe import BuiltModel, build
 from training.report import write_report
 from training.serving import ValuationModel
@@ -31,6 +31,7 @@ from training.serving import ValuationModel
 log = structlog.get_logger(__name__)
 
 MIN_HOLDOUT_ROWS = 30
+CI_METRICS = ("rmse_log", "median_abs_pct_error")
 
 
 class TrainingOutcome(BaseModel):
@@ -57,6 +58,10 @@ def protocol(quick: bool) -> Protocol:
 class Holdout:
     metrics: dict[str, float]
     coverage: dict[str, float]
+    ci: dict[str, tuple[float, float]]
+    """95 % bootstrap intervals of the ``CI_METRICS`` and of each coverage."""
+    by_candidate: dict[str, dict[str, float]]
+    """``price_metrics`` of every candidate fitted alone on the earlier sales, and of the served model."""
     price: np.ndarray
     predicted: np.ndarray
 
@@ -70,23 +75,37 @@ def temporal_holdout(data: Dataset, quick: bool, use_tf: bool, progress: bool) -
         return None
     train, test = data.subset(~test_mask), data.subset(test_mask)
     proto = protocol(quick)
-    built = build(train, candidates(quick, use_tf), proto.n_folds, proto.holdout_repeats, progress)
+    members = candidates(quick, use_tf)
+    built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
     valuer = built.valuer(train)
     Z = valuer.encoder.transform(test.features)
     log_price = valuer.log_price(Z)
     predicted = np.exp(log_price)
     radius = built.intervals.radius(Z)
-    covered = {
-        f"{round(level * 100)}%": coverage(
-            test.price, np.exp(log_price - radius[level]), np.exp(log_price + radius[level])
-        )
+    bands = {
+        f"{round(level * 100)}%": (np.exp(log_price - radius[level]), np.exp(log_price + radius[level]))
         for level in INTERVAL_LEVELS
     }
+    covered = {name: coverage(test.price, lower, upper) for name, (lower, upper) in bands.items()}
     widths = {
         f"interval_width_pct_{round(level * 100)}": float(100 * np.median(np.exp(r) - np.exp(-r)))
         for level, r in radius.items()
     }
-    return Holdout(price_metrics(test.price, predicted) | widths, covered, test.price, predicted)
+    ci = {
+        name: bootstrap_ci(lambda p, q, name=name: price_metrics(p, q)[name], (test.price, predicted))
+        for name in CI_METRICS
+    } | {
+        name: bootstrap_ci(lambda p, lo, hi: coverage(p, lo, hi), (test.price, lower, upper))
+        for name, (lower, upper) in bands.items()
+    }
+    by_candidate = {
+        c.name: price_metrics(
+            test.price,
+            (built.fitted.get(c.name) or c.pipeline().fit(train.features, train.price)).predict(test.features),
+        )
+        for c in members
+    } | {built.selected: price_metrics(test.price, predicted)}
+    return Holdout(price_metrics(test.price, predicted) | widths, covered, ci, by_candidate, test.price, predicted)
 
 
 def example_input(data: Dataset) -> pd.DataFrame:
@@ -99,11 +118,19 @@ def collect_metrics(built: BuiltModel, holdout: Holdout | None, seconds: float) 
     metrics = {"cv_rmse": built.cv_rmse, "cv_rmse_se": built.cv[built.selected].se, "train_seconds": seconds}
     for name, result in built.cv.items():
         metrics[f"cv_rmse_{name}"] = result.rmse
+        metrics[f"cv_mdape_{name}"] = built.cv_metrics[name]["median_abs_pct_error"]
     for level, multiplier in built.intervals.multiplier_.items():
         metrics[f"interval_multiplier_{round(level * 100)}"] = multiplier
+        metrics[f"interval_year_ahead_factor_{round(level * 100)}"] = built.intervals.widened_by_[level]
     if holdout is not None:
         metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
         metrics.update({f"holdout_coverage_{k.rstrip('%')}": v for k, v in holdout.coverage.items()})
+        for name, (low, high) in holdout.ci.items():
+            key = f"coverage_{name.rstrip('%')}" if name.endswith("%") else name
+            metrics[f"holdout_{key}_ci_low"], metrics[f"holdout_{key}_ci_high"] = low, high
+        for name, figures in holdout.by_candidate.items():
+            metrics[f"holdout_rmse_log_{name}"] = figures["rmse_log"]
+            metrics[f"holdout_mdape_{name}"] = figures["median_abs_pct_error"]
     return metrics
 
 
@@ -159,10 +186,13 @@ def train(
             settings.state_path / "reports" / run_id,
             run_id,
             built.cv,
+            built.cv_metrics,
+            holdout.by_candidate if holdout else {},
             built.selected,
             built.weights,
             holdout.metrics if holdout else {},
             holdout.coverage if holdout else {},
+            holdout.ci if holdout else {},
             plots,
         )
         mlflow.log_artifacts(str(report_dir), artifact_path="report")

@@ -24,12 +24,14 @@ from training.evaluate import (
     cross_validate_blend,
     fit_blend_weights,
     make_splits,
+    price_metrics,
 )
 from training.features import FeatureEncoder
 from training.intervals import AdaptiveIntervals
 from training.serving import Valuer
 
 log = structlog.get_logger(__name__)
+MIN_YEAR_AHEAD_ROWS = 50
 
 
 @dataclass
@@ -40,10 +42,16 @@ class BuiltModel:
     oof: np.ndarray
     intervals: AdaptiveIntervals
     fitted: dict[str, TransformedTargetRegressor]
+    price: np.ndarray
 
     @property
     def cv_rmse(self) -> float:
         return self.cv[self.selected].rmse
+
+    @property
+    def cv_metrics(self) -> dict[str, dict[str, float]]:
+        """``price_metrics`` of each candidate's out-of-fold prices (log predictions averaged over repeats)."""
+        return {name: price_metrics(self.price, np.exp(r.oof.mean(axis=0))) for name, r in self.cv.items()}
 
     def valuer(self, data: Dataset) -> Valuer:
         pipelines = [self.fitted[name].regressor_ for name in self.weights]
@@ -85,4 +93,31 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
     encoder = next(iter(fitted.values())).regressor_.named_steps["features"]
     Z = FeatureEncoder(**encoder.get_params()).fit_transform(data.features, log_price)
     intervals = AdaptiveIntervals().fit(Z, np.abs(oof - log_price[None, :]), INTERVAL_LEVELS)
-    return BuiltModel(results, selected, weights, oof, intervals, fitted)
+    members = {name: by_name[name] for name in weights}
+    intervals.widen(year_ahead_factors(data, members, weights, oof.mean(axis=0)))
+    return BuiltModel(results, selected, weights, oof, intervals, fitted, data.price)
+
+
+def year_ahead_factors(
+    data: Dataset, members: dict[str, Candidate], weights: dict[str, float], oof: np.ndarray
+) -> dict[float, float]:
+    """Per interval level: |residual| quantile of the latest sale year predicted from the earlier years,
+    over the same sales' out-of-fold quantile. 1.0 when there is no earlier year or too few sales."""
+    years = data.features["year_sold"].to_numpy()
+    latest = years == years.max()
+    if latest.sum() < MIN_YEAR_AHEAD_ROWS or (~latest).sum() < MIN_YEAR_AHEAD_ROWS:
+        return dict.fromkeys(INTERVAL_LEVELS, 1.0)
+    earlier, later = data.subset(~latest), data.subset(latest)
+    predicted = sum(
+        weight * np.log(members[name].pipeline().fit(earlier.features, earlier.price).predict(later.features))
+        for name, weight in weights.items()
+    )
+    log_price = np.log(later.price)
+    ahead, in_period = np.abs(predicted - log_price), np.abs(oof[latest] - log_price)
+    factors = {level: float(np.quantile(ahead, level) / np.quantile(in_period, level)) for level in INTERVAL_LEVELS}
+    log.info(
+        "year_ahead_factors",
+        year=int(years.max()),
+        **{f"level_{round(k * 100)}": round(v, 3) for k, v in factors.items()},
+    )
+    return factors

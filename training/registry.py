@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import platform
 import sys
 import warnings
@@ -13,12 +15,14 @@ import mlflow
 import mlflow.pyfunc
 import pandas as pd
 import structlog
+from mlflow.entities.model_registry import ModelVersion
 from mlflow.exceptions import MlflowException
 from mlflow.models import ModelSignature, infer_signature
 from mlflow.tracking import MlflowClient
 from mlflow.types.schema import AnyType, ColSpec, Schema
 
 from infra.settings import Settings
+from schemas.features import PropertyFeatures
 from schemas.messages import utc_now
 from training.serving import ValuationModel
 
@@ -27,6 +31,7 @@ log = structlog.get_logger(__name__)
 EXPERIMENT = "valuestream-price"
 CV_RMSE_TAG = "cv_rmse"
 PROMOTED_AT_TAG = "promoted_at"
+CONTRACT_TAG = "feature_contract"
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
 
@@ -43,12 +48,34 @@ def configure(settings: Settings) -> MlflowClient:
     return MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
 
 
-def champion_cv_rmse(settings: Settings) -> float | None:
-    """The CV RMSE of the version holding the alias, or None when there is no champion."""
-    client = configure(settings)
+def feature_contract() -> str:
+    """A short hash of the input contract the encoder depends on: field names, types and levels."""
+    fields = {name: str(field.annotation) for name, field in PropertyFeatures.model_fields.items()}
+    return hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _champion(client: MlflowClient, settings: Settings) -> ModelVersion | None:
+    """The version holding the alias, if it was trained for this code's feature contract."""
     try:
         version = client.get_model_version_by_alias(settings.model_name, settings.model_alias)
     except MlflowException:
+        return None
+    if version.tags.get(CONTRACT_TAG) != feature_contract():
+        log.warning(
+            "champion_for_another_contract",
+            version=version.version,
+            contract=version.tags.get(CONTRACT_TAG),
+            expected=feature_contract(),
+        )
+        return None
+    return version
+
+
+def champion_cv_rmse(settings: Settings) -> float | None:
+    """The CV RMSE of the champion, or None when there is none for this feature contract."""
+    client = configure(settings)
+    version = _champion(client, settings)
+    if version is None:
         return None
     tagged = version.tags.get(CV_RMSE_TAG)
     if tagged is not None:
@@ -60,12 +87,9 @@ def champion_cv_rmse(settings: Settings) -> float | None:
 
 
 def champion_exists(settings: Settings) -> bool:
-    client = configure(settings)
-    try:
-        client.get_model_version_by_alias(settings.model_name, settings.model_alias)
-    except MlflowException:
-        return False
-    return True
+    """A champion exists that serves this code's ``PropertyFeatures`` (one trained before a field was
+    added or changed would fail on the new columns, so it counts as none and is replaced)."""
+    return _champion(configure(settings), settings) is not None
 
 
 def environment() -> dict[str, Any]:
@@ -128,6 +152,7 @@ def register(
     version = str(info.registered_model_version)
     for tag, value in figures.items():
         client.set_model_version_tag(settings.model_name, version, tag, f"{value:.6f}")
+    client.set_model_version_tag(settings.model_name, version, CONTRACT_TAG, feature_contract())
     promoted = previous is None or cv_rmse < previous
     if promoted:
         client.set_registered_model_alias(settings.model_name, settings.model_alias, version)

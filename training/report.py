@@ -50,14 +50,25 @@ def _plot_coverage(path: Path, coverage: dict[str, float]) -> None:
     plt.close(fig)
 
 
+def _figure(table: dict[str, dict[str, float]], name: str, key: str, spec: str) -> str:
+    return f"{table[name][key]:{spec}}" if name in table else ""
+
+
+def _interval(bounds: tuple[float, float] | None, spec: str) -> str:
+    return "" if bounds is None else f"{bounds[0]:{spec}} to {bounds[1]:{spec}}"
+
+
 def write_report(
     folder: Path,
     run_id: str,
     cv: dict[str, CVResult],
+    cv_metrics: dict[str, dict[str, float]],
+    holdout_by_candidate: dict[str, dict[str, float]],
     selected: str,
     weights: dict[str, float],
     holdout: dict[str, float],
     coverage: dict[str, float],
+    ci: dict[str, tuple[float, float]],
     plots: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> Path:
     """Write ``report.md`` and the plots into ``folder``; returns the folder."""
@@ -69,12 +80,15 @@ def write_report(
     lines = [
         f"# Training run {run_id}",
         "",
-        "## Cross-validated RMSE of ln(price)",
+        "## Candidates: cross-validated RMSE of ln(price), and the 2010 holdout",
         "",
-        "| candidate | CV RMSE | SE | folds |",
-        "|---|---|---|---|",
+        "| candidate | CV RMSE | SE | folds | CV median abs % error | 2010 holdout RMSE | holdout median abs % error |",
+        "|---|---|---|---|---|---|---|",
         *(
-            f"| {name}{' (selected)' if name == selected else ''} | {r.rmse:.4f} | {r.se:.4f} | {len(r.fold_rmse)} |"
+            f"| {name}{' (selected)' if name == selected else ''} | {r.rmse:.4f} | {r.se:.4f} | {len(r.fold_rmse)} "
+            f"| {cv_metrics[name]['median_abs_pct_error']:.2f} % "
+            f"| {_figure(holdout_by_candidate, name, 'rmse_log', '.4f')} "
+            f"| {_figure(holdout_by_candidate, name, 'median_abs_pct_error', '.2f')} % |"
             for name, r in cv.items()
         ),
         "",
@@ -82,15 +96,15 @@ def write_report(
         "",
         "## Temporal holdout (trained on sales before 2010, tested on 2010 sales)",
         "",
-        "| metric | value |",
-        "|---|---|",
-        *(f"| {k} | {v:.4f} |" for k, v in holdout.items()),
+        "| metric | value | 95 % bootstrap interval |",
+        "|---|---|---|",
+        *(f"| {k} | {v:.4f} | {_interval(ci.get(k), '.4f')} |" for k, v in holdout.items()),
         "",
         "## Interval coverage on the holdout",
         "",
-        "| nominal | empirical |",
-        "|---|---|",
-        *(f"| {k} | {v:.1f} % |" for k, v in coverage.items()),
+        "| nominal | empirical | 95 % bootstrap interval |",
+        "|---|---|---|",
+        *(f"| {k} | {v:.1f} % | {_interval(ci.get(k), '.1f')} |" for k, v in coverage.items()),
         "",
         "![predicted vs actual](predicted_vs_actual.png)",
         "![residuals by neighbourhood](residuals_by_neighbourhood.png)",

@@ -22,6 +22,15 @@ DEFAULTS = {name: field.default for name, field in PropertyFeatures.model_fields
 CONDITIONS = PropertyFeatures.model_fields["overall_cond"].annotation.__args__  # type: ignore[union-attr]
 STYLES = PropertyFeatures.model_fields["house_style"].annotation.__args__  # type: ignore[union-attr]
 BUILDINGS = PropertyFeatures.model_fields["bldg_type"].annotation.__args__  # type: ignore[union-attr]
+BASEMENT_FINISHES = {
+    "Unf": "Unfinished",
+    "GLQ": "Good living quarters",
+    "ALQ": "Average living quarters",
+    "BLQ": "Below-average living quarters",
+    "Rec": "Recreation room",
+    "LwQ": "Low quality",
+    "No_Basement": "No basement",
+}
 
 
 def pick_on_map() -> None:
@@ -50,6 +59,10 @@ def house_form() -> dict[str, Any] | None:
             "gr_liv_area": left.number_input("Living area (sq ft)", 200, 12_000, 1_500, step=50),
             "lot_area": left.number_input("Lot area (sq ft)", 500, 500_000, DEFAULTS["lot_area"], step=100),
             "total_bsmt_sf": left.number_input("Basement (sq ft)", 0, 10_000, DEFAULTS["total_bsmt_sf"], step=50),
+            "bsmt_finished_sf": left.number_input("Finished basement (sq ft)", 0, 10_000, 0, step=50),
+            "bsmt_fin_type": left.selectbox(
+                "Basement finish", list(BASEMENT_FINISHES), format_func=BASEMENT_FINISHES.__getitem__
+            ),
             "year_built": middle.number_input("Year built", 1800, 2100, 1975),
             "year_remod_add": middle.number_input("Last remodel (0 = never)", 0, 2100, 0),
             "overall_cond": middle.selectbox(

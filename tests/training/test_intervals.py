@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow.pyfunc import PyFuncModel
 
 from schemas import INTERVAL_LEVELS, PropertyFeatures
@@ -9,7 +10,7 @@ from training.candidates import candidates
 from training.data import Dataset
 from training.evaluate import coverage
 from training.intervals import AdaptiveIntervals, conformal_quantile
-from training.recipe import build
+from training.recipe import build, year_ahead_factors
 
 
 def test_coverage_on_a_held_out_fold(dataset: Dataset) -> None:
@@ -47,10 +48,42 @@ def test_the_interval_follows_the_expected_error() -> None:
     assert 86 <= 100 * np.mean(residuals[0] <= radius) <= 94
 
 
-def test_an_abnormal_sale_gets_a_wider_interval(champion: PyFuncModel) -> None:
-    house = {"gr_liv_area": 1300, "year_built": 1950, "neighborhood": "Old_Town"}
-    rows = [PropertyFeatures.model_validate({**house, "sale_condition": c}) for c in ("Normal", "Abnorml")]
+def test_a_rundown_old_house_gets_a_wider_interval_than_a_typical_new_one(champion: PyFuncModel) -> None:
+    typical = {"gr_liv_area": 1500, "year_built": 2005, "neighborhood": "Somerset"}
+    unusual = {
+        "gr_liv_area": 1500,
+        "year_built": 1900,
+        "neighborhood": "Iowa_DOT_and_Rail_Road",
+        "overall_cond": "Poor",
+        "functional": "Mod",
+        "paved_drive": "Dirt_Gravel",
+        "central_air": False,
+    }
+    rows = [PropertyFeatures.model_validate(house) for house in (typical, unusual)]
     out = champion.predict(pd.DataFrame([r.model_dump() for r in rows]))
     assert isinstance(out, pd.DataFrame)
     relative = (out["upper_90"] - out["lower_90"]) / out["price"]
     assert relative.iloc[1] > 1.1 * relative.iloc[0], relative.tolist()
+
+
+def test_intervals_are_widened_never_narrowed() -> None:
+    Z = np.random.default_rng(3).normal(size=(500, 2))
+    intervals = AdaptiveIntervals().fit(Z, np.abs(Z[:, :1].T) * 0.1, INTERVAL_LEVELS)
+    before = dict(intervals.multiplier_)
+    intervals.widen({0.8: 1.25, 0.9: 0.7})
+    assert intervals.multiplier_[0.8] == pytest.approx(1.25 * before[0.8])
+    assert intervals.multiplier_[0.9] == before[0.9]
+
+
+def test_year_ahead_factors_need_an_earlier_year(dataset: Dataset) -> None:
+    one_year = dataset.subset(dataset.features["year_sold"].to_numpy() == 2009)
+    members = {c.name: c for c in candidates(quick=True, use_tf=False)}
+    weights = {"ridge": 1.0}
+    assert year_ahead_factors(one_year, members, weights, np.zeros(len(one_year))) == dict.fromkeys(
+        INTERVAL_LEVELS, 1.0
+    )
+    recent = dataset.subset(dataset.features["year_sold"].to_numpy() >= 2008)
+    oof = np.log(recent.price)  # a perfect in-period fit: any year-ahead error makes the factor large
+    oof = oof + np.random.default_rng(0).normal(scale=0.01, size=len(oof))
+    factors = year_ahead_factors(recent, members, weights, oof)
+    assert all(f > 2 for f in factors.values()), factors

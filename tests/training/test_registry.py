@@ -12,8 +12,9 @@ from typer.testing import CliRunner
 
 from infra.settings import Settings
 from schemas import VALUATION_COLUMNS, Comparable, Contribution
+from training.data import Dataset
 from training.pipeline import TrainingOutcome, champion_exists
-from training.registry import PROMOTED_AT_TAG, champion_cv_rmse, configure
+from training.registry import CONTRACT_TAG, PROMOTED_AT_TAG, champion_cv_rmse, configure, feature_contract
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,7 +101,9 @@ def test_worse_run_does_not_move_the_alias(settings: Settings, trained: Training
     assert "cv_rmse" in latest.tags
 
 
-def test_the_run_logs_the_drift_reference_the_workers_read(settings: Settings, trained: TrainingOutcome) -> None:
+def test_the_run_logs_the_drift_reference_the_workers_read(
+    settings: Settings, trained: TrainingOutcome, dataset: Dataset
+) -> None:
     from consumers.model import ModelHolder
 
     holder = ModelHolder(settings)
@@ -108,7 +111,7 @@ def test_the_run_logs_the_drift_reference_the_workers_read(settings: Settings, t
     assert holder.current.ref.version == trained.version
     reference = holder.current.drift_reference
     assert reference is not None
-    assert reference.rows > 2900
+    assert reference.rows == len(dataset)
     assert {"gr_liv_area", "year_built", "longitude"} <= set(reference.numeric)
     assert sum(reference.categorical["neighborhood"].values()) == pytest.approx(1.0)
     assert sum(reference.numeric["gr_liv_area"].frequencies) == pytest.approx(1.0)
@@ -156,3 +159,15 @@ def test_if_no_champion_trains_only_when_there_is_none(
     assert _cli(monkeypatch, settings.state_dir, "--if-no-champion", "--quick") == (0, [])
     assert _cli(monkeypatch, settings.state_dir, "--quick") == (0, [True])
     assert _cli(monkeypatch, tmp_path / "empty", "--if-no-champion", "--quick") == (0, [True])
+
+
+def test_a_champion_for_another_feature_contract_counts_as_none(settings: Settings, trained: TrainingOutcome) -> None:
+    client = configure(settings)
+    assert client.get_model_version(settings.model_name, trained.version).tags[CONTRACT_TAG] == feature_contract()
+    client.set_model_version_tag(settings.model_name, trained.version, CONTRACT_TAG, "older-fields")
+    try:
+        assert not champion_exists(settings)
+        assert champion_cv_rmse(settings) is None  # so the next run is promoted whatever its figures
+    finally:
+        client.set_model_version_tag(settings.model_name, trained.version, CONTRACT_TAG, feature_contract())
+    assert champion_exists(settings)
