@@ -10,7 +10,7 @@ export UV_PYTHON_DOWNLOADS := never
 WORKERS ?= 1
 DATA ?=
 
-.PHONY: help run test lint format train bench stop clean system-deps test-deps venv
+.PHONY: help run test lint format train bench docs stop clean system-deps test-deps venv
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -54,3 +54,6 @@ format: venv  ## apply ruff's fixes and formatting
 
 bench: venv  ## benchmarks: prints a table, writes bench/results/
 	$(PY) -m bench
+
+docs: venv  ## regenerate the Kafka contract (docs/asyncapi.json and .yaml) from the worker's code
+	$(PY) -m consumers.asyncapi

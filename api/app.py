@@ -20,6 +20,7 @@ from api.routes import batch, feedback, health, jobs, metrics, model, prediction
 from api.security import Access, KeyRing, RateLimits, authorize
 from api.waiter import ResultWaiter
 from infra.kafka import create_broker
+from infra.memory import freeze_long_lived
 from infra.redis import create_redis
 from infra.settings import Settings, get_settings
 from infra.store import ResultStore
@@ -60,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         )
         app.state.publisher = publisher
         connecting = asyncio.create_task(publisher.connect_in_background())
+        freeze_long_lived()
         try:
             yield
         finally:

@@ -33,7 +33,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,7 +90,7 @@ def serve_baseline(port: int) -> None:
 Call = Callable[[httpx.AsyncClient], Awaitable[bool]]
 
 
-STAGES: list[tuple[float, float]] = []  # (queue_ms, inference_ms) the worker reported, per answer
+STAGES: list[tuple[float, float, float]] = []  # (queue_ms, inference_ms) the worker reported, client ms; per answer
 
 
 class Failed(Exception):
@@ -104,10 +104,12 @@ def outcome(body: dict[str, Any]) -> bool:
 
 
 async def event_driven_call(client: httpx.AsyncClient) -> bool:
+    started = time.perf_counter()
     response = await client.post("/api/v1/predict", params={"wait": 5}, json={"features": HOUSE})
     if response.status_code == 200:
         body = response.json()
-        STAGES.append((body["timings"]["queue_ms"], body["timings"]["inference_ms"]))
+        timings = body["timings"]
+        STAGES.append((timings["queue_ms"], timings["inference_ms"], (time.perf_counter() - started) * 1000))
         return outcome(body)
     if response.status_code != 202:
         raise Failed(f"HTTP {response.status_code} {response.text[:80]}")
@@ -198,6 +200,70 @@ async def open_loop(base_url: str, call: Call, rate: float, seconds: float) -> d
     )
 
 
+# Histograms read at half load, by family: how each sample's labels name its stage (None: not watched).
+WATCHED: dict[str, Callable[[dict[str, str]], str | None]] = {
+    "valuestream_worker_stage_seconds": lambda labels: labels.get("stage"),
+    "valuestream_worker_end_to_end_seconds": lambda labels: "submitted_to_stored",
+    "valuestream_api_request_seconds": lambda labels: (
+        "api_server_predict" if labels.get("route") == "/api/v1/predict" and labels.get("method") == "POST" else None
+    ),
+}
+
+
+def histogram_counts(metrics_urls: Sequence[str]) -> dict[str, dict[float, float]]:
+    """Cumulative bucket counts of the watched histograms: {stage: {upper bound: count}}."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    counts: dict[str, dict[float, float]] = {}
+    for url in metrics_urls:
+        for family in text_string_to_metric_families(httpx.get(url, timeout=5).text):
+            name_of = WATCHED.get(family.name)
+            for sample in family.samples if name_of else ():
+                stage = name_of(sample.labels) if name_of else None
+                if stage and sample.name.endswith("_bucket"):
+                    bucket = counts.setdefault(stage, {})
+                    bound = float(sample.labels["le"])
+                    bucket[bound] = bucket.get(bound, 0.0) + sample.value
+    return counts
+
+
+def stage_percentiles(
+    before: dict[str, dict[float, float]], after: dict[str, dict[float, float]]
+) -> dict[str, dict[str, float]]:
+    """p50/p99 (ms) per stage between two scrapes, interpolated within histogram buckets."""
+    result: dict[str, dict[str, float]] = {}
+    for stage, buckets in after.items():
+        bounds = sorted(buckets)
+        cumulative = [buckets[b] - before.get(stage, {}).get(b, 0.0) for b in bounds]
+        total = cumulative[-1] if cumulative else 0.0
+        if total <= 0:
+            continue
+        cuts: dict[str, float] = {"count": total}
+        for name, q in (("p50_ms", 0.5), ("p99_ms", 0.99)):
+            rank, lower, below = q * total, 0.0, 0.0
+            for bound, count in zip(bounds, cumulative, strict=True):
+                if count >= rank:
+                    upper = bound if bound != float("inf") else lower
+                    share = (rank - below) / (count - below) if count > below else 1.0
+                    cuts[name] = (lower + (upper - lower) * share) * 1000
+                    break
+                lower, below = bound, count
+        result[stage] = cuts
+    return result
+
+
+def slowest_share(stages: list[tuple[float, float, float]]) -> dict[str, float]:
+    """Where the slowest 1 % of answers spent their time (medians, ms): until the worker scored
+    them (submit→worker + model), and the rest (the API before submitted_at, Redis save, waiter, HTTP)."""
+    ranked = sorted(stages, key=lambda s: s[2])[-max(1, len(stages) // 100) :]
+    return {
+        "client_ms": statistics.median(c for _, _, c in ranked),
+        "submit_to_worker_ms": statistics.median(q for q, _, _ in ranked),
+        "model_ms": statistics.median(i for _, i, _ in ranked),
+        "rest_ms": statistics.median(c - q - i for q, i, c in ranked),
+    }
+
+
 def percentiles(latencies: list[float]) -> dict[str, float]:
     if len(latencies) < 2:
         return {"p50_ms": float("nan"), "p99_ms": float("nan")}
@@ -268,7 +334,12 @@ def start_spies(name: str, pids: dict[str, int], profile: Path | None) -> list[s
 
 
 async def measure(
-    name: str, base_url: str, call: Call, pids: dict[str, int], profile: Path | None = None
+    name: str,
+    base_url: str,
+    call: Call,
+    pids: dict[str, int],
+    profile: Path | None = None,
+    metrics_urls: Sequence[str] = (),
 ) -> dict[str, Any]:
     spies = start_spies(name, pids, profile)
     STAGES.clear()
@@ -276,12 +347,18 @@ async def measure(
     top = await closed_loop(base_url, call)
     after, wall = cpu_seconds(pids | {"load generator": os.getpid()}), time.perf_counter() - wall
     if STAGES:
-        top["worker_queue_ms_p50"] = statistics.median(q for q, _ in STAGES)
-        top["worker_inference_ms_p50"] = statistics.median(i for _, i in STAGES)
+        top["worker_queue_ms_p50"] = statistics.median(q for q, _, _ in STAGES)
+        top["worker_inference_ms_p50"] = statistics.median(i for _, i, _ in STAGES)
     top["cpu_share"] = {p: (after[p] - before[p]) / wall for p in after}  # type: ignore[assignment]
     for spy_process in spies:
         spy_process.wait()
+    scraped = histogram_counts(metrics_urls)
+    STAGES.clear()
     half = await open_loop(base_url, call, max(1.0, top["rps"] / 2), OPEN_SECONDS)
+    if len(STAGES) >= 100:
+        half["slowest_1pct"] = slowest_share(STAGES)  # type: ignore[assignment]
+    if metrics_urls:
+        half["stages"] = stage_percentiles(scraped, histogram_counts(metrics_urls))  # type: ignore[assignment]
     low = await open_loop(base_url, call, LOW_RATE, OPEN_SECONDS)
     shares = ", ".join(f"{p} {v:.0%}" for p, v in top["cpu_share"].items())  # type: ignore[attr-defined]
     print(
@@ -292,6 +369,22 @@ async def measure(
         print(
             f"    at max, per answer (p50): submit→worker {top['worker_queue_ms_p50']:.1f} ms, "
             f"model call {top['worker_inference_ms_p50']:.1f} ms, client p50 {top['p50_ms']:.1f} ms"
+        )
+    print(f"    half load {half['rate']:.0f} req/s: client p50 {half['p50_ms']:.1f} ms, p99 {half['p99_ms']:.1f} ms")
+    if "slowest_1pct" in half:
+        tail = half["slowest_1pct"]
+        print(
+            f"    slowest 1 % at half load (medians): client {tail['client_ms']:.0f} ms = submit→worker "  # type: ignore[index]
+            f"{tail['submit_to_worker_ms']:.0f} + model {tail['model_ms']:.0f} + rest {tail['rest_ms']:.0f}"  # type: ignore[index]
+        )
+    if "stages" in half:
+        stages = half["stages"].items()  # type: ignore[attr-defined]
+        print(
+            "    stages at half load (p50/p99 ms): "
+            + ", ".join(
+                f"{stage} {cut.get('p50_ms', float('nan')):.1f}/{cut.get('p99_ms', float('nan')):.1f}"
+                for stage, cut in stages
+            )
         )
     return {"max": top, "half_load": half, "low_load": low}
 
@@ -320,7 +413,7 @@ def main() -> None:
         services.append(kafka)
         redis_service = stack.start_redis(workdir, stack.free_port())
         services.append(redis_service)
-        api_port, baseline_port = stack.free_port(), stack.free_port()
+        api_port, baseline_port, worker_port = stack.free_port(), stack.free_port(), stack.free_port()
         settings = Settings(
             kafka_bootstrap=kafka.address,
             redis_url=f"redis://127.0.0.1:{redis_service.port}/0",
@@ -344,7 +437,9 @@ def main() -> None:
         from training.pipeline import train
 
         version = train(settings, quick=True).version
-        processes.append(spawn(["-m", "consumers", "--index", "0", "--metrics-port", "0"], settings, workdir / "w.log"))
+        processes.append(
+            spawn(["-m", "consumers", "--index", "0", "--metrics-port", str(worker_port)], settings, workdir / "w.log")
+        )
         processes.append(spawn(["-m", "api"], settings, workdir / "api.log"))
         base_api = f"http://127.0.0.1:{api_port}"
         wait_http(f"{base_api}/api/v1/health", ok=lambda r: r.status_code == 200)
@@ -354,7 +449,8 @@ def main() -> None:
         if args.only != "baseline":
             print("event-driven (API → Kafka → worker → Redis):")
             pids = shared | {"api": processes[1].pid, "worker": processes[0].pid}
-            event = asyncio.run(measure("event-driven", base_api, event_driven_call, pids, args.profile))
+            metrics = (f"http://127.0.0.1:{worker_port}/metrics", f"{base_api}/metrics")
+            event = asyncio.run(measure("event-driven", base_api, event_driven_call, pids, args.profile, metrics))
         if args.only != "event":
             processes.append(
                 spawn(["bench/bench_rest.py", "--serve-baseline", str(baseline_port)], settings, workdir / "base.log")

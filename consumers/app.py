@@ -6,9 +6,11 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -20,6 +22,7 @@ from consumers.drift import DriftMonitor
 from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
 from consumers.model import ModelHolder, NoChampionError
+from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.redis import create_redis
@@ -38,10 +41,22 @@ async def raw_records(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
+def fetch_without_idle_sleep(subscriber: LogicSubscriber[Any], max_records: int, timeout_ms: int) -> None:
+    """FastStream's batch ``get_msg`` sleeps another ``timeout_ms`` after an empty poll, and a request
+    arriving meanwhile waits that out; ``getmany`` alone already blocks until records come or time is up."""
+
+    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
+        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
+        return tuple(chain.from_iterable(batches.values()))
+
+    subscriber.get_msg = get_msg  # type: ignore[method-assign]
+
+
 @dataclass(frozen=True)
 class ScoringService:
     worker: Worker
     subscriber: LogicSubscriber[Any]
+    pipeline: CommitPipeline
 
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> ScoringService:
@@ -49,8 +64,14 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
         create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
     )
     worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window))
-    # NACK_ON_ERROR: offsets are committed only after ``handle`` returns; an unexpected error rewinds the
-    # batch's partitions instead (at-least-once), it never commits unanswered records.
+    holder: list[LogicSubscriber[Any]] = []
+    pipeline = CommitPipeline(
+        lambda: holder[0].consumer if holder else None,
+        depth=settings.worker_pipeline_depth,
+        flush_seconds=settings.worker_flush_seconds,
+    )
+    # MANUAL: the pipeline commits each batch's offsets itself, in batch order, once its results are in
+    # Redis and acknowledged on the results topic; a failed batch is rewound, never committed.
     subscriber = broker.subscriber(
         settings.requests_topic,
         batch=True,
@@ -58,7 +79,9 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
         max_records=settings.batch_max_records,
         batch_timeout_ms=settings.batch_max_wait_ms,
         auto_offset_reset="earliest",
-        ack_policy=AckPolicy.NACK_ON_ERROR,
+        ack_policy=AckPolicy.MANUAL,
+        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+        listener=PipelineRebalanceListener(pipeline),
         decoder=raw_records,
         no_reply=True,
         title="score-requests",
@@ -71,7 +94,8 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
 
     @subscriber
     async def score_requests(body: list[bytes], message: KafkaMessage) -> None:
-        await worker.handle(message.raw_message)
+        records = await pipeline.top_up(message.raw_message, settings.batch_max_records, settings.worker_top_up_ms)
+        await pipeline.process(records, worker.head)
 
     # Declared for the AsyncAPI document: the worker publishes through the broker directly.
     broker.publisher(
@@ -89,7 +113,9 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
         ),
         schema=bytes,
     )
-    return ScoringService(worker, subscriber)
+    fetch_without_idle_sleep(subscriber, settings.batch_max_records, settings.batch_max_wait_ms)
+    holder.append(subscriber)
+    return ScoringService(worker, subscriber, pipeline)
 
 
 async def wait_for_champion(models: ModelHolder, poll: float) -> None:
@@ -144,4 +170,6 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
                 task.cancel()
             await worker.store.client.aclose()
 
-    return FastStream(broker, lifespan=lifespan)
+    app = FastStream(broker, lifespan=lifespan)
+    app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops
+    return app

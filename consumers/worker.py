@@ -1,21 +1,23 @@
-"""One consumed batch, end to end: parse, score, store, publish, dead-letter; then the commit.
+"""One consumed batch: the head (parse, score, store in Redis), then the tail (publish results, dead-letter).
 
-The subscriber runs with ``AckPolicy.ACK``, so FastStream commits the batch's offsets only
-after ``handle`` returns, i.e. after the results are in Redis and on the results topic.
+The app runs the head in the subscriber's loop and hands the tail to ``consumers.pipeline``,
+which commits the batch's offsets only after the tail's messages are acknowledged by Kafka.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
+import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from consumers.drift import DriftMonitor
-from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES
+from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES, STAGE_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.parsing import Accepted, Rejected, parse_record
 from consumers.retry import with_retry
@@ -60,6 +62,12 @@ def dead_letter_headers(rejected: Rejected) -> dict[str, str]:
     }
 
 
+def _lap(stage: str, started: float) -> float:
+    now = time.perf_counter()
+    STAGE_SECONDS.labels(stage).observe(now - started)
+    return now
+
+
 def is_terminal(record: PredictionResult | None) -> bool:
     return record is not None and record.status != "queued"
 
@@ -79,39 +87,63 @@ class Worker:
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
 
-    def _score(self, model: LoadedModel, requests: list[PredictionRequest]) -> list[PredictionResult]:
+    def _score(
+        self, model: LoadedModel, requests: list[PredictionRequest]
+    ) -> tuple[list[PredictionResult], pd.DataFrame | None]:
         if not requests:
-            return []
+            return [], None
         frame = features_frame([r.features for r in requests])
-        self.drift.observe(frame)
-        return score(model, requests, frame)
+        return score(model, requests, frame), frame
 
     async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """The whole batch, serially: ``head`` then its tail."""
+        tail = await self.head(records)
+        await tail()
+
+    async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
+        """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
+        started = time.perf_counter()
         BATCH_SIZE.observe(len(records))
+        now_ms = time.time() * 1000
+        for record in records:
+            STAGE_SECONDS.labels("queued").observe(max(0.0, now_ms - record.timestamp) / 1000)
         parsed = [parse_record(record) for record in records]
         accepted = [p for p in parsed if isinstance(p, Accepted)]
+        for item in accepted:  # the producer's time from submission until it handed the request to Kafka
+            submitted_ms = item.request.submitted_at.timestamp() * 1000
+            STAGE_SECONDS.labels("to_kafka").observe(max(0.0, item.record.timestamp - submitted_ms) / 1000)
         rejected = [p for p in parsed if isinstance(p, Rejected)]
 
         ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
         known = dict(zip(ids, await with_retry("redis_read", lambda: self.store.get_many(ids)), strict=True))
         fresh = [a for a in accepted if not is_terminal(known[a.request.request_id])]
         answered = [(a, k) for a in accepted if (k := known[a.request.request_id]) is not None and is_terminal(k)]
+        started = _lap("redis_read", started)
 
         model = self.models.current
-        scored = await asyncio.to_thread(self._score, model, [a.request for a in fresh])
+        scored, frame = await asyncio.to_thread(self._score, model, [a.request for a in fresh])
         # A bad message never overwrites a request that already has its answer (e.g. a garbage replay of its key).
         failures = [
             r for x in rejected if (r := rejected_result(x)) is not None and not is_terminal(known[r.request_id])
         ]
+        started = _lap("score", started)
 
         await with_retry("redis_write", lambda: self.store.save_results([*scored, *failures]))
+        _lap("redis_write", started)
+        self._observe(scored, failures, rejected, answered)
         replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}
         outgoing = [*scored, *failures, *(k for _, k in answered)]
-        await with_retry("kafka_results", lambda: self._publish_results(outgoing, replies))
-        if rejected:
-            await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
 
-        self._observe(scored, failures, rejected, answered)
+        async def tail() -> None:
+            begun = time.perf_counter()
+            await with_retry("kafka_results", lambda: self._publish_results(outgoing, replies))
+            if rejected:
+                await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
+            _lap("publish", begun)
+            if frame is not None:  # off the answer's path: the drift window is not urgent
+                self.drift.observe(frame)
+
+        return tail
 
     async def _publish_results(self, results: Sequence[PredictionResult], replies: dict[str, str]) -> None:
         outgoing = []

@@ -69,6 +69,28 @@ class Settings(BaseSettings):
         default=9100, description="Metrics port of worker 0; worker i listens on this + i."
     )
     workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
+    worker_pipeline_depth: int = Field(
+        default=8,
+        ge=1,
+        description="Batches whose results a worker may still be publishing while it scores the next ones "
+        "(offsets are committed in batch order, after the results are acknowledged on the results topic).",
+    )
+    worker_flush_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait for a worker's pending results and commits at shutdown or rebalance.",
+    )
+    worker_top_up_ms: int = Field(
+        default=3,
+        ge=0,
+        description="Longest wait, when a worker takes a batch of two or more, for the records its next fetch "
+        "brings back, scored in the same batch (0: off).",
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="Longest time Kafka holds a worker's fetch open waiting for new records.",
+    )
 
     redis_port: int = Field(
         default=6379, description="Port of the Redis that `make run` starts (its processes use it, not REDIS_URL)."

@@ -40,6 +40,7 @@ def houses(draw: st.DrawFn) -> dict[str, Any]:
     house["year_sold"] = draw(st.integers(max(house["year_built"], 1900), 2100))
     house["year_remod_add"] = draw(st.one_of(st.none(), st.integers(house["year_built"], 2100)))
     house["second_flr_sf"] = draw(st.integers(0, min(6000, house["gr_liv_area"] - 1)))
+    house["bsmt_finished_sf"] = draw(st.integers(0, house["total_bsmt_sf"]))
     return house
 
 

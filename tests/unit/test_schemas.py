@@ -58,6 +58,7 @@ def test_unknown_fields_and_non_finite_numbers_are_rejected() -> None:
         {"year_remod_add": 1980},
         {"second_flr_sf": 1500},
         {"longitude": -93.6},
+        {"total_bsmt_sf": 800, "bsmt_finished_sf": 900},
         {"year_sold": 1950},
     ],
 )

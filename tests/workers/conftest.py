@@ -66,8 +66,10 @@ def as_message(request: PredictionRequest, headers: Sequence[tuple[str, bytes]] 
     return request.request_id.encode(), request.model_dump_json().encode(), list(headers)
 
 
-def produce(settings: Settings, messages: Sequence[Message], topic: str | None = None) -> None:
-    """Produce with acks=all and wait for every ack."""
+def produce(
+    settings: Settings, messages: Sequence[Message], topic: str | None = None, partition: int | None = None
+) -> None:
+    """Produce with acks=all and wait for every ack (to ``partition`` if given, else by key)."""
 
     async def run() -> None:
         producer = AIOKafkaProducer(
@@ -76,7 +78,9 @@ def produce(settings: Settings, messages: Sequence[Message], topic: str | None =
         await producer.start()
         try:
             pending = [
-                await producer.send(topic or settings.requests_topic, value, key=key, headers=headers)
+                await producer.send(
+                    topic or settings.requests_topic, value, key=key, headers=headers, partition=partition
+                )
                 for key, value, headers in messages
             ]
             await asyncio.gather(*pending)

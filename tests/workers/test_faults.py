@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from infra.settings import Settings
-from tests.conftest import StartWorker, isolated_settings
+from tests.conftest import StartWorker, WorkerProcess, isolated_settings
 from tests.workers.conftest import (
     RedisControl,
     RedisView,
@@ -88,13 +88,15 @@ def test_redis_outage_is_waited_out(
 def test_a_stopped_worker_hands_its_partitions_over(
     settings: Settings, start_worker: StartWorker, view: RedisView
 ) -> None:
-    total = 6_000
+    total = 12_000
     create_job(settings, "shared", total)
     requests = requests_for(total, "shared", job_id="shared")
     leaving = start_worker(settings, index=0, wait=False)
     staying = start_worker(settings, index=1, wait=False)
     leaving.wait_ready()
     staying.wait_ready()
+    # Both hold partitions before the stream starts, so the stop really hands some over mid-stream.
+    wait_until(lambda: holds_partitions(leaving) and holds_partitions(staying), 60, "both workers assigned")
     produce(settings, [as_message(r) for r in requests])
     wait_until(lambda: done_count(view, "shared") >= 1_000, 60, "both workers consuming")
     leaving.stop()
@@ -103,3 +105,7 @@ def test_a_stopped_worker_hands_its_partitions_over(
     wait_until(lambda: view.job_done("shared", total), 120, "job complete")
     assert staying.process.poll() is None
     assert_exactly_once(view, "shared", [r.request_id for r in requests])
+
+
+def holds_partitions(worker: WorkerProcess) -> bool:
+    return "assigned to partitions: (TopicPartition" in worker.log.read_text()

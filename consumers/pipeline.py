@@ -1,0 +1,254 @@
+"""Publish consumed batches' results in the background, commit their offsets strictly in order.
+
+A batch is handled in two parts. The head (parse, score, save to Redis) runs in the subscriber's
+loop, which fetches the next batch right after it; the tail (publish results and dead letters,
+wait for Kafka's acks) and the commit follow in the background, overlapping the next batches.
+Up to ``depth`` tails are queued. Offsets only move forward and only in batch order: a batch is
+committed once its own tail succeeded AND every earlier batch has settled, i.e. never before its
+results are in Redis and on the results topic. One commit at a time carries the offsets of all
+batches that settled meanwhile.
+
+When a batch fails (its head or its tail hit a non-transient error), nothing handed over after
+it is committed: the consumer seeks every partition with uncommitted work back to its
+earliest uncommitted offset; records fetched before that seek are dropped when they are handed
+over (their partition's next batch must start at the seek offset), and the re-read redelivers
+them. Results are idempotent by request_id, so a redelivery rewrites the same record.
+A rebalance flushes the batches in flight first (bounded by ``flush_seconds``); a commit refused
+because the partition moved is logged, not fatal: the new owner re-reads (at-least-once).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+
+import structlog
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+
+from consumers.metrics import PIPELINE_EVENTS, STAGE_SECONDS
+
+log = structlog.get_logger(__name__)
+
+Records = Sequence[ConsumerRecord[bytes, bytes]]
+Tail = Callable[[], Awaitable[None]]  # the rest of a batch's work, after its results are in Redis
+Head = Callable[[Records], Awaitable[Tail]]
+
+
+@dataclass(eq=False)
+class Span:
+    """The offsets one batch covers, per partition: its first record and the next offset to commit."""
+
+    first: dict[TopicPartition, int]
+    next: dict[TopicPartition, int]
+    epoch: int
+    handed_over: float = field(default_factory=time.perf_counter)
+
+
+def partition_name(tp: TopicPartition) -> str:
+    return f"{tp.topic}:{tp.partition}"
+
+
+class CommitPipeline:
+    def __init__(
+        self,
+        consumer: Callable[[], AIOKafkaConsumer | None],
+        depth: int = 8,
+        flush_seconds: float = 10.0,
+    ) -> None:
+        self._consumer = consumer
+        self._slots = asyncio.Semaphore(depth)
+        self._to_commit: dict[TopicPartition, int] = {}  # settled batches' offsets not yet sent
+        self._committer: asyncio.Task[None] | None = None
+        self._flush_seconds = flush_seconds
+        self._epoch = 0  # bumped by every rewind and rebalance: older spans are never committed
+        self._open: list[Span] = []  # admitted, neither committed nor given up, in admission order
+        self._rewound: dict[TopicPartition, int] = {}  # partition -> offset its next batch must start at
+        self._last: asyncio.Task[None] | None = None  # the newest batch: each settles after its predecessor
+        self._closing = False
+        self._rebalances = 0
+
+    async def top_up(self, records: Records, max_records: int, wait_ms: int) -> list[ConsumerRecord[bytes, bytes]]:
+        """Add what the fetch started by handing ``records`` over brings back within ``wait_ms``.
+
+        aiokafka sends the next fetch only once the buffered records are taken, and those were fetched
+        when the previous batch was handed over; without this, a request that arrived while that batch
+        was being handled waits one more batch. Only for batches of two or more: a lone request (light
+        load) is never held back.
+        """
+        consumer = self._consumer()
+        if consumer is None or wait_ms <= 0 or not 2 <= len(records) < max_records:
+            return list(records)
+        rebalances = self._rebalances
+        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records - len(records))
+        more = [record for batch in fetched.values() for record in batch]
+        if self._rebalances != rebalances:
+            return more  # the old assignment's records: their new owner (maybe us) re-reads from the commits
+        if more:
+            PIPELINE_EVENTS.labels("topped_up").inc(len(more))
+        # Stable: each partition's records stay in offset order.
+        return sorted([*records, *more], key=lambda r: (r.topic, r.partition))
+
+    async def process(self, records: Records, head: Head) -> None:
+        """Run the batch's head now, then queue its tail and commit (waits while ``depth`` tails are queued)."""
+        await self._slots.acquire()
+        kept, span = ([], None) if self._closing else self.admit(records)
+        if span is None:
+            self._slots.release()
+            return
+        tail: Tail | None = None
+        failure: Exception | None = None
+        try:
+            tail = await head(kept)
+        except Exception as exc:
+            failure = exc
+        except BaseException:  # cancelled at shutdown
+            self._closing = True
+            raise
+        finally:
+            if self._closing:  # shutting down: never committed, the next owner re-reads it
+                self._forget(span)
+                self._slots.release()
+        if self._closing:
+            return
+        # Created in hand-over order, so each batch's predecessor is the batch handed over before it.
+        self._last = asyncio.create_task(self._settle(span, tail, failure, self._last))
+
+    def admit(self, records: Records) -> tuple[list[ConsumerRecord[bytes, bytes]], Span | None]:
+        """Drop records fetched before a rewind; the rest and the span that commits them (None: nothing left)."""
+        kept: list[ConsumerRecord[bytes, bytes]] = []
+        first: dict[TopicPartition, int] = {}
+        following: dict[TopicPartition, int] = {}
+        for (topic, partition), group in groupby(records, key=lambda r: (r.topic, r.partition)):
+            items = list(group)
+            tp = TopicPartition(topic, partition)
+            target = self._rewound.get(tp)
+            if target is not None:
+                if items[0].offset != target:
+                    PIPELINE_EVENTS.labels("stale_dropped").inc(len(items))
+                    continue
+                del self._rewound[tp]
+            kept.extend(items)
+            first[tp] = min(first.get(tp, items[0].offset), items[0].offset)
+            following[tp] = max(following.get(tp, 0), items[-1].offset + 1)
+        if not kept:
+            return kept, None
+        span = Span(first, following, self._epoch)
+        self._open.append(span)
+        return kept, span
+
+    async def _settle(
+        self, span: Span, tail: Tail | None, failure: Exception | None, previous: asyncio.Task[None] | None
+    ) -> None:
+        try:
+            if tail is not None:
+                try:
+                    await tail()
+                except Exception as exc:
+                    failure = exc
+            if previous is not None:
+                await asyncio.wait([previous])  # settle in order, whatever happened to it
+            if span.epoch != self._epoch:
+                return  # an earlier failure or a rebalance already rewound this batch
+            if failure is not None:
+                log.error("batch_failed", error=repr(failure), exc_info=failure)
+                self._rewind()
+                return
+            self._ready(span)
+        finally:
+            self._forget(span)
+            self._slots.release()
+
+    def _ready(self, span: Span) -> None:
+        """Queue a settled batch's offsets; one commit at a time carries all that are queued."""
+        STAGE_SECONDS.labels("cycle").observe(time.perf_counter() - span.handed_over)
+        for tp, offset in span.next.items():
+            self._to_commit[tp] = max(self._to_commit.get(tp, offset), offset)
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_queued())
+
+    async def _commit_queued(self) -> None:
+        while self._to_commit:
+            offsets, self._to_commit = self._to_commit, {}
+            await self._commit(offsets)
+
+    async def _commit(self, queued: dict[TopicPartition, int]) -> None:
+        consumer = self._consumer()
+        owned = consumer.assignment() if consumer is not None else set()
+        offsets = {tp: offset for tp, offset in queued.items() if tp in owned}
+        if consumer is None or not offsets:
+            return
+        started = time.perf_counter()
+        try:
+            await consumer.commit(offsets)
+        except (KafkaError, AssertionError) as exc:  # rebalanced meanwhile: the new owner re-reads
+            PIPELINE_EVENTS.labels("commit_failed").inc()
+            log.warning("commit_failed", error=repr(exc), partitions=[partition_name(tp) for tp in offsets])
+            return
+        STAGE_SECONDS.labels("commit").observe(time.perf_counter() - started)
+
+    def _rewind(self) -> None:
+        """Seek each owned partition with uncommitted work back to its earliest uncommitted offset."""
+        targets: dict[TopicPartition, int] = {}
+        for span in self._open:
+            if span.epoch == self._epoch:
+                for tp, offset in span.first.items():
+                    targets[tp] = min(targets.get(tp, offset), offset)
+        self._epoch += 1
+        self._open.clear()
+        consumer = self._consumer()
+        owned = consumer.assignment() if consumer is not None else set()
+        for tp, offset in targets.items():
+            if consumer is not None and tp in owned:
+                consumer.seek(tp, offset)
+                self._rewound[tp] = min(self._rewound.get(tp, offset), offset)
+        PIPELINE_EVENTS.labels("rewind").inc()
+        log.warning("batches_rewound", offsets={partition_name(tp): o for tp, o in targets.items() if tp in owned})
+
+    def _forget(self, span: Span) -> None:
+        with contextlib.suppress(ValueError):
+            self._open.remove(span)
+
+    async def flush(self) -> bool:
+        """Wait for the batches in flight to settle (bounded); True if they all did."""
+        deadline = time.monotonic() + self._flush_seconds
+        # The committer is looked up after the batches settle: the last of them may have started it.
+        for name in ("_last", "_committer"):
+            task: asyncio.Task[None] | None = getattr(self, name)
+            if task is not None and not task.done():
+                done, _ = await asyncio.wait([task], timeout=max(0.0, deadline - time.monotonic()))
+                if not done:
+                    return False
+        return True
+
+    async def close(self) -> None:
+        """At shutdown, before the consumer closes: take no new batch, let those in flight commit."""
+        self._closing = True
+        if not await self.flush():
+            log.warning("pipeline_not_flushed", seconds=self._flush_seconds)
+
+    async def revoked(self) -> None:
+        """Before a rebalance takes partitions away: commit what is ready, forget the rest."""
+        flushed = await self.flush()
+        self._rebalances += 1
+        self._epoch += 1
+        self._open.clear()
+        self._rewound.clear()  # positions of the next assignment come from the committed offsets
+        if not flushed:
+            log.warning("pipeline_not_flushed_before_rebalance", seconds=self._flush_seconds)
+
+
+class PipelineRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, pipeline: CommitPipeline) -> None:
+        self.pipeline = pipeline
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        await self.pipeline.revoked()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        return None

@@ -1,0 +1,132 @@
+"""The commit pipeline against a real Kafka consumer group: offsets move forward only in batch order,
+only past batches whose tails succeeded, and a failed batch is re-read, never skipped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+
+import pytest
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from consumers.pipeline import CommitPipeline, PipelineRebalanceListener, Records, Tail
+from infra.settings import Settings
+from tests.conftest import isolated_settings
+from tests.workers.conftest import produce
+
+pytestmark = pytest.mark.integration
+
+PARTITION = 0
+TOTAL = 30
+
+
+async def next_batch(consumer: AIOKafkaConsumer) -> list[ConsumerRecord[bytes, bytes]]:
+    async with asyncio.timeout(20):
+        while True:
+            fetched = await consumer.getmany(timeout_ms=500, max_records=10)
+            if records := [r for batch in fetched.values() for r in batch]:
+                return records
+
+
+def head_with(tail: Tail, seen: list[int]) -> Callable[[Records], Awaitable[Tail]]:
+    async def head(records: Records) -> Tail:
+        seen.extend(r.offset for r in records)
+        return tail
+
+    return head
+
+
+async def ok() -> None:
+    return None
+
+
+async def scenario(settings: Settings) -> None:
+    topic = settings.requests_topic
+    tp = TopicPartition(topic, PARTITION)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10)
+    consumer.subscribe([topic], listener=PipelineRebalanceListener(pipeline))
+    await consumer.start()
+    try:
+        first, second = await next_batch(consumer), await next_batch(consumer)
+        stale = await next_batch(consumer)  # fetched before the rewind, handed over after it
+        assert first[0].offset == 0
+        assert second[0].offset == first[-1].offset + 1
+
+        release = asyncio.Event()
+
+        async def refused() -> None:
+            await release.wait()
+            raise ValueError("results topic refused the batch")  # not transient: no retry
+
+        heads: list[int] = []
+        await pipeline.process(first, head_with(refused, heads))
+        await pipeline.process(second, head_with(ok, heads))  # its tail succeeds first ...
+        await asyncio.sleep(0.5)
+        assert await consumer.committed(tp) is None  # ... but it is not committed past the pending first
+        release.set()
+        assert await pipeline.flush()
+        assert await consumer.committed(tp) is None  # the first failed: nothing after it was committed
+
+        await pipeline.process(stale, head_with(ok, heads))
+        assert heads == [r.offset for r in (*first, *second)], "records fetched before the rewind were handled"
+
+        redelivered: list[int] = []
+        while await consumer.committed(tp) != TOTAL:
+            await pipeline.process(await next_batch(consumer), head_with(ok, redelivered))
+            assert await pipeline.flush()
+        assert redelivered == list(range(TOTAL))  # re-read from the failed batch's first offset, nothing skipped
+    finally:
+        await pipeline.close()
+        await consumer.stop()
+
+
+async def shutdown(settings: Settings) -> None:
+    tp = TopicPartition(settings.requests_topic, PARTITION)
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10)
+    consumer.subscribe([settings.requests_topic], listener=PipelineRebalanceListener(pipeline))
+    await consumer.start()
+    try:
+        first, late = await next_batch(consumer), await next_batch(consumer)
+
+        async def slow() -> None:
+            await asyncio.sleep(1.0)
+
+        heads: list[int] = []
+        await pipeline.process(first, head_with(slow, heads))
+        await pipeline.close()  # returns once the queued tail has been published and committed
+        assert await consumer.committed(tp) == first[-1].offset + 1
+        await pipeline.process(late, head_with(ok, heads))  # closing: not taken, the next owner re-reads it
+        assert heads == [r.offset for r in first]
+        assert await consumer.committed(tp) == first[-1].offset + 1
+    finally:
+        await consumer.stop()
+
+
+def produced(base_settings: Settings) -> Settings:
+    settings = isolated_settings(base_settings)
+    produce(
+        settings,
+        [(f"r-{i}".encode(), f'{{"n": {i}}}'.encode(), []) for i in range(TOTAL)],
+        partition=PARTITION,
+    )
+    return settings
+
+
+def test_a_failed_batch_is_rewound_and_later_batches_are_not_committed_past_it(base_settings: Settings) -> None:
+    asyncio.run(scenario(produced(base_settings)))
+
+
+def test_shutdown_commits_the_queued_tail_and_takes_no_new_batch(base_settings: Settings) -> None:
+    asyncio.run(shutdown(produced(base_settings)))
