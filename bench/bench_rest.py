@@ -44,6 +44,7 @@ import httpx  # noqa: E402
 import psutil  # noqa: E402
 
 from infra import stack  # noqa: E402
+from infra.memory import freeze_long_lived  # noqa: E402
 from infra.settings import Settings, to_env  # noqa: E402
 from schemas.features import EXAMPLE_HOUSE  # noqa: E402
 
@@ -74,6 +75,7 @@ def serve_baseline(port: int) -> None:
     mlflow.set_registry_uri(settings.tracking_uri)
     model = mlflow.pyfunc.load_model(settings.champion_uri)
     app = FastAPI()
+    freeze_long_lived()  # as the event-driven API and worker do, so neither design pays full collections
 
     @app.post("/predict")
     def predict(body: dict[str, Any]) -> dict[str, Any]:
@@ -437,6 +439,9 @@ def main() -> None:
         from training.pipeline import train
 
         version = train(settings, quick=True).version
+        # The load generator itself must not stall: training left a large heap (MLflow, sklearn,
+        # XGBoost), and a full collection of it paused every in-flight request's clock by 100+ ms.
+        freeze_long_lived()
         processes.append(
             spawn(["-m", "consumers", "--index", "0", "--metrics-port", str(worker_port)], settings, workdir / "w.log")
         )
