@@ -95,11 +95,6 @@ class Worker:
         frame = features_frame([r.features for r in requests])
         return score(model, requests, frame), frame
 
-    async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
-        """The whole batch, serially: ``head`` then its tail."""
-        tail = await self.head(records)
-        await tail()
-
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
         started = time.perf_counter()

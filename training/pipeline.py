@@ -94,18 +94,16 @@ def temporal_holdout(data: Dataset, quick: bool, use_tf: bool, progress: bool) -
     ci = {
         name: bootstrap_ci(lambda p, q, name=name: price_metrics(p, q)[name], (test.price, predicted))
         for name in CI_METRICS
-    } | {
-        name: bootstrap_ci(lambda p, lo, hi: coverage(p, lo, hi), (test.price, lower, upper))
-        for name, (lower, upper) in bands.items()
-    }
+    } | {name: bootstrap_ci(coverage, (test.price, lower, upper)) for name, (lower, upper) in bands.items()}
+    served = price_metrics(test.price, predicted)
     by_candidate = {
         c.name: price_metrics(
             test.price,
             (built.fitted.get(c.name) or c.pipeline().fit(train.features, train.price)).predict(test.features),
         )
         for c in members
-    } | {built.selected: price_metrics(test.price, predicted)}
-    return Holdout(price_metrics(test.price, predicted) | widths, covered, ci, by_candidate, test.price, predicted)
+    } | {built.selected: served}
+    return Holdout(served | widths, covered, ci, by_candidate, test.price, predicted)
 
 
 def example_input(data: Dataset) -> pd.DataFrame:

@@ -9,6 +9,7 @@ Applied to all sales for the registered model and to pre-2010 sales for the temp
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import structlog
@@ -48,7 +49,7 @@ class BuiltModel:
     def cv_rmse(self) -> float:
         return self.cv[self.selected].rmse
 
-    @property
+    @cached_property
     def cv_metrics(self) -> dict[str, dict[str, float]]:
         """``price_metrics`` of each candidate's out-of-fold prices (log predictions averaged over repeats)."""
         return {name: price_metrics(self.price, np.exp(r.oof.mean(axis=0))) for name, r in self.cv.items()}

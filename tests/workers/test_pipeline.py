@@ -4,7 +4,8 @@ only past batches whose tails succeeded, and a failed batch is re-read, never sk
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -40,9 +41,9 @@ async def ok() -> None:
     return None
 
 
-async def scenario(settings: Settings) -> None:
-    topic = settings.requests_topic
-    tp = TopicPartition(topic, PARTITION)
+@contextlib.asynccontextmanager
+async def piped_consumer(settings: Settings) -> AsyncIterator[tuple[AIOKafkaConsumer, CommitPipeline]]:
+    """A consumer in the settings' group whose batches go through a commit pipeline."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.kafka_bootstrap,
         group_id=settings.consumer_group,
@@ -50,9 +51,18 @@ async def scenario(settings: Settings) -> None:
         auto_offset_reset="earliest",
     )
     pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10)
-    consumer.subscribe([topic], listener=PipelineRebalanceListener(pipeline))
+    consumer.subscribe([settings.requests_topic], listener=PipelineRebalanceListener(pipeline))
     await consumer.start()
     try:
+        yield consumer, pipeline
+    finally:
+        await pipeline.close()
+        await consumer.stop()
+
+
+async def scenario(settings: Settings) -> None:
+    tp = TopicPartition(settings.requests_topic, PARTITION)
+    async with piped_consumer(settings) as (consumer, pipeline):
         first, second = await next_batch(consumer), await next_batch(consumer)
         stale = await next_batch(consumer)  # fetched before the rewind, handed over after it
         assert first[0].offset == 0
@@ -81,23 +91,11 @@ async def scenario(settings: Settings) -> None:
             await pipeline.process(await next_batch(consumer), head_with(ok, redelivered))
             assert await pipeline.flush()
         assert redelivered == list(range(TOTAL))  # re-read from the failed batch's first offset, nothing skipped
-    finally:
-        await pipeline.close()
-        await consumer.stop()
 
 
 async def shutdown(settings: Settings) -> None:
     tp = TopicPartition(settings.requests_topic, PARTITION)
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
-    pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10)
-    consumer.subscribe([settings.requests_topic], listener=PipelineRebalanceListener(pipeline))
-    await consumer.start()
-    try:
+    async with piped_consumer(settings) as (consumer, pipeline):
         first, late = await next_batch(consumer), await next_batch(consumer)
 
         async def slow() -> None:
@@ -110,8 +108,6 @@ async def shutdown(settings: Settings) -> None:
         await pipeline.process(late, head_with(ok, heads))  # closing: not taken, the next owner re-reads it
         assert heads == [r.offset for r in first]
         assert await consumer.committed(tp) == first[-1].offset + 1
-    finally:
-        await consumer.stop()
 
 
 def produced(base_settings: Settings) -> Settings:
