@@ -6,11 +6,9 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from itertools import chain
 from typing import Any
 
 import structlog
-from aiokafka import AIOKafkaConsumer, ConsumerRecord
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -23,6 +21,7 @@ from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
 from consumers.model import ModelHolder, NoChampionError
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
+from consumers.prefetch import Prefetcher
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.redis import create_redis
@@ -41,15 +40,11 @@ async def raw_records(message: StreamMessage[Any]) -> Any:
     return message.body
 
 
-def fetch_without_idle_sleep(subscriber: LogicSubscriber[Any], max_records: int, timeout_ms: int) -> None:
-    """FastStream's batch ``get_msg`` sleeps another ``timeout_ms`` after an empty poll, and a request
-    arriving meanwhile waits that out; ``getmany`` alone already blocks until records come or time is up."""
-
-    async def get_msg(consumer: AIOKafkaConsumer) -> tuple[ConsumerRecord[bytes, bytes], ...]:
-        batches = await consumer.getmany(timeout_ms=timeout_ms, max_records=max_records)
-        return tuple(chain.from_iterable(batches.values()))
-
-    subscriber.get_msg = get_msg  # type: ignore[method-assign]
+def fetch_from(subscriber: LogicSubscriber[Any], prefetcher: Prefetcher) -> None:
+    """Batches come from the prefetcher, which takes records off the consumer as they land, instead of
+    FastStream's ``get_msg`` (one ``getmany`` per batch, plus another ``timeout_ms`` of sleep after an
+    empty poll that a request arriving meanwhile waited out)."""
+    subscriber.get_msg = prefetcher.next_batch  # type: ignore[method-assign]
 
 
 @dataclass(frozen=True)
@@ -57,6 +52,7 @@ class ScoringService:
     worker: Worker
     subscriber: LogicSubscriber[Any]
     pipeline: CommitPipeline
+    prefetcher: Prefetcher
 
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> ScoringService:
@@ -65,10 +61,12 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
     )
     worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window))
     holder: list[LogicSubscriber[Any]] = []
+    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
     pipeline = CommitPipeline(
         lambda: holder[0].consumer if holder else None,
         depth=settings.worker_pipeline_depth,
         flush_seconds=settings.worker_flush_seconds,
+        drop_prefetched=prefetcher.discard,
     )
     # MANUAL: the pipeline commits each batch's offsets itself, in batch order, once its results are in
     # Redis and acknowledged on the results topic; a failed batch is rewound, never committed.
@@ -94,8 +92,7 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
 
     @subscriber
     async def score_requests(body: list[bytes], message: KafkaMessage) -> None:
-        records = await pipeline.top_up(message.raw_message, settings.batch_max_records, settings.worker_top_up_ms)
-        await pipeline.process(records, worker.head)
+        await pipeline.process(message.raw_message, worker.head)
 
     # Declared for the AsyncAPI document: the worker publishes through the broker directly.
     broker.publisher(
@@ -113,9 +110,9 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
         ),
         schema=bytes,
     )
-    fetch_without_idle_sleep(subscriber, settings.batch_max_records, settings.batch_max_wait_ms)
+    fetch_from(subscriber, prefetcher)
     holder.append(subscriber)
-    return ScoringService(worker, subscriber, pipeline)
+    return ScoringService(worker, subscriber, pipeline, prefetcher)
 
 
 async def wait_for_champion(models: ModelHolder, poll: float) -> None:
@@ -172,4 +169,5 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
 
     app = FastStream(broker, lifespan=lifespan)
     app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops
+    app.on_shutdown(service.prefetcher.close)
     return app

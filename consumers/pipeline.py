@@ -10,9 +10,10 @@ batches that settled meanwhile.
 
 When a batch fails (its head or its tail hit a non-transient error), nothing handed over after
 it is committed: the consumer seeks every partition with uncommitted work back to its
-earliest uncommitted offset; records fetched before that seek are dropped when they are handed
-over (their partition's next batch must start at the seek offset), and the re-read redelivers
-them. Results are idempotent by request_id, so a redelivery rewrites the same record.
+earliest uncommitted offset; records fetched before that seek are dropped (those not yet handed
+over at once, through ``drop_prefetched``; any handed over later because their partition's next
+batch must start at the seek offset), and the re-read redelivers them. Results are idempotent
+by request_id, so a redelivery rewrites the same record.
 A rebalance flushes the batches in flight first (bounded by ``flush_seconds``); a commit refused
 because the partition moved is logged, not fatal: the new owner re-reads (at-least-once).
 """
@@ -60,8 +61,10 @@ class CommitPipeline:
         consumer: Callable[[], AIOKafkaConsumer | None],
         depth: int = 8,
         flush_seconds: float = 10.0,
+        drop_prefetched: Callable[[], int] = lambda: 0,
     ) -> None:
         self._consumer = consumer
+        self._drop_prefetched = drop_prefetched  # records fetched but not yet handed over
         self._slots = asyncio.Semaphore(depth)
         self._to_commit: dict[TopicPartition, int] = {}  # settled batches' offsets not yet sent
         self._committer: asyncio.Task[None] | None = None
@@ -71,28 +74,6 @@ class CommitPipeline:
         self._rewound: dict[TopicPartition, int] = {}  # partition -> offset its next batch must start at
         self._last: asyncio.Task[None] | None = None  # the newest batch: each settles after its predecessor
         self._closing = False
-        self._rebalances = 0
-
-    async def top_up(self, records: Records, max_records: int, wait_ms: int) -> list[ConsumerRecord[bytes, bytes]]:
-        """Add what the fetch started by handing ``records`` over brings back within ``wait_ms``.
-
-        aiokafka sends the next fetch only once the buffered records are taken, and those were fetched
-        when the previous batch was handed over; without this, a request that arrived while that batch
-        was being handled waits one more batch. Only for batches of two or more: a lone request (light
-        load) is never held back.
-        """
-        consumer = self._consumer()
-        if consumer is None or wait_ms <= 0 or not 2 <= len(records) < max_records:
-            return list(records)
-        rebalances = self._rebalances
-        fetched = await consumer.getmany(timeout_ms=wait_ms, max_records=max_records - len(records))
-        more = [record for batch in fetched.values() for record in batch]
-        if self._rebalances != rebalances:
-            return more  # the old assignment's records: their new owner (maybe us) re-reads from the commits
-        if more:
-            PIPELINE_EVENTS.labels("topped_up").inc(len(more))
-        # Stable: each partition's records stay in offset order.
-        return sorted([*records, *more], key=lambda r: (r.topic, r.partition))
 
     async def process(self, records: Records, head: Head) -> None:
         """Run the batch's head now, then queue its tail and commit (waits while ``depth`` tails are queued)."""
@@ -201,6 +182,7 @@ class CommitPipeline:
                     targets[tp] = min(targets.get(tp, offset), offset)
         self._epoch += 1
         self._open.clear()
+        PIPELINE_EVENTS.labels("stale_dropped").inc(self._drop_prefetched())
         consumer = self._consumer()
         owned = consumer.assignment() if consumer is not None else set()
         for tp, offset in targets.items():
@@ -235,8 +217,8 @@ class CommitPipeline:
     async def revoked(self) -> None:
         """Before a rebalance takes partitions away: commit what is ready, forget the rest."""
         flushed = await self.flush()
-        self._rebalances += 1
         self._epoch += 1
+        self._drop_prefetched()  # the new owner of their partitions re-reads them
         self._open.clear()
         self._rewound.clear()  # positions of the next assignment come from the committed offsets
         if not flushed:

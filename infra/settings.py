@@ -80,12 +80,6 @@ class Settings(BaseSettings):
         gt=0,
         description="Longest wait for a worker's pending results and commits at shutdown or rebalance.",
     )
-    worker_top_up_ms: int = Field(
-        default=3,
-        ge=0,
-        description="Longest wait, when a worker takes a batch of two or more, for the records its next fetch "
-        "brings back, scored in the same batch (0: off).",
-    )
     worker_fetch_max_wait_ms: int = Field(
         default=100,
         ge=0,

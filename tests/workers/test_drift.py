@@ -125,3 +125,13 @@ def test_a_batch_larger_than_the_window_keeps_its_newest_rows(training_frame: pd
     scores = monitor.compute(reference)
     assert monitor.rows == 50
     assert scores["gr_liv_area"] == pytest.approx(0.0, abs=1e-9)
+
+
+def test_many_small_batches_keep_the_newest_rows(training_frame: pd.DataFrame) -> None:
+    monitor = DriftMonitor(window=50, min_rows=10)
+    frame = training_frame.iloc[:600]
+    for start in range(0, len(frame), 3):  # 200 batches of 3: queued, then absorbed in bulk
+        monitor.observe(frame.iloc[start : start + 3])
+    scores = monitor.compute(build_reference(frame.iloc[-50:]))
+    assert monitor.rows == 50
+    assert scores["gr_liv_area"] == pytest.approx(0.0, abs=1e-9)

@@ -1,0 +1,106 @@
+"""Take records off the Kafka consumer as they land, so the next batch holds everything that arrived.
+
+aiokafka sends a broker its next fetch only once the records of the previous one are taken, and
+while any partition's records wait untaken it holds back fetches to that broker for up to 100 ms
+(its prefetch backoff). The subscriber takes records only between batches, so a request that
+arrived while a batch was being scored waited for that batch, then for a fetch, often for one more
+batch. Here a reader task takes records the moment aiokafka has them and queues them (at most
+``max_records``: beyond that it waits, so memory stays bounded); each batch is what is queued.
+
+Records queued but not yet handed over are dropped by ``discard`` when the pipeline rewinds or
+partitions are revoked: they were fetched before the seek, and the re-read brings them again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import contextlib
+from typing import TypeAlias
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
+
+Record: TypeAlias = ConsumerRecord[bytes, bytes]
+
+
+class Prefetcher:
+    def __init__(self, max_records: int, wait_ms: int) -> None:
+        self.max_records = max_records
+        self.wait_seconds = wait_ms / 1000
+        self._queued: collections.deque[Record] = collections.deque()
+        self._landed = asyncio.Event()  # something is queued (or the reader failed)
+        self._room = asyncio.Event()  # fewer than max_records are queued
+        self._room.set()
+        self._reader: asyncio.Task[None] | None = None
+        self._consumer: AIOKafkaConsumer | None = None
+        self._closed = False
+
+    @property
+    def queued(self) -> int:
+        return len(self._queued)
+
+    async def next_batch(self, consumer: AIOKafkaConsumer) -> tuple[Record, ...]:
+        """Up to ``max_records`` queued records, each partition's in offset order; waits up to
+        ``wait_ms`` for the first, empty if none came. Raises what the reader's last fetch raised."""
+        if self._closed:
+            await asyncio.sleep(self.wait_seconds)
+            return ()
+        if not self._queued:
+            self._reraise()
+            self._start(consumer)
+            self._landed.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._landed.wait(), self.wait_seconds)
+            if not self._queued:
+                self._reraise()
+                return ()
+        taken = [self._queued.popleft() for _ in range(min(len(self._queued), self.max_records))]
+        self._room.set()
+        # Stable: records of one partition keep their order.
+        return tuple(sorted(taken, key=lambda record: (record.topic, record.partition)))
+
+    def discard(self) -> int:
+        """Drop what is queued; the count dropped. A fetch still in progress needs no care: aiokafka
+        hands out only records that follow the partition's current position, i.e. after the seek."""
+        dropped = len(self._queued)
+        self._queued.clear()
+        self._room.set()
+        return dropped
+
+    async def close(self) -> None:
+        """At shutdown: stop reading; what is queued is left to the next owner (never committed)."""
+        self._closed = True
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._reader
+            self._reader = None
+        self.discard()
+
+    def _start(self, consumer: AIOKafkaConsumer) -> None:
+        if self._reader is not None and not self._reader.done():
+            if self._consumer is consumer:
+                return
+            self._reader.cancel()  # the subscriber restarted with a new consumer
+        self._consumer = consumer
+        self._reader = asyncio.create_task(self._read(consumer))
+
+    def _reraise(self) -> None:
+        """Hand a failed fetch's error to the subscriber loop, which logs and retries, or stops."""
+        if self._reader is not None and self._reader.done() and not self._reader.cancelled():
+            reader, self._reader = self._reader, None
+            reader.result()
+
+    async def _read(self, consumer: AIOKafkaConsumer) -> None:
+        try:
+            while True:
+                await self._room.wait()
+                fetched = await consumer.getmany(timeout_ms=1_000, max_records=self.max_records)
+                for records in fetched.values():
+                    self._queued.extend(records)
+                if len(self._queued) >= self.max_records:
+                    self._room.clear()
+                if self._queued:
+                    self._landed.set()
+        finally:
+            self._landed.set()  # wake a waiting batch, so a failure is seen at once

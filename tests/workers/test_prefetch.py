@@ -1,0 +1,125 @@
+"""The prefetcher against a real Kafka consumer: records that land while a batch is being handled are
+all in the next batch, in order; the queue is bounded; ``discard`` plus a seek re-reads from the seek
+offset; a fetch error reaches the caller."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import ConsumerStoppedError
+
+from consumers.prefetch import Prefetcher
+from infra.settings import Settings
+from tests.conftest import isolated_settings
+
+pytestmark = pytest.mark.integration
+
+PARTITION = 0
+
+
+@contextlib.asynccontextmanager
+async def kafka_clients(settings: Settings) -> AsyncIterator[tuple[AIOKafkaProducer, AIOKafkaConsumer]]:
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    consumer = AIOKafkaConsumer(
+        settings.requests_topic,
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+    await producer.start()
+    await consumer.start()
+    try:
+        yield producer, consumer
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+async def send(producer: AIOKafkaProducer, topic: str, values: range) -> None:
+    for i in values:
+        await producer.send_and_wait(topic, str(i).encode(), partition=PARTITION)
+
+
+async def batch(prefetcher: Prefetcher, consumer: AIOKafkaConsumer) -> list[int]:
+    async with asyncio.timeout(20):
+        while not (records := await prefetcher.next_batch(consumer)):
+            pass
+    return [int(r.value or b"") for r in records]
+
+
+async def arrivals_during_a_batch(settings: Settings) -> None:
+    prefetcher = Prefetcher(max_records=500, wait_ms=50)
+    async with kafka_clients(settings) as (producer, consumer):
+        await send(producer, settings.requests_topic, range(1))
+        assert await batch(prefetcher, consumer) == [0]
+        # The batch is being handled: nobody asks for records while 20 more land one by one.
+        await send(producer, settings.requests_topic, range(1, 21))
+        await asyncio.sleep(0.5)
+        assert await batch(prefetcher, consumer) == list(range(1, 21))
+        await prefetcher.close()
+
+
+async def bounded_and_in_order(settings: Settings) -> None:
+    prefetcher = Prefetcher(max_records=5, wait_ms=50)
+    async with kafka_clients(settings) as (producer, consumer):
+        await send(producer, settings.requests_topic, range(30))
+        assert len(await batch(prefetcher, consumer)) <= 5
+        await asyncio.sleep(1.0)  # the reader stops once max_records are queued
+        assert prefetcher.queued <= 2 * 5
+        seen: list[int] = []
+        while len(seen) < 25:
+            taken = await batch(prefetcher, consumer)
+            assert len(taken) <= 5
+            seen.extend(taken)
+        assert seen == list(range(seen[0], seen[0] + len(seen)))
+        await prefetcher.close()
+
+
+async def discard_then_seek(settings: Settings) -> None:
+    prefetcher = Prefetcher(max_records=4, wait_ms=50)
+    tp = TopicPartition(settings.requests_topic, PARTITION)
+    async with kafka_clients(settings) as (producer, consumer):
+        await send(producer, settings.requests_topic, range(12))
+        first = await batch(prefetcher, consumer)
+        assert first == list(range(len(first)))
+        await asyncio.sleep(0.5)  # the records after the first batch are queued now
+        assert prefetcher.discard() > 0
+        consumer.seek(tp, 0)  # what the pipeline does when the first batch failed
+        seen: list[int] = []
+        while len(seen) < 12:
+            seen.extend(await batch(prefetcher, consumer))
+        assert seen == list(range(12))
+        await prefetcher.close()
+
+
+async def fetch_error_reaches_the_caller(settings: Settings) -> None:
+    prefetcher = Prefetcher(max_records=10, wait_ms=50)
+    async with kafka_clients(settings) as (_, consumer):
+        assert await prefetcher.next_batch(consumer) == ()
+        await consumer.stop()
+        async with asyncio.timeout(10):
+            with pytest.raises(ConsumerStoppedError):  # noqa: PT012 (empty batches come first)
+                while True:
+                    await prefetcher.next_batch(consumer)
+        await prefetcher.close()
+
+
+def test_records_that_land_during_a_batch_are_all_in_the_next(base_settings: Settings) -> None:
+    asyncio.run(arrivals_during_a_batch(isolated_settings(base_settings)))
+
+
+def test_the_queue_is_bounded_and_batches_keep_offset_order(base_settings: Settings) -> None:
+    asyncio.run(bounded_and_in_order(isolated_settings(base_settings)))
+
+
+def test_discard_and_seek_re_read_from_the_seek_offset(base_settings: Settings) -> None:
+    asyncio.run(discard_then_seek(isolated_settings(base_settings)))
+
+
+def test_a_fetch_error_reaches_the_subscriber_loop(base_settings: Settings) -> None:
+    asyncio.run(fetch_error_reaches_the_caller(isolated_settings(base_settings)))
