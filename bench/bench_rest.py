@@ -42,7 +42,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+import aiohttp  # noqa: E402
 import httpx  # noqa: E402
+import orjson  # noqa: E402
 import psutil  # noqa: E402
 
 from infra import stack  # noqa: E402
@@ -92,7 +94,7 @@ def serve_baseline(port: int) -> None:
 
 # ---- load --------------------------------------------------------------------------------------
 
-Call = Callable[[httpx.AsyncClient], Awaitable[bool]]
+Call = Callable[[aiohttp.ClientSession], Awaitable[bool]]
 
 
 STAGES: list[tuple[float, float, float]] = []  # (queue_ms, inference_ms) the worker reported, client ms; per answer
@@ -109,39 +111,48 @@ def outcome(body: dict[str, Any]) -> bool:
     return True
 
 
-async def event_driven_call(client: httpx.AsyncClient) -> bool:
+HOUSE_JSON = orjson.dumps({"features": HOUSE})
+JSON_BODY = {"Content-Type": "application/json"}
+
+
+async def send(client: aiohttp.ClientSession, method: str, url: str, **kwargs: Any) -> tuple[int, bytes]:
+    async with client.request(method, url, **kwargs) as response:
+        return response.status, await response.read()
+
+
+async def event_driven_call(client: aiohttp.ClientSession) -> bool:
     started = time.perf_counter()
-    response = await client.post("/api/v1/predict", params={"wait": 5}, json={"features": HOUSE})
-    if response.status_code == 200:
-        body = response.json()
+    status, raw = await send(client, "POST", "/api/v1/predict?wait=5", data=HOUSE_JSON, headers=JSON_BODY)
+    if status == 200:
+        body = orjson.loads(raw)
         timings = body["timings"]
         if started >= MEASURED_FROM[0]:
             STAGES.append((timings["queue_ms"], timings["inference_ms"], (time.perf_counter() - started) * 1000))
         return outcome(body)
-    if response.status_code != 202:
-        raise Failed(f"HTTP {response.status_code} {response.text[:80]}")
-    url = response.json()["status_url"]
+    if status != 202:
+        raise Failed(f"HTTP {status} {raw[:80]!r}")
+    url = orjson.loads(raw)["status_url"]
     for _ in range(600):  # rarely needed: the long-poll already waited
-        body = (await client.get(url)).json()
+        body = orjson.loads((await send(client, "GET", url))[1])
         if body["status"] != "queued":
             return outcome(body)
         await asyncio.sleep(0.05)
     return False
 
 
-async def baseline_call(client: httpx.AsyncClient) -> bool:
-    response = await client.post("/predict", json={"features": HOUSE})
-    if response.status_code != 200:
-        raise Failed(f"HTTP {response.status_code} {response.text[:80]}")
+async def baseline_call(client: aiohttp.ClientSession) -> bool:
+    status, raw = await send(client, "POST", "/predict", data=HOUSE_JSON, headers=JSON_BODY)
+    if status != 200:
+        raise Failed(f"HTTP {status} {raw[:80]!r}")
     return True
 
 
-async def timed(call: Call, client: httpx.AsyncClient, latencies: list[float], errors: list[str]) -> None:
+async def timed(call: Call, client: aiohttp.ClientSession, latencies: list[float], errors: list[str]) -> None:
     started = time.perf_counter()
     failure = "not done"
     try:
         ok = await call(client)
-    except httpx.HTTPError as exc:
+    except (aiohttp.ClientError, TimeoutError) as exc:
         ok, failure = False, type(exc).__name__
     except Failed as exc:
         ok, failure = False, str(exc)
@@ -152,14 +163,19 @@ async def timed(call: Call, client: httpx.AsyncClient, latencies: list[float], e
 
 
 @contextlib.asynccontextmanager
-async def clients(base_url: str, count: int, connections: int) -> AsyncIterator[list[httpx.AsyncClient]]:
-    """Many small httpx clients rather than one big pool: httpcore scans its whole pool on every
-    request (O(connections), with a socket check per idle connection), which at 64+ connections
-    made the load generator itself the busiest process on the machine."""
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+async def clients(base_url: str, count: int, connections: int) -> AsyncIterator[list[aiohttp.ClientSession]]:
+    """``count`` clients of up to ``connections`` connections each. aiohttp, not httpx: the load
+    generator shares the two cores with the system it measures, and httpx cost about twice the CPU
+    per request (it had been the busiest process on the machine at maximum load)."""
     async with contextlib.AsyncExitStack() as stack:
         yield [
-            await stack.enter_async_context(httpx.AsyncClient(base_url=base_url, timeout=30, limits=limits))
+            await stack.enter_async_context(
+                aiohttp.ClientSession(
+                    base_url=base_url,
+                    connector=aiohttp.TCPConnector(limit=connections),
+                    timeout=aiohttp.ClientTimeout(total=30),
+                )
+            )
             for _ in range(count)
         ]
 
@@ -173,7 +189,7 @@ async def closed_loop(base_url: str, call: Call) -> dict[str, float]:
             await call(client)  # warm-up: one connection each
         deadline = time.perf_counter() + MAX_SECONDS
 
-        async def user(client: httpx.AsyncClient) -> None:
+        async def user(client: aiohttp.ClientSession) -> None:
             while time.perf_counter() < deadline and len(latencies) < MAX_REQUESTS:
                 await timed(call, client, latencies, errors)
 
