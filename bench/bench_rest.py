@@ -29,6 +29,7 @@ import gc
 import json
 import os
 import platform
+import shutil
 import statistics
 import subprocess
 import sys
@@ -519,6 +520,7 @@ def main() -> None:
             stack.stop_process_group(process.pid, timeout=20.0, alive=lambda p=process: p.poll() is None)  # type: ignore[misc]
         for service in reversed(services):
             service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # Kafka's and Redis's data: tens of MB a run
     if args.quick or args.only:
         return
 

@@ -87,6 +87,12 @@ class Worker:
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
 
+    async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
+        started = time.perf_counter()
+        states = await with_retry("redis_read", lambda: self.store.get_many(ids))
+        _lap("redis_read", started)
+        return states
+
     def _score(
         self, model: LoadedModel, requests: list[PredictionRequest]
     ) -> tuple[list[PredictionResult], pd.DataFrame | None]:
@@ -110,13 +116,14 @@ class Worker:
         rejected = [p for p in parsed if isinstance(p, Rejected)]
 
         ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
-        known = dict(zip(ids, await with_retry("redis_read", lambda: self.store.get_many(ids)), strict=True))
-        fresh = [a for a in accepted if not is_terminal(known[a.request.request_id])]
+        # Which requests already have an answer (a redelivery) is looked up while the batch is scored:
+        # the lookup is one Redis round trip on every batch, and an answered request is rare.
+        known_states, (all_scored, frame) = await asyncio.gather(
+            self._known(ids), asyncio.to_thread(self._score, self.models.current, [a.request for a in accepted])
+        )
+        known = dict(zip(ids, known_states, strict=True))
+        scored = [r for r in all_scored if not is_terminal(known[r.request_id])]
         answered = [(a, k) for a in accepted if (k := known[a.request.request_id]) is not None and is_terminal(k)]
-        started = _lap("redis_read", started)
-
-        model = self.models.current
-        scored, frame = await asyncio.to_thread(self._score, model, [a.request for a in fresh])
         # A bad message never overwrites a request that already has its answer (e.g. a garbage replay of its key).
         failures = [
             r for x in rejected if (r := rejected_result(x)) is not None and not is_terminal(known[r.request_id])
