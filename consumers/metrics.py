@@ -47,7 +47,6 @@ STAGE_SECONDS = Histogram(
 PIPELINE_EVENTS = Counter(
     "valuestream_worker_pipeline_events_total",
     "Commit pipeline events: 'rewind' (a failed batch: partitions sought back), 'stale_dropped' (records fetched "
-    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads), "
-    "'topped_up' (records added to a batch by the fetch its hand-over started).",
+    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads).",
     ["event"],
 )
