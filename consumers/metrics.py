@@ -39,7 +39,8 @@ STAGE_SECONDS = Histogram(
     "valuestream_worker_stage_seconds",
     "Time per stage of the request path seen by a worker. Per record: 'to_kafka' (submitted_at until the "
     "producer's record timestamp), 'queued' (record timestamp until its batch is being handled). Per batch: "
-    "'redis_read', 'score', 'redis_write', 'publish' (results and dead letters acknowledged), 'commit', and "
+    "'score' (parse and score; the 'redis_read' lookup of already-answered requests runs alongside), "
+    "'redis_write', 'publish' (results and dead letters acknowledged), 'commit', and "
     "'cycle' (batch handed over until its offsets are committed).",
     ["stage"],
     buckets=(0.0005, 0.001, 0.002, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5),

@@ -66,6 +66,16 @@ def as_message(request: PredictionRequest, headers: Sequence[tuple[str, bytes]] 
     return request.request_id.encode(), request.model_dump_json().encode(), list(headers)
 
 
+def group_consumer(settings: Settings) -> AIOKafkaConsumer:
+    """A consumer in the settings' worker group, committing by hand, from the start of the topic (not subscribed)."""
+    return AIOKafkaConsumer(
+        bootstrap_servers=settings.kafka_bootstrap,
+        group_id=settings.consumer_group,
+        enable_auto_commit=False,
+        auto_offset_reset="earliest",
+    )
+
+
 def produce(
     settings: Settings, messages: Sequence[Message], topic: str | None = None, partition: int | None = None
 ) -> None:

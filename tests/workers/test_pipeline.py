@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener, Records, Tail
 from infra.settings import Settings
 from tests.conftest import isolated_settings
-from tests.workers.conftest import produce
+from tests.workers.conftest import group_consumer, produce
 
 pytestmark = pytest.mark.integration
 
@@ -44,12 +44,7 @@ async def ok() -> None:
 @contextlib.asynccontextmanager
 async def piped_consumer(settings: Settings) -> AsyncIterator[tuple[AIOKafkaConsumer, CommitPipeline]]:
     """A consumer in the settings' group whose batches go through a commit pipeline."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = group_consumer(settings)
     pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10)
     consumer.subscribe([settings.requests_topic], listener=PipelineRebalanceListener(pipeline))
     await consumer.start()

@@ -15,6 +15,7 @@ from aiokafka.errors import ConsumerStoppedError
 from consumers.prefetch import Prefetcher
 from infra.settings import Settings
 from tests.conftest import isolated_settings
+from tests.workers.conftest import group_consumer
 
 pytestmark = pytest.mark.integration
 
@@ -24,13 +25,8 @@ PARTITION = 0
 @contextlib.asynccontextmanager
 async def kafka_clients(settings: Settings) -> AsyncIterator[tuple[AIOKafkaProducer, AIOKafkaConsumer]]:
     producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
-    consumer = AIOKafkaConsumer(
-        settings.requests_topic,
-        bootstrap_servers=settings.kafka_bootstrap,
-        group_id=settings.consumer_group,
-        enable_auto_commit=False,
-        auto_offset_reset="earliest",
-    )
+    consumer = group_consumer(settings)
+    consumer.subscribe([settings.requests_topic])
     await producer.start()
     await consumer.start()
     try:
