@@ -21,6 +21,7 @@ import pandas as pd
 
 from infra.settings import get_settings
 from schemas import NEIGHBORHOODS, PropertyFeatures
+from schemas.features import CONDITIONS
 
 SINGLE_CALLS = 200
 BATCH_ROWS = 10_000
@@ -41,6 +42,7 @@ def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
             "year_remod_add": built + int(rng.integers(0, 10)) if i % 3 else None,
             "second_flr_sf": int(area * 0.4) if i % 2 else 0,
             "bedrooms": int(rng.integers(1, 5)),
+            "overall_qual": CONDITIONS[int(rng.integers(3, 9))] if i % 5 else None,
             "longitude": -93.62 + float(rng.normal(0, 0.02)) if located else None,
             "latitude": 42.03 + float(rng.normal(0, 0.015)) if located else None,
         }

@@ -55,6 +55,8 @@ Condition = Literal[
     "Excellent",
     "Very_Excellent",
 ]
+CONDITIONS: tuple[str, ...] = Condition.__args__  # type: ignore[attr-defined]
+"""The 10-point scale of ``overall_cond`` and ``overall_qual``, worst first."""
 Grade = Literal["Poor", "Fair", "Typical", "Good", "Excellent"]
 BuildingType = Literal["OneFam", "TwoFmCon", "Duplex", "Twnhs", "TwnhsE"]
 HouseStyle = Literal[
@@ -190,6 +192,14 @@ class PropertyFeatures(BaseModel):
     garage_finish: GarageFinish = Field(default="Unf", description="Interior finish of the garage.")
     garage_cars: int = Field(default=2, ge=0, le=8, description="Garage size in car capacity.", examples=[2])
     garage_area: int = Field(default=480, ge=0, le=5_000, description="Garage area, square feet.")
+    overall_qual: Condition | None = Field(
+        default=None,
+        description=(
+            "Overall material and finish quality, the assessor's 10-point grade (Very_Poor to Very_Excellent); "
+            "the neighborhood's typical grade when absent. Valuations are markedly tighter with it."
+        ),
+        examples=["Good"],
+    )
     overall_cond: Condition = Field(default="Average", description="Overall condition of the house.")
     exter_cond: Grade = Field(default="Typical", description="Condition of the exterior material.")
     exterior: Exterior = Field(default="VinylSd", description="Main exterior covering (Ames codes).")

@@ -15,7 +15,7 @@ from sklearn.compose import TransformedTargetRegressor
 from sklearn.pipeline import Pipeline
 
 from training.features import FeatureEncoder
-from training.models import HistGBModel, LinearModel, MLPModel, XGBoostModel
+from training.models import HistGBModel, HuberLinearModel, MLPModel, XGBoostModel
 
 
 @dataclass(frozen=True)
@@ -33,11 +33,11 @@ class Candidate:
 def candidates(quick: bool, use_tf: bool) -> list[Candidate]:
     if quick:
         return [
-            Candidate("ridge", LinearModel),
+            Candidate("huber_linear", HuberLinearModel),
             Candidate("xgboost", lambda: XGBoostModel(n_estimators=200, learning_rate=0.12)),
         ]
     found = [
-        Candidate("ridge", LinearModel),
+        Candidate("huber_linear", HuberLinearModel),
         Candidate("hist_gb", HistGBModel, servable=False),
         Candidate("xgboost", XGBoostModel),
     ]

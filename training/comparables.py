@@ -10,10 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from sklearn.neighbors import BallTree
+from scipy.spatial import cKDTree
 
 from training.data import Dataset
-from training.features import to_km
+from training.features import nearest, to_km
 
 AREA_WEIGHT = 3.0
 YEARS_PER_KM = 15.0
@@ -25,7 +25,7 @@ def _space(x_km: np.ndarray, y_km: np.ndarray, gr_liv_area: np.ndarray, year_bui
 
 
 class ComparablesIndex:
-    """A BallTree over past sales plus the few fields shown for each of them."""
+    """A k-d tree over past sales plus the few fields shown for each of them."""
 
     def __init__(self, data: Dataset, longitude: np.ndarray, latitude: np.ndarray) -> None:
         frame = data.features
@@ -34,7 +34,7 @@ class ComparablesIndex:
         x_km, y_km = to_km(longitude, latitude)
         self.x_km = x_km
         self.y_km = y_km
-        self.tree = BallTree(_space(x_km, y_km, area, built))
+        self.tree = cKDTree(_space(x_km, y_km, area, built))
         sold = np.datetime_as_string(data.sold.astype("datetime64[M]"), unit="M")
         self.records: list[dict[str, Any]] = [
             {
@@ -56,7 +56,7 @@ class ComparablesIndex:
     ) -> list[list[dict[str, Any]]]:
         x_km, y_km = to_km(longitude, latitude)
         k = min(N_COMPARABLES, len(self.records))
-        _, index = self.tree.query(_space(x_km, y_km, gr_liv_area, year_built), k=k)
+        index = nearest(self.tree, _space(x_km, y_km, gr_liv_area, year_built), k)
         ground = np.hypot(self.x_km[index] - x_km[:, None], self.y_km[index] - y_km[:, None]).round(3)
         records = self.records
         return [

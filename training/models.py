@@ -3,12 +3,13 @@
 Every regressor predicts log price. ``contributions(Z)`` returns per-column effects in log
 space plus a bias column (last), summing to the prediction:
 
-* ``LinearModel``: coefficient x (value - training mean), bias = mean prediction (exact).
+* ``LinearModel`` (ridge) and ``HuberLinearModel``: coefficient x (value - training mean),
+  bias = mean prediction (exact).
 * ``XGBoostModel``: ``Booster.predict(pred_contribs=True, approx_contribs=True)``: per-tree
   path attributions (Saabas), the fast approximation of TreeSHAP. Exact TreeSHAP costs
-  ~0.2 ms per row for this forest, which would cap a batch at ~4,000 rows/s; the
-  approximation is ~15x cheaper, ranks features almost identically (r = 0.97 with exact
-  SHAP here) and still sums exactly to the prediction.
+  ~0.25 ms per row for this forest (600 trees), which would cap a batch at ~4,000 rows/s; the
+  approximation is ~11x cheaper, agrees closely (r = 0.98 with exact SHAP values here) and
+  still sums exactly to the prediction.
 * ``MLPModel`` has no attribution of its own; the served ensemble explains it through its
   attributing members (see ``serving.py``).
 * ``HistGBModel`` is a CV candidate only: its predict loops over trees in Python (~5 ms a
@@ -24,7 +25,7 @@ from typing import Any, Self
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
-from sklearn.linear_model import RidgeCV
+from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 
@@ -35,14 +36,22 @@ class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         self.alphas = alphas
 
     def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        scaled, scale = self._standardised(Z)
+        ridge = RidgeCV(alphas=self.alphas).fit(scaled, y)
+        self._fold_back(ridge.coef_, float(ridge.intercept_), scale)
+        self.alpha_ = float(ridge.alpha_)
+        return self
+
+    def _standardised(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         self.mean_ = Z.mean(axis=0)
         scale = Z.std(axis=0)
         scale[scale == 0] = 1.0
-        ridge = RidgeCV(alphas=self.alphas).fit((Z - self.mean_) / scale, y)
-        self.coef_ = ridge.coef_ / scale
-        self.intercept_ = float(ridge.intercept_ - self.mean_ @ self.coef_)
-        self.alpha_ = float(ridge.alpha_)
-        return self
+        return (Z - self.mean_) / scale, scale
+
+    def _fold_back(self, coef: np.ndarray, intercept: float, scale: np.ndarray) -> None:
+        """Weights on standardised columns to weights on the raw columns."""
+        self.coef_ = coef / scale
+        self.intercept_ = float(intercept - self.mean_ @ self.coef_)
 
     def predict(self, Z: np.ndarray) -> np.ndarray:
         result: np.ndarray = Z @ self.coef_ + self.intercept_
@@ -52,6 +61,30 @@ class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         effects = (Z - self.mean_) * self.coef_
         bias = np.full((len(Z), 1), self.intercept_ + self.mean_ @ self.coef_)
         return np.hstack([effects, bias])
+
+
+class HuberLinearModel(LinearModel):
+    """Standardised linear regression with Huber loss and an L2 penalty, folded back to raw-scale weights.
+
+    Huber loss is squared for small residuals and linear beyond ``epsilon`` robust scales, so the
+    few sales that are arm's-length on paper but far off the market pull the fit much less than
+    under least squares (5-fold CV RMSE 0.0863 against ridge's 0.0869 on 2006-09 sales). The
+    penalty barely matters here: ``alpha`` from 1 to 100 moved CV RMSE by under 0.0003.
+    """
+
+    def __init__(self, alpha: float = 30.0, epsilon: float = 1.35, max_iter: int = 2000) -> None:
+        self.alpha = alpha
+        self.epsilon = epsilon
+        self.max_iter = max_iter
+
+    def fit(self, Z: np.ndarray, y: np.ndarray) -> Self:
+        scaled, scale = self._standardised(Z)
+        centre = float(np.mean(y))
+        huber = HuberRegressor(alpha=self.alpha, epsilon=self.epsilon, max_iter=self.max_iter)
+        huber.fit(scaled, y - centre)
+        self.n_iter_ = int(huber.n_iter_)
+        self._fold_back(huber.coef_, float(huber.intercept_) + centre, scale)
+        return self
 
 
 SERVING_THREADS = min(4, os.cpu_count() or 1)
@@ -68,11 +101,11 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def __init__(
         self,
-        n_estimators: int = 300,
-        learning_rate: float = 0.1,
+        n_estimators: int = 600,
+        learning_rate: float = 0.05,
         max_depth: int = 4,
         subsample: float = 0.8,
-        colsample_bytree: float = 0.5,
+        colsample_bytree: float = 0.3,
         min_child_weight: float = 2.0,
         reg_lambda: float = 1.0,
         n_jobs: int = 1,

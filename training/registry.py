@@ -9,7 +9,7 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import mlflow
 import mlflow.pyfunc
@@ -112,7 +112,10 @@ def _requirements() -> list[str]:
     return found
 
 
-NULLABLE = frozenset({"year_remod_add", "longitude", "latitude"})
+NULLABLE = frozenset(
+    name for name, field in PropertyFeatures.model_fields.items() if type(None) in get_args(field.annotation)
+)
+"""The fields a request may leave empty (``year_remod_add``, coordinates, ``overall_qual``)."""
 
 
 def signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:

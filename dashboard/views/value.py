@@ -13,13 +13,12 @@ from dashboard import api_client, charts, maps
 from dashboard.context import settings
 from dashboard.reference import neighbourhoods
 from schemas.api import PredictionAccepted
-from schemas.features import NEIGHBORHOODS, PropertyFeatures
+from schemas.features import CONDITIONS, NEIGHBORHOODS, PropertyFeatures
 from schemas.messages import PredictionResult
 
 WAIT_SECONDS = 5.0
 POLL_LIMIT_SECONDS = 60.0
 DEFAULTS = {name: field.default for name, field in PropertyFeatures.model_fields.items()}
-CONDITIONS = PropertyFeatures.model_fields["overall_cond"].annotation.__args__  # type: ignore[union-attr]
 STYLES = PropertyFeatures.model_fields["house_style"].annotation.__args__  # type: ignore[union-attr]
 BUILDINGS = PropertyFeatures.model_fields["bldg_type"].annotation.__args__  # type: ignore[union-attr]
 BASEMENT_FINISHES = {
@@ -65,6 +64,12 @@ def house_form() -> dict[str, Any] | None:
             ),
             "year_built": middle.number_input("Year built", 1800, 2100, 1975),
             "year_remod_add": middle.number_input("Last remodel (0 = never)", 0, 2100, 0),
+            "overall_qual": middle.selectbox(
+                "Quality (material and finish)",
+                [None, *CONDITIONS],
+                format_func=lambda grade: "Not known" if grade is None else label(grade),
+                help="The assessor's overall grade; without it the model assumes the neighbourhood's typical one.",
+            ),
             "overall_cond": middle.selectbox(
                 "Condition", CONDITIONS, index=CONDITIONS.index("Average"), format_func=label
             ),

@@ -49,3 +49,15 @@ def test_every_neighbourhood_without_coordinates_is_priced(champion: PyFuncModel
     out = _predict(champion, rows)
     assert len(out) == len(NEIGHBORHOODS)
     assert out["price"].between(30_000, 800_000).all()
+
+
+def test_a_better_grade_raises_the_price_and_no_grade_means_a_typical_one(champion: PyFuncModel) -> None:
+    house = {"gr_liv_area": 1500, "year_built": 1975, "neighborhood": "North_Ames"}
+    grades = ["Below_Average", "Average", "Above_Average", "Good", "Very_Good"]
+    graded = [PropertyFeatures.model_validate({**house, "overall_qual": grade}) for grade in grades]
+    prices = _predict(champion, graded)["price"].to_numpy()
+    assert np.all(prices[1:] > prices[:-1]), dict(zip(grades, prices, strict=True))
+    assert prices[-1] > 1.15 * prices[0]
+    # North Ames sales average a grade between Average (5) and Above_Average (6).
+    typical = _predict(champion, [PropertyFeatures.model_validate(house)])["price"].iloc[0]
+    assert prices[1] * 0.99 <= typical <= prices[2] * 1.01, (typical, prices[1:3])

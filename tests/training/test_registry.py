@@ -140,7 +140,12 @@ def _cli(monkeypatch: pytest.MonkeyPatch, state_dir: Path, *args: str) -> tuple[
     def record(settings: Settings, quick: bool = False, **_: object) -> TrainingOutcome:
         calls.append(quick)
         return TrainingOutcome(
-            run_id="r", version="1", promoted=True, selected="ridge", metrics={"cv_rmse": 0.1}, report_dir=state_dir
+            run_id="r",
+            version="1",
+            promoted=True,
+            selected="huber_linear",
+            metrics={"cv_rmse": 0.1},
+            report_dir=state_dir,
         )
 
     monkeypatch.setattr(training.pipeline, "train", record)

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from schemas.features import CONDITIONS
+from training.data import Dataset
+from training.features import FeatureEncoder
+
+
+@pytest.fixture(scope="module")
+def fitted(dataset: Dataset) -> tuple[FeatureEncoder, dict[str, int]]:
+    encoder = FeatureEncoder()
+    encoder.fit(dataset.features, np.log(dataset.price))
+    return encoder, {name: i for i, name in enumerate(encoder.feature_names_)}
+
+
+def test_a_missing_grade_is_the_neighbourhoods_mean_grade(
+    dataset: Dataset, fitted: tuple[FeatureEncoder, dict[str, int]]
+) -> None:
+    encoder, column = fitted
+    rows = dataset.features.loc[dataset.features["neighborhood"].isin(["Old_Town", "Somerset"])].head(40)
+    scores = dataset.features["overall_qual"].map({level: i + 1 for i, level in enumerate(CONDITIONS)})
+    expected = scores.groupby(dataset.features["neighborhood"]).mean()
+    ungraded = rows.assign(overall_qual=None)
+    encoded = encoder.transform(ungraded)[:, column["overall_qual"]]
+    np.testing.assert_allclose(encoded, expected[rows["neighborhood"]].to_numpy())
+    graded = encoder.transform(rows)[:, column["overall_qual"]]
+    np.testing.assert_array_equal(graded, scores[rows.index].to_numpy())
+
+
+def test_the_sale_date_enters_only_through_the_ages(
+    dataset: Dataset, fitted: tuple[FeatureEncoder, dict[str, int]]
+) -> None:
+    encoder, column = fitted
+    house = dataset.features.head(1)
+    later = house.assign(year_sold=house["year_sold"] + 3, mo_sold=1 + house["mo_sold"] % 12)
+    changed = np.flatnonzero(encoder.transform(house)[0] != encoder.transform(later)[0])
+    names = {encoder.feature_names_[i] for i in changed}
+    assert names == {"house_age", "house_age_sq", "years_since_remod"}
+    assert not {"year_sold", "mo_sold", "sale_time"} & set(column)
