@@ -8,8 +8,10 @@ quantile of the scores ``|residual| / sigma(x)``.
 
 Out-of-fold residuals come from models that saw sales on both sides of each one in time, but a
 served valuation is for a sale after the training data. So the multiplier is widened by how much
-larger a year-ahead error is: the ratio of the |residual| quantile of the latest year's sales
-predicted by a model fitted on the earlier years to their out-of-fold quantile (never below 1).
+larger the latest year-ahead errors are: the ratio of the |residual| quantile of the latest
+year's sales, predicted by a model fitted on the earlier years, to the out-of-fold quantile of
+all sales (never below 1). Comparing with all sales rather than the latest year's own
+out-of-fold errors also carries a recent market's extra noise into the intervals.
 
 The residuals are the ensemble's out-of-fold residuals. ``sigma`` itself is cross-fitted: each
 row's score uses a ``sigma`` fitted without that row, so the quantile is not shrunk by ``sigma``

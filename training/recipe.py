@@ -103,7 +103,9 @@ def year_ahead_factors(
     data: Dataset, members: dict[str, Candidate], weights: dict[str, float], oof: np.ndarray
 ) -> dict[float, float]:
     """Per interval level: |residual| quantile of the latest sale year predicted from the earlier years,
-    over the same sales' out-of-fold quantile. 1.0 when there is no earlier year or too few sales."""
+    over the out-of-fold quantile of all sales (the errors the intervals are calibrated on). The
+    ratio carries both the cost of predicting ahead and how noisy the latest year's market was
+    against the average year. 1.0 when there is no earlier year or too few sales."""
     years = data.features["year_sold"].to_numpy()
     latest = years == years.max()
     if latest.sum() < MIN_YEAR_AHEAD_ROWS or (~latest).sum() < MIN_YEAR_AHEAD_ROWS:
@@ -113,8 +115,7 @@ def year_ahead_factors(
         weight * np.log(members[name].pipeline().fit(earlier.features, earlier.price).predict(later.features))
         for name, weight in weights.items()
     )
-    log_price = np.log(later.price)
-    ahead, in_period = np.abs(predicted - log_price), np.abs(oof[latest] - log_price)
+    ahead, in_period = np.abs(predicted - np.log(later.price)), np.abs(oof - np.log(data.price))
     factors = {level: float(np.quantile(ahead, level) / np.quantile(in_period, level)) for level in INTERVAL_LEVELS}
     log.info(
         "year_ahead_factors",

@@ -23,9 +23,13 @@ def test_coverage_on_a_held_out_fold(dataset: Dataset) -> None:
     radius = built.intervals.radius(Z)
     bands = {0.8: (74.0, 86.0), 0.9: (86.0, 94.0)}
     for level in INTERVAL_LEVELS:
-        covered = coverage(test.price, np.exp(log_price - radius[level]), np.exp(log_price + radius[level]))
+        # The conformal band itself: the year-ahead widening is meant to over-cover a fold of the same years.
+        calibrated = radius[level] / built.intervals.widened_by_[level]
+        covered = coverage(test.price, np.exp(log_price - calibrated), np.exp(log_price + calibrated))
         low, high = bands[level]
         assert low <= covered <= high, (level, covered)
+        widened = coverage(test.price, np.exp(log_price - radius[level]), np.exp(log_price + radius[level]))
+        assert widened >= covered
     spread = np.quantile(radius[0.9], [0.1, 0.9])
     assert spread[1] > 1.3 * spread[0], spread
 
@@ -86,4 +90,18 @@ def test_year_ahead_factors_need_an_earlier_year(dataset: Dataset) -> None:
     oof = np.log(recent.price)  # a perfect in-period fit: any year-ahead error makes the factor large
     oof = oof + np.random.default_rng(0).normal(scale=0.01, size=len(oof))
     factors = year_ahead_factors(recent, members, weights, oof)
+    assert all(f > 2 for f in factors.values()), factors
+
+
+def test_a_noisier_latest_year_widens_the_intervals(dataset: Dataset) -> None:
+    """The latest year's in-period errors equal its year-ahead ones, but they are far above the other
+    years': the factor compares with all sales, so the intervals still widen."""
+    recent = dataset.subset(dataset.features["year_sold"].to_numpy() >= 2008)
+    members = {c.name: c for c in candidates(quick=True, use_tf=False)}
+    latest = recent.features["year_sold"].to_numpy() == 2010
+    earlier, later = recent.subset(~latest), recent.subset(latest)
+    ahead = np.log(members["huber_linear"].pipeline().fit(earlier.features, earlier.price).predict(later.features))
+    oof = np.log(recent.price) + np.random.default_rng(1).normal(scale=0.01, size=len(recent))
+    oof[latest] = ahead
+    factors = year_ahead_factors(recent, members, {"huber_linear": 1.0}, oof)
     assert all(f > 2 for f in factors.values()), factors
