@@ -63,6 +63,8 @@ ONE_HOT: dict[str, tuple[str, ...]] = {
     "proximity": get_args(schema.Proximity),
     "lot_config": get_args(schema.LotConfig),
 }
+PARALLEL_ROWS = 2048
+"""Batches from this size use every core in the serving path; smaller ones one thread."""
 QUALITY = "overall_qual"
 UNKNOWN_QUALITY_SCORE = 5.0
 SALE_DATE = ("year_sold", "mo_sold")
@@ -131,10 +133,33 @@ def group_of(column: str) -> str:
 
 
 def nearest(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
-    """Indices of each point's k nearest tree points, rows x k. scipy's k-d tree, on every core,
-    answers a 10,000-row batch about 5x faster than sklearn's BallTree, and one row in ~20 us."""
-    _, index = tree.query(points, k=k, workers=-1)
+    """Indices of each point's k nearest tree points, rows x k. scipy's k-d tree answers a
+    10,000-row batch about 5x faster than sklearn's BallTree (on every core from ``PARALLEL_ROWS``
+    rows; below, threads cost a busy worker more than they save), and one row in ~13 us."""
+    _, index = tree.query(points, k=k, workers=1 if len(points) < PARALLEL_ROWS else -1)
     return np.asarray(index).reshape(len(points), k)
+
+
+def neighbourhood_means(onehot_nbhd: np.ndarray, values: np.ndarray, fallback: float) -> np.ndarray:
+    """Each neighbourhood's mean of ``values`` (one row per sale); ``fallback`` where it has no sale."""
+    hot = onehot_nbhd.astype(float)
+    counts = hot.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = hot.T @ values / counts
+    return np.where(counts > 0, means, fallback)
+
+
+def fill_from_neighbourhood(
+    values: np.ndarray, missing: np.ndarray, onehot_nbhd: np.ndarray, by_nbhd: np.ndarray, fallback: float
+) -> np.ndarray:
+    """``values`` with each missing row set to its neighbourhood's entry of ``by_nbhd`` (``fallback``
+    when the neighbourhood is unknown)."""
+    if not missing.any():
+        return values
+    hot = onehot_nbhd[missing].astype(float)
+    filled = values.copy()
+    filled[missing] = np.where(hot.sum(axis=1) == 0, fallback, hot @ by_nbhd)
+    return filled
 
 
 def to_km(longitude: np.ndarray, latitude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -238,23 +263,15 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.nbhd_levels_ = np.asarray(schema.NEIGHBORHOODS, dtype=object)
         lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
         known = ~(np.isnan(lon) | np.isnan(lat))
-        counts = onehot_nbhd[known].sum(axis=0)
         self.global_centroid_ = (float(np.mean(lon[known])), float(np.mean(lat[known])))
-        with np.errstate(invalid="ignore", divide="ignore"):
-            c_lon = onehot_nbhd[known].T.astype(float) @ lon[known] / counts
-            c_lat = onehot_nbhd[known].T.astype(float) @ lat[known] / counts
-        self.centroid_lon_ = np.where(counts > 0, c_lon, self.global_centroid_[0])
-        self.centroid_lat_ = np.where(counts > 0, c_lat, self.global_centroid_[1])
+        self.centroid_lon_ = neighbourhood_means(onehot_nbhd[known], lon[known], self.global_centroid_[0])
+        self.centroid_lat_ = neighbourhood_means(onehot_nbhd[known], lat[known], self.global_centroid_[1])
 
     def _fit_quality(self, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray) -> None:
         """Each neighbourhood's mean known grade score, for rows without a grade."""
         score, known = self._quality_scores(levels)
-        hot = onehot_nbhd[known].astype(float)
-        counts = hot.sum(axis=0)
         self.global_quality_ = float(score[known].mean()) if known.any() else UNKNOWN_QUALITY_SCORE
-        with np.errstate(invalid="ignore", divide="ignore"):
-            means = hot.T @ score[known] / counts
-        self.quality_by_nbhd_ = np.where(counts > 0, means, self.global_quality_)
+        self.quality_by_nbhd_ = neighbourhood_means(onehot_nbhd[known], score[known], self.global_quality_)
 
     @staticmethod
     def _quality_scores(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -264,22 +281,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def _quality(self, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray) -> np.ndarray:
         score, known = self._quality_scores(levels)
-        if known.all():
-            return score
-        hot = onehot_nbhd.astype(float)
-        typical = np.where(hot.sum(axis=1) == 0, self.global_quality_, hot @ self.quality_by_nbhd_)
-        return np.where(known, score, typical)
+        return fill_from_neighbourhood(score, ~known, onehot_nbhd, self.quality_by_nbhd_, self.global_quality_)
 
     def _coordinates(self, X: Columns, onehot_nbhd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
         missing = np.isnan(lon) | np.isnan(lat)
-        if missing.any():
-            hot = onehot_nbhd[missing].astype(float)
-            unknown = hot.sum(axis=1) == 0
-            lon = lon.copy()
-            lat = lat.copy()
-            lon[missing] = np.where(unknown, self.global_centroid_[0], hot @ self.centroid_lon_)
-            lat[missing] = np.where(unknown, self.global_centroid_[1], hot @ self.centroid_lat_)
+        lon = fill_from_neighbourhood(lon, missing, onehot_nbhd, self.centroid_lon_, self.global_centroid_[0])
+        lat = fill_from_neighbourhood(lat, missing, onehot_nbhd, self.centroid_lat_, self.global_centroid_[1])
         return lon, lat
 
     def _fit_stats(self, onehot_nbhd: np.ndarray, where: np.ndarray, y: np.ndarray, log_area: np.ndarray) -> None:

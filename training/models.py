@@ -28,6 +28,8 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
+from training.features import PARALLEL_ROWS
+
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Standardised ridge regression, cross-validated penalty, folded back to raw-scale weights."""
@@ -88,7 +90,6 @@ class HuberLinearModel(LinearModel):
 
 
 SERVING_THREADS = min(4, os.cpu_count() or 1)
-PARALLEL_ROWS = 2048
 
 
 class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
