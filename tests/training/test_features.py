@@ -39,3 +39,16 @@ def test_the_sale_date_enters_only_through_the_ages(
     names = {encoder.feature_names_[i] for i in changed}
     assert names == {"house_age", "house_age_sq", "years_since_remod"}
     assert not {"year_sold", "mo_sold", "sale_time"} & set(column)
+
+
+def test_sales_without_any_grade_still_encode(dataset: Dataset) -> None:
+    """A team's own file may have no grades at all: every row then gets the same middle score."""
+    ungraded = dataset.features.head(300).assign(overall_qual=None)
+    encoder = FeatureEncoder()
+    Z = encoder.fit_transform(ungraded, np.log(dataset.price[:300]))
+    column = list(encoder.feature_names_).index("overall_qual")
+    assert not np.isnan(Z).any()
+    np.testing.assert_array_equal(Z[:, column], 5.0)
+    graded = dataset.features.head(3)
+    expected = [CONDITIONS.index(grade) + 1.0 for grade in graded["overall_qual"]]
+    np.testing.assert_array_equal(encoder.transform(graded)[:, column], expected)
