@@ -38,8 +38,10 @@ CAMPUS = (-93.6465, 42.0267)
 KM_PER_DEG_LAT = 110.57
 KM_PER_DEG_LON = 111.32 * float(np.cos(np.radians(TOWN_CENTRE[1])))
 
+CONDITION_SCORES = {level: float(i + 1) for i, level in enumerate(schema.CONDITIONS)}
+"""The 10-point scale of ``overall_cond`` and ``overall_qual`` as scores 1 (Very_Poor) to 10."""
 ORDINALS: dict[str, dict[str, float]] = {
-    "overall_cond": {level: float(i + 1) for i, level in enumerate(get_args(schema.Condition))},
+    "overall_cond": CONDITION_SCORES,
     "exter_cond": {level: float(i + 1) for i, level in enumerate(get_args(schema.Grade))},
     "heating_qc": {level: float(i + 1) for i, level in enumerate(get_args(schema.Grade))},
     "bsmt_exposure": {"No_Basement": 0.0, "No": 1.0, "Mn": 2.0, "Av": 3.0, "Gd": 4.0},
@@ -140,6 +142,18 @@ def nearest(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(index).reshape(len(points), k)
 
 
+def ordinal(values: np.ndarray, scores: dict[str, float]) -> np.ndarray:
+    """Each value's score; an unknown level scores 0."""
+    result: np.ndarray = one_hot(values, tuple(scores)).astype(float) @ np.asarray(list(scores.values()))
+    return result
+
+
+def neighbourhood_lookup(onehot_nbhd: np.ndarray, by_nbhd: np.ndarray, fallback: float) -> np.ndarray:
+    """Each row's neighbourhood entry of ``by_nbhd``; ``fallback`` for an unknown neighbourhood."""
+    hot = onehot_nbhd.astype(float)
+    return np.where(hot.sum(axis=1) == 0, fallback, hot @ by_nbhd)
+
+
 def neighbourhood_means(onehot_nbhd: np.ndarray, values: np.ndarray, fallback: float) -> np.ndarray:
     """Each neighbourhood's mean of ``values`` (one row per sale); ``fallback`` where it has no sale."""
     hot = onehot_nbhd.astype(float)
@@ -156,9 +170,8 @@ def fill_from_neighbourhood(
     when the neighbourhood is unknown)."""
     if not missing.any():
         return values
-    hot = onehot_nbhd[missing].astype(float)
     filled = values.copy()
-    filled[missing] = np.where(hot.sum(axis=1) == 0, fallback, hot @ by_nbhd)
+    filled[missing] = neighbourhood_lookup(onehot_nbhd[missing], by_nbhd, fallback)
     return filled
 
 
@@ -223,8 +236,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         onehot_nbhd = one_hot(levels["neighborhood"], schema.NEIGHBORHOODS)
         self._fit_centroids(X, onehot_nbhd)
         self._fit_quality(levels, onehot_nbhd)
-        base, names = self._base(X, levels, onehot_nbhd)
         lon, lat = self._coordinates(X, onehot_nbhd)
+        base, names = self._base(X, levels, onehot_nbhd, lon, lat)
         log_area = np.log(_floats(X, "gr_liv_area"))
         where = self._where(X, lon, lat)
         stats = np.empty((len(y), len(self._stat_names())))
@@ -241,8 +254,8 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         X = Columns(frame)
         levels = _levels(X)
         onehot_nbhd = one_hot(levels["neighborhood"], tuple(self.nbhd_levels_))
-        base, _ = self._base(X, levels, onehot_nbhd)
         lon, lat = self._coordinates(X, onehot_nbhd)
+        base, _ = self._base(X, levels, onehot_nbhd, lon, lat)
         return np.hstack([base, self._stats(onehot_nbhd, self._where(X, lon, lat))])
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
@@ -269,19 +282,14 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
 
     def _fit_quality(self, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray) -> None:
         """Each neighbourhood's mean known grade score, for rows without a grade."""
-        score, known = self._quality_scores(levels)
+        score = ordinal(levels[QUALITY], CONDITION_SCORES)
+        known = score > 0  # grades score 1 to 10
         self.global_quality_ = float(score[known].mean()) if known.any() else UNKNOWN_QUALITY_SCORE
         self.quality_by_nbhd_ = neighbourhood_means(onehot_nbhd[known], score[known], self.global_quality_)
 
-    @staticmethod
-    def _quality_scores(levels: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        hot = one_hot(levels[QUALITY], schema.CONDITIONS)
-        known = np.asarray(hot.any(axis=1), dtype=bool)
-        return hot.astype(float) @ np.arange(1.0, len(schema.CONDITIONS) + 1), known
-
     def _quality(self, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray) -> np.ndarray:
-        score, known = self._quality_scores(levels)
-        return fill_from_neighbourhood(score, ~known, onehot_nbhd, self.quality_by_nbhd_, self.global_quality_)
+        score = ordinal(levels[QUALITY], CONDITION_SCORES)
+        return fill_from_neighbourhood(score, score == 0, onehot_nbhd, self.quality_by_nbhd_, self.global_quality_)
 
     def _coordinates(self, X: Columns, onehot_nbhd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
@@ -304,17 +312,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         self.tree_ppsf_ = ppsf
 
     def _stats(self, onehot_nbhd: np.ndarray, where: np.ndarray) -> np.ndarray:
-        hot = onehot_nbhd.astype(float)
-        unknown = hot.sum(axis=1) == 0
-        nbhd_price = np.where(unknown, self.prior_[0], hot @ self.nbhd_price_)
-        nbhd_ppsf = np.where(unknown, self.prior_[1], hot @ self.nbhd_ppsf_)
         k = min(self.k_neighbors, len(self.tree_y_))
         index = nearest(self.tree_, where[:, :2], k)
         comps = nearest(self.comp_tree_, where, k)
         return np.column_stack(
             [
-                nbhd_price,
-                nbhd_ppsf,
+                neighbourhood_lookup(onehot_nbhd, self.nbhd_price_, self.prior_[0]),
+                neighbourhood_lookup(onehot_nbhd, self.nbhd_ppsf_, self.prior_[1]),
                 self.tree_y_[index].mean(axis=1),
                 self.tree_ppsf_[index].mean(axis=1),
                 self.tree_y_[comps].mean(axis=1),
@@ -322,13 +326,14 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
             ]
         )
 
-    def _base(self, X: Columns, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray) -> tuple[np.ndarray, list[str]]:
+    def _base(
+        self, X: Columns, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray, lon: np.ndarray, lat: np.ndarray
+    ) -> tuple[np.ndarray, list[str]]:
         num = {name: _floats(X, name) for name in PLAIN_NUMERIC}
         year_sold, month_sold = _floats(X, "year_sold"), _floats(X, "mo_sold")
         built = num["year_built"]
         remod = _floats(X, "year_remod_add")
         remod = np.where(np.isnan(remod), built, np.fmax(remod, built))
-        lon, lat = self._coordinates(X, onehot_nbhd)
         x_km, y_km = to_km(lon, lat)
         c_x, c_y = to_km(np.array([CAMPUS[0]]), np.array([CAMPUS[1]]))
         age = year_sold + (month_sold - 1.0) / 12.0 - built
@@ -368,8 +373,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         columns = [*num.values(), *derived.values()]
         names = [*num, *derived]
         for name, scores in ORDINALS.items():
-            hot = one_hot(levels[name], tuple(scores))
-            columns.append(hot.astype(float) @ np.asarray(list(scores.values())))
+            columns.append(ordinal(levels[name], scores))
             names.append(name)
         for name, options in ONE_HOT.items():
             hot = onehot_nbhd if name == "neighborhood" else one_hot(levels[name], options)

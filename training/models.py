@@ -84,7 +84,6 @@ class HuberLinearModel(LinearModel):
         centre = float(np.mean(y))
         huber = HuberRegressor(alpha=self.alpha, epsilon=self.epsilon, max_iter=self.max_iter)
         huber.fit(scaled, y - centre)
-        self.n_iter_ = int(huber.n_iter_)
         self._fold_back(huber.coef_, float(huber.intercept_) + centre, scale)
         return self
 
