@@ -1,7 +1,8 @@
 """``train``: data -> candidates -> evaluation -> report -> registered pyfunc (champion if better).
 
 Temporal holdout: the recipe is re-run on sales before the latest sale year (2010 for Ames)
-and scored on that year's sales, intervals included.
+and scored on that year's sales, intervals included. The same check runs at every earlier year
+with enough sales before it (rolling origin: 2007, 2008 and 2009 for Ames).
 """
 
 from __future__ import annotations
@@ -64,16 +65,24 @@ class Holdout:
     """``price_metrics`` of every candidate fitted alone on the earlier sales, and of the served model."""
     price: np.ndarray
     predicted: np.ndarray
+    first_year: int
+    """The earliest sale year the recipe was fitted on (it was fitted on every year up to the checked one)."""
 
 
-def temporal_holdout(data: Dataset, quick: bool, use_tf: bool, progress: bool) -> Holdout | None:
+def year_ahead_years(data: Dataset) -> list[int]:
+    """The sale years with enough sales of their own and enough earlier sales to train on, oldest first."""
     years = data.features["year_sold"].to_numpy()
-    last = int(years.max())
-    test_mask = years == last
-    if test_mask.sum() < MIN_HOLDOUT_ROWS or (~test_mask).sum() < 10 * MIN_HOLDOUT_ROWS:
-        log.warning("holdout_skipped", year=last, rows=int(test_mask.sum()))
-        return None
-    train, test = data.subset(~test_mask), data.subset(test_mask)
+    return [
+        int(year)
+        for year in np.unique(years)
+        if (years == year).sum() >= MIN_HOLDOUT_ROWS and (years < year).sum() >= 10 * MIN_HOLDOUT_ROWS
+    ]
+
+
+def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bool) -> Holdout:
+    """The whole recipe fitted on the sales before ``year`` and scored on that year's sales, intervals included."""
+    years = data.features["year_sold"].to_numpy()
+    train, test = data.subset(years < year), data.subset(years == year)
     proto = protocol(quick)
     members = candidates(quick, use_tf)
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
@@ -103,7 +112,43 @@ def temporal_holdout(data: Dataset, quick: bool, use_tf: bool, progress: bool) -
         )
         for c in members
     } | {built.selected: served}
-    return Holdout(served | widths, covered, ci, by_candidate, test.price, predicted)
+    log.info(
+        "year_ahead_checked",
+        year=year,
+        rows=len(test),
+        rmse=round(served["rmse_log"], 4),
+        **{f"coverage_{k.rstrip('%')}": round(v, 1) for k, v in covered.items()},
+    )
+    return Holdout(served | widths, covered, ci, by_candidate, test.price, predicted, int(years.min()))
+
+
+def year_ahead_checks(data: Dataset, quick: bool, use_tf: bool, progress: bool) -> dict[int, Holdout]:
+    """Rolling origin: the recipe re-run at every year it can be (``year_ahead_years``). The latest
+    sale year's check is the temporal holdout; the earlier ones show whether the intervals held
+    in the years before it, which one holdout year cannot."""
+    return {year: year_ahead(data, year, quick, use_tf, progress) for year in year_ahead_years(data)}
+
+
+def year_ahead_table(checks: dict[int, Holdout]) -> dict[str, dict[str, float]]:
+    """One row per predicted year, plus the sales of every year pooled: sales, RMSE, median error, coverage."""
+    table = {
+        str(year): {
+            "first_year": float(check.first_year),
+            "sales": float(len(check.price)),
+            "rmse_log": check.metrics["rmse_log"],
+            "median_abs_pct_error": check.metrics["median_abs_pct_error"],
+        }
+        | check.coverage
+        for year, check in checks.items()
+    }
+    if len(checks) > 1:
+        sales = np.array([len(check.price) for check in checks.values()], dtype=float)
+        levels = next(iter(checks.values())).coverage
+        table["pooled"] = {"sales": float(sales.sum())} | {
+            level: float(np.average([check.coverage[level] for check in checks.values()], weights=sales))
+            for level in levels
+        }
+    return table
 
 
 def example_input(data: Dataset) -> pd.DataFrame:
@@ -112,8 +157,13 @@ def example_input(data: Dataset) -> pd.DataFrame:
     return example
 
 
-def collect_metrics(built: BuiltModel, holdout: Holdout | None, seconds: float) -> dict[str, float]:
+def collect_metrics(
+    built: BuiltModel, holdout: Holdout | None, ahead: dict[str, dict[str, float]], seconds: float
+) -> dict[str, float]:
     metrics = {"cv_rmse": built.cv_rmse, "cv_rmse_se": built.cv[built.selected].se, "train_seconds": seconds}
+    for row, figures in ahead.items():
+        for key, value in figures.items():
+            metrics[f"year_ahead_{row}_{'coverage_' + key.rstrip('%') if key.endswith('%') else key}"] = value
     for name, result in built.cv.items():
         metrics[f"cv_rmse_{name}"] = result.rmse
         metrics[f"cv_mdape_{name}"] = built.cv_metrics[name]["median_abs_pct_error"]
@@ -168,10 +218,15 @@ def train(
             }
         )
         built = build(data, candidates(quick, use_tf), proto.n_folds, proto.n_repeats, progress=not quick)
-        holdout = temporal_holdout(data, quick, use_tf, progress=not quick)
+        checks = year_ahead_checks(data, quick, use_tf, progress=not quick)
+        latest = int(data.features["year_sold"].max())
+        holdout = checks.get(latest)
+        if holdout is None:
+            log.warning("holdout_skipped", year=latest, rows=int((data.features["year_sold"] == latest).sum()))
+        ahead = year_ahead_table(checks)
         valuer = built.valuer(data)
         model = ValuationModel(valuer)
-        metrics = collect_metrics(built, holdout, time.perf_counter() - started)
+        metrics = collect_metrics(built, holdout, ahead, time.perf_counter() - started)
         weights = {f"weight_{k}": round(v, 4) for k, v in built.weights.items()}
         mlflow.log_params({"selected": built.selected, **weights})
         mlflow.log_metrics(metrics)
@@ -191,6 +246,7 @@ def train(
             holdout.metrics if holdout else {},
             holdout.coverage if holdout else {},
             holdout.ci if holdout else {},
+            ahead,
             plots,
         )
         mlflow.log_artifacts(str(report_dir), artifact_path="report")

@@ -38,20 +38,33 @@ def _plot_neighbourhoods(path: Path, neighborhood: np.ndarray, residual: np.ndar
     plt.close(fig)
 
 
-def _plot_coverage(path: Path, coverage: dict[str, float]) -> None:
-    fig, ax = plt.subplots(figsize=(5, 4))
-    levels = list(coverage)
-    ax.bar(levels, [coverage[k] for k in levels], color="tab:blue", label="empirical (holdout)")
-    ax.scatter(levels, [float(k.rstrip("%")) for k in levels], color="black", zorder=3, label="nominal")
-    ax.set(ylim=(50, 100), ylabel="coverage (%)", title="Interval coverage")
-    ax.legend()
+def _plot_coverage(path: Path, year_ahead: dict[str, dict[str, float]]) -> None:
+    """Coverage of each interval level in each year predicted from the years before it."""
+    rows = list(year_ahead)
+    levels = [k for k in (next(iter(year_ahead.values())) if rows else {}) if k.endswith("%")]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    width = 0.8 / max(len(levels), 1)
+    for i, level in enumerate(levels):
+        x = np.arange(len(rows)) + (i - (len(levels) - 1) / 2) * width
+        ax.bar(x, [year_ahead[r][level] for r in rows], width, label=f"{level} interval")
+        ax.axhline(float(level.rstrip("%")), color="black", linewidth=1, linestyle="--")
+    ax.set_xticks(range(len(rows)), rows)
+    ax.set(ylim=(50, 100), ylabel="coverage (%)", title="Interval coverage, each year predicted from the earlier ones")
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.1), ncols=max(len(levels), 1))
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
 def _figure(table: dict[str, dict[str, float]], name: str, key: str, spec: str) -> str:
-    return f"{table[name][key]:{spec}}" if name in table else ""
+    return f"{table[name][key]:{spec}}" if key in table.get(name, {}) else ""
+
+
+def _trained_on(name: str, row: dict[str, float]) -> str:
+    if "first_year" not in row:
+        return "all of the above"
+    first, last = int(row["first_year"]), int(name) - 1
+    return str(first) if first == last else f"{first} to {last}"
 
 
 def _interval(bounds: tuple[float, float] | None, spec: str) -> str:
@@ -69,6 +82,7 @@ def write_report(
     holdout: dict[str, float],
     coverage: dict[str, float],
     ci: dict[str, tuple[float, float]],
+    year_ahead: dict[str, dict[str, float]],
     plots: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
 ) -> Path:
     """Write ``report.md`` and the plots into ``folder``; returns the folder."""
@@ -76,7 +90,8 @@ def write_report(
     price, predicted, neighborhood, residual = plots
     _plot_predicted(folder / "predicted_vs_actual.png", price, predicted)
     _plot_neighbourhoods(folder / "residuals_by_neighbourhood.png", neighborhood, residual)
-    _plot_coverage(folder / "interval_coverage.png", coverage)
+    _plot_coverage(folder / "interval_coverage.png", year_ahead)
+    levels = [k for k in (next(iter(year_ahead.values())) if year_ahead else {}) if k.endswith("%")]
     lines = [
         f"# Training run {run_id}",
         "",
@@ -105,6 +120,23 @@ def write_report(
         "| nominal | empirical | 95 % bootstrap interval |",
         "|---|---|---|",
         *(f"| {k} | {v:.1f} % | {_interval(ci.get(k), '.1f')} |" for k, v in coverage.items()),
+        "",
+        "## Year-ahead checks (rolling origin)",
+        "",
+        "The whole recipe re-fitted on the sales before each year and scored on that year's sales.",
+        "",
+        "| predicted year | trained on | sales | RMSE ln(price) | median abs % error | "
+        + " | ".join(f"{k} coverage" for k in levels)
+        + " |",
+        "|---|---|---|---|---|" + "---|" * len(levels),
+        *(
+            f"| {name} | {_trained_on(name, row)} | {row['sales']:.0f} "
+            f"| {_figure(year_ahead, name, 'rmse_log', '.4f')} "
+            f"| {_figure(year_ahead, name, 'median_abs_pct_error', '.2f')} | "
+            + " | ".join(f"{row[k]:.1f} %" for k in levels)
+            + " |"
+            for name, row in year_ahead.items()
+        ),
         "",
         "![predicted vs actual](predicted_vs_actual.png)",
         "![residuals by neighbourhood](residuals_by_neighbourhood.png)",

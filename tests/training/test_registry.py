@@ -7,6 +7,7 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -74,6 +75,21 @@ def test_report_and_metrics_are_written(trained: TrainingOutcome) -> None:
     }
     for key in ("cv_rmse", "holdout_rmse_log", "holdout_coverage_90", "holdout_median_abs_pct_error"):
         assert key in trained.metrics
+
+
+def test_the_report_checks_every_year_ahead_and_pools_them(trained: TrainingOutcome) -> None:
+    metrics, years = trained.metrics, (2007, 2008, 2009, 2010)
+    assert metrics["year_ahead_2010_coverage_90"] == metrics["holdout_coverage_90"]
+    assert metrics["year_ahead_2010_rmse_log"] == metrics["holdout_rmse_log"]
+    sales = np.array([metrics[f"year_ahead_{year}_sales"] for year in years])
+    assert metrics["year_ahead_pooled_sales"] == sales.sum()
+    for level in (80, 90):
+        per_year = [metrics[f"year_ahead_{year}_coverage_{level}"] for year in years]
+        assert metrics[f"year_ahead_pooled_coverage_{level}"] == pytest.approx(np.average(per_year, weights=sales))
+    report = (trained.report_dir / "report.md").read_text()
+    assert "| 2007 | 2006 | " in report
+    assert "| 2010 | 2006 to 2009 | 314 | " in report
+    assert f"| pooled | all of the above | {sales.sum():.0f} | " in report
 
 
 def test_worse_run_does_not_move_the_alias(settings: Settings, trained: TrainingOutcome, raw_csv: Path) -> None:
