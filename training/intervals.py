@@ -3,8 +3,16 @@
 One conformal radius for every house is too wide for ordinary sales and far too narrow for
 unusual ones (old houses in mixed areas, rare styles, large lots). Instead a small linear model
 ``sigma(x)`` learns the expected |residual| of ln(price) from the encoded features, and the
-interval at level ``a`` is ``ln(price) +/- q_a * sigma(x)``, where ``q_a`` is the split-conformal
-quantile of the scores ``|residual| / sigma(x)``.
+interval at level ``a`` is ``ln(price) +/- q_a * sigma(x) ** SIGMA_POWER``, where ``q_a`` is the
+split-conformal quantile of the scores ``|residual| / sigma(x) ** SIGMA_POWER``.
+
+Why the square root: ``sigma`` is fitted on errors within the training years, and the houses it
+sets apart differ less in the next year than it says. In the year-ahead checks of 2007, 2008 and
+2009 (the recipe fitted on the earlier years each time), dividing by ``sigma`` itself covered
+the calmest third of houses 69 % of the time at 80 % and the noisiest third 86 %; a plain
+radius (power 0) turned that round (88 % and 69 %). Power 0.5 covered every third 78-81 % and
+had the lowest mean interval score (Winkler) of 0, 0.25, 0.5, 0.75 and 1 at both levels. The
+2010 holdout was not used for the choice.
 
 Out-of-fold residuals come from models that saw sales on both sides of each one in time, but a
 served valuation is for a sale after the training data. So the multiplier is widened by how much
@@ -33,6 +41,8 @@ from training.models import LinearModel
 
 SIGMA_FLOOR = 0.02
 """Smallest |residual| scale (about 2 % of the price): a linear fit can dip towards zero or below."""
+SIGMA_POWER = 0.5
+"""How far the radius follows ``sigma(x)``: 1 in proportion, 0 not at all (see the module docstring)."""
 
 
 def conformal_quantile(scores: np.ndarray, level: float) -> float:
@@ -44,9 +54,10 @@ def conformal_quantile(scores: np.ndarray, level: float) -> float:
 class AdaptiveIntervals:
     """``sigma(x)`` and one conformal multiplier per level; ``radius(Z)`` gives log half-widths."""
 
-    def __init__(self, n_folds: int = 5, random_state: int = 0) -> None:
+    def __init__(self, n_folds: int = 5, random_state: int = 0, power: float = SIGMA_POWER) -> None:
         self.n_folds = n_folds
         self.random_state = random_state
+        self.power = power
 
     def fit(self, Z: np.ndarray, abs_residuals: np.ndarray, levels: Iterable[float]) -> Self:
         """``Z``: the training rows as the members saw them (rows x columns); ``abs_residuals``: their
@@ -60,7 +71,7 @@ class AdaptiveIntervals:
         folds = KFold(n_splits=self.n_folds, shuffle=True, random_state=self.random_state)
         for fit_rows, out_rows in folds.split(Z):
             sigma[out_rows] = LinearModel().fit(Z[fit_rows], target[fit_rows]).predict(Z[out_rows])
-        scores = (abs_residuals / np.maximum(sigma, SIGMA_FLOOR)[None, :]).ravel()
+        scores = (abs_residuals / np.maximum(sigma, SIGMA_FLOOR)[None, :] ** self.power).ravel()
         self.multiplier_ = {level: conformal_quantile(scores, level) for level in levels}
         self.scale_ = LinearModel().fit(Z, target)
         return self
@@ -75,5 +86,5 @@ class AdaptiveIntervals:
         return np.asarray(np.maximum(self.scale_.predict(Z), SIGMA_FLOOR), dtype=float)
 
     def radius(self, Z: np.ndarray) -> dict[float, np.ndarray]:
-        sigma = self.sigma(Z)
-        return {level: q * sigma for level, q in self.multiplier_.items()}
+        spread = self.sigma(Z) ** self.power
+        return {level: q * spread for level, q in self.multiplier_.items()}

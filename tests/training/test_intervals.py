@@ -9,7 +9,7 @@ from schemas import INTERVAL_LEVELS, PropertyFeatures
 from training.candidates import candidates
 from training.data import Dataset
 from training.evaluate import coverage
-from training.intervals import AdaptiveIntervals, conformal_quantile
+from training.intervals import SIGMA_POWER, AdaptiveIntervals, conformal_quantile
 from training.recipe import build, year_ahead_factors
 
 
@@ -45,11 +45,14 @@ def test_the_interval_follows_the_expected_error() -> None:
     Z = rng.normal(size=(4000, 3))
     scale = 0.05 + 0.1 * (Z[:, 0] > 0)
     residuals = np.abs(rng.normal(size=(2, 4000)) * scale)
-    intervals = AdaptiveIntervals().fit(Z, residuals, INTERVAL_LEVELS)
-    radius = intervals.radius(Z)[0.9]
     calm, noisy = Z[:, 0] < -1, Z[:, 0] > 1
-    assert radius[noisy].mean() > 1.8 * radius[calm].mean()
-    assert 86 <= 100 * np.mean(residuals[0] <= radius) <= 94
+    ratios = {}
+    for power in (1.0, SIGMA_POWER):
+        radius = AdaptiveIntervals(power=power).fit(Z, residuals, INTERVAL_LEVELS).radius(Z)[0.9]
+        assert 86 <= 100 * np.mean(residuals[0] <= radius) <= 94
+        ratios[power] = radius[noisy].mean() / radius[calm].mean()
+    assert ratios[1.0] > 2.5  # the noisy half's errors are three times the calm half's
+    assert ratios[SIGMA_POWER] == pytest.approx(ratios[1.0] ** SIGMA_POWER, rel=0.05)
 
 
 def test_a_rundown_old_house_gets_a_wider_interval_than_a_typical_new_one(champion: PyFuncModel) -> None:
