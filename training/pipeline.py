@@ -117,7 +117,7 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
         year=year,
         rows=len(test),
         rmse=round(served["rmse_log"], 4),
-        **{f"coverage_{k.rstrip('%')}": round(v, 1) for k, v in covered.items()},
+        **{metric_name(k): round(v, 1) for k, v in covered.items()},
     )
     return Holdout(served | widths, covered, ci, by_candidate, test.price, predicted, int(years.min()))
 
@@ -157,13 +157,18 @@ def example_input(data: Dataset) -> pd.DataFrame:
     return example
 
 
+def metric_name(key: str) -> str:
+    """An interval level's coverage ("90%") as ``coverage_90``; any other figure's name as it is."""
+    return f"coverage_{key.rstrip('%')}" if key.endswith("%") else key
+
+
 def collect_metrics(
     built: BuiltModel, holdout: Holdout | None, ahead: dict[str, dict[str, float]], seconds: float
 ) -> dict[str, float]:
     metrics = {"cv_rmse": built.cv_rmse, "cv_rmse_se": built.cv[built.selected].se, "train_seconds": seconds}
     for row, figures in ahead.items():
         for key, value in figures.items():
-            metrics[f"year_ahead_{row}_{'coverage_' + key.rstrip('%') if key.endswith('%') else key}"] = value
+            metrics[f"year_ahead_{row}_{metric_name(key)}"] = value
     for name, result in built.cv.items():
         metrics[f"cv_rmse_{name}"] = result.rmse
         metrics[f"cv_mdape_{name}"] = built.cv_metrics[name]["median_abs_pct_error"]
@@ -172,9 +177,9 @@ def collect_metrics(
         metrics[f"interval_year_ahead_factor_{round(level * 100)}"] = built.intervals.widened_by_[level]
     if holdout is not None:
         metrics.update({f"holdout_{k}": v for k, v in holdout.metrics.items()})
-        metrics.update({f"holdout_coverage_{k.rstrip('%')}": v for k, v in holdout.coverage.items()})
+        metrics.update({f"holdout_{metric_name(k)}": v for k, v in holdout.coverage.items()})
         for name, (low, high) in holdout.ci.items():
-            key = f"coverage_{name.rstrip('%')}" if name.endswith("%") else name
+            key = metric_name(name)
             metrics[f"holdout_{key}_ci_low"], metrics[f"holdout_{key}_ci_high"] = low, high
         for name, figures in holdout.by_candidate.items():
             metrics[f"holdout_rmse_log_{name}"] = figures["rmse_log"]

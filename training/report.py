@@ -38,10 +38,14 @@ def _plot_neighbourhoods(path: Path, neighborhood: np.ndarray, residual: np.ndar
     plt.close(fig)
 
 
+def _interval_levels(year_ahead: dict[str, dict[str, float]]) -> list[str]:
+    """The interval levels ("80%", "90%") the year-ahead rows carry coverage for."""
+    return [key for key in next(iter(year_ahead.values()), {}) if key.endswith("%")]
+
+
 def _plot_coverage(path: Path, year_ahead: dict[str, dict[str, float]]) -> None:
     """Coverage of each interval level in each year predicted from the years before it."""
-    rows = list(year_ahead)
-    levels = [k for k in (next(iter(year_ahead.values())) if rows else {}) if k.endswith("%")]
+    rows, levels = list(year_ahead), _interval_levels(year_ahead)
     fig, ax = plt.subplots(figsize=(6, 4))
     width = 0.8 / max(len(levels), 1)
     for i, level in enumerate(levels):
@@ -91,7 +95,7 @@ def write_report(
     _plot_predicted(folder / "predicted_vs_actual.png", price, predicted)
     _plot_neighbourhoods(folder / "residuals_by_neighbourhood.png", neighborhood, residual)
     _plot_coverage(folder / "interval_coverage.png", year_ahead)
-    levels = [k for k in (next(iter(year_ahead.values())) if year_ahead else {}) if k.endswith("%")]
+    levels = _interval_levels(year_ahead)
     lines = [
         f"# Training run {run_id}",
         "",
