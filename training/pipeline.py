@@ -83,6 +83,7 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
     """The whole recipe fitted on the sales before ``year`` and scored on that year's sales, intervals included."""
     years = data.features["year_sold"].to_numpy()
     train, test = data.subset(years < year), data.subset(years == year)
+    log.info("year_ahead_started", year=year, trained_on=f"{years.min()}-{year - 1}", rows=len(train))
     proto = protocol(quick)
     members = candidates(quick, use_tf)
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
