@@ -71,6 +71,16 @@ def _champion(client: MlflowClient, settings: Settings) -> ModelVersion | None:
     return version
 
 
+def tag_value(figure: float) -> str:
+    return f"{figure:.6f}"
+
+
+def beats(cv_rmse: float, champion: float | None) -> bool:
+    """Whether a run's CV RMSE beats the champion's, compared at the precision the champion's is
+    tagged with: a retrain of the same model must not win by its unrounded digits."""
+    return champion is None or float(tag_value(cv_rmse)) < champion
+
+
 def champion_cv_rmse(settings: Settings) -> float | None:
     """The CV RMSE of the champion, or None when there is none for this feature contract."""
     client = configure(settings)
@@ -154,9 +164,9 @@ def register(
     )
     version = str(info.registered_model_version)
     for tag, value in figures.items():
-        client.set_model_version_tag(settings.model_name, version, tag, f"{value:.6f}")
+        client.set_model_version_tag(settings.model_name, version, tag, tag_value(value))
     client.set_model_version_tag(settings.model_name, version, CONTRACT_TAG, feature_contract())
-    promoted = previous is None or cv_rmse < previous
+    promoted = beats(cv_rmse, previous)
     if promoted:
         client.set_registered_model_alias(settings.model_name, settings.model_alias, version)
         client.set_model_version_tag(settings.model_name, version, PROMOTED_AT_TAG, utc_now().isoformat())
