@@ -87,24 +87,21 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
     proto = protocol(quick)
     members = candidates(quick, use_tf)
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
-    valuer = built.valuer(train)
-    Z = valuer.encoder.transform(test.features)
-    log_price = valuer.log_price(Z)
-    predicted = np.exp(log_price)
-    radius = built.intervals.radius(Z)
+    answers = built.valuer(train).predict_frame(test.features)  # what the served model would answer
+    predicted = answers["price"].to_numpy()
     bands = {
-        f"{round(level * 100)}%": (np.exp(log_price - radius[level]), np.exp(log_price + radius[level]))
-        for level in INTERVAL_LEVELS
+        pct: (answers[f"lower_{pct}"].to_numpy(), answers[f"upper_{pct}"].to_numpy())
+        for pct in (round(level * 100) for level in INTERVAL_LEVELS)
     }
-    covered = {name: coverage(test.price, lower, upper) for name, (lower, upper) in bands.items()}
+    covered = {f"{pct}%": coverage(test.price, lower, upper) for pct, (lower, upper) in bands.items()}
     widths = {
-        f"interval_width_pct_{round(level * 100)}": float(100 * np.median(np.exp(r) - np.exp(-r)))
-        for level, r in radius.items()
+        f"interval_width_pct_{pct}": float(100 * np.median((upper - lower) / predicted))
+        for pct, (lower, upper) in bands.items()
     }
     ci = {
         name: bootstrap_ci(lambda p, q, name=name: price_metrics(p, q)[name], (test.price, predicted))
         for name in CI_METRICS
-    } | {name: bootstrap_ci(coverage, (test.price, lower, upper)) for name, (lower, upper) in bands.items()}
+    } | {f"{pct}%": bootstrap_ci(coverage, (test.price, lower, upper)) for pct, (lower, upper) in bands.items()}
     served = price_metrics(test.price, predicted)
     by_candidate = {
         c.name: price_metrics(
