@@ -57,7 +57,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.waiter = waiter = ResultWaiter(store)
         app.state.access = Access(keyring, RateLimits(settings, rest_keys.rate_limit_namespace))
         publisher = RequestPublisher(
-            create_broker(settings, client_id="api", linger_ms=settings.api_kafka_linger_ms), settings.requests_topic
+            create_broker(settings, client_id="api", linger_ms=settings.api_kafka_linger_ms),
+            settings.requests_topic,
+            settings.kafka_ack_timeout_seconds,
         )
         app.state.publisher = publisher
         connecting = asyncio.create_task(publisher.connect_in_background())

@@ -10,21 +10,17 @@ from aiokafka.errors import KafkaError
 from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 
-from infra.kafka import keyed_json, publish_confirmed
+from infra.kafka import KafkaUnavailableError, hand_over, keyed_json
 from schemas.messages import PredictionRequest
 
 log = structlog.get_logger(__name__)
 
 
-class KafkaUnavailableError(RuntimeError):
-    """Kafka did not acknowledge the requests in time."""
-
-
 class RequestPublisher:
-    def __init__(self, broker: KafkaBroker, topic: str, timeout_seconds: float = 5.0) -> None:
+    def __init__(self, broker: KafkaBroker, topic: str, ack_timeout_seconds: float) -> None:
         self.broker = broker
         self.topic = topic
-        self.timeout_seconds = timeout_seconds
+        self.ack_timeout_seconds = ack_timeout_seconds
         self.connected = False
 
     async def connect(self) -> None:
@@ -44,12 +40,12 @@ class RequestPublisher:
         return self.connected and await self.broker.ping(timeout=2.0)
 
     async def publish(self, requests: Sequence[PredictionRequest]) -> None:
-        """Publish and wait for every acknowledgement (acks=all)."""
+        """Publish and wait for every acknowledgement (acks=all); ``KafkaUnavailableError`` if Kafka fails us."""
         if not self.connected:
             raise KafkaUnavailableError("Kafka is not reachable")
+        messages = [keyed_json(self.topic, r.request_id, r) for r in requests]
         try:
-            async with asyncio.timeout(self.timeout_seconds):
-                await publish_confirmed(self.broker, (keyed_json(self.topic, r.request_id, r) for r in requests))
-        except (KafkaError, OSError, TimeoutError, FastStreamException) as exc:
-            log.warning("publish_failed", count=len(requests), error=repr(exc))
-            raise KafkaUnavailableError("Kafka did not accept the request in time") from exc
+            await hand_over(self.broker, messages, self.ack_timeout_seconds)
+        except KafkaUnavailableError as exc:
+            log.warning("publish_failed", count=len(requests), error=repr(exc.__cause__))
+            raise

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+from aiokafka.errors import KafkaError
+from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
@@ -41,9 +44,56 @@ def keyed_json(topic: str, key: str, message: BaseModel, headers: Mapping[str, s
     return Outgoing(topic, message.model_dump_json().encode(), key.encode(), headers)
 
 
-async def publish_confirmed(broker: KafkaBroker, messages: Iterable[Outgoing]) -> None:
-    """Hand every message to the producer at once (it batches them), then wait for all acknowledgements."""
+class KafkaUnavailableError(RuntimeError):
+    """Kafka refused the messages, or acknowledged none of them for the acknowledgement timeout."""
+
+
+PUBLISH_FAULTS = (KafkaError, OSError, TimeoutError, FastStreamException)
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    if not future.cancelled():
+        future.exception()
+
+
+async def acknowledged(futures: Sequence[asyncio.Future[Any]], ack_timeout: float | None) -> None:
+    """Wait for every acknowledgement; ``TimeoutError`` when none arrives for ``ack_timeout`` seconds.
+
+    The deadline restarts with each acknowledgement, so it measures the broker, never the sender:
+    a large send on a busy machine takes longer, and only a broker that stops answering fails it.
+    """
+    waiting = set(futures)
+    try:
+        while waiting:
+            done, waiting = await asyncio.wait(waiting, timeout=ack_timeout, return_when=asyncio.FIRST_EXCEPTION)
+            if not done:
+                raise TimeoutError(f"Kafka acknowledged nothing for {ack_timeout} s")
+            for future in done:
+                _retrieve(future)
+            for future in done:
+                future.result()
+    finally:
+        for future in waiting:  # failed or abandoned: their errors are not news
+            future.add_done_callback(_retrieve)
+
+
+async def publish_confirmed(
+    broker: KafkaBroker, messages: Iterable[Outgoing], ack_timeout: float | None = None
+) -> None:
+    """Hand every message to the producer at once (it batches them), then wait for all acknowledgements.
+
+    Handing over is bounded by the producer itself (metadata and buffer waits end after its request
+    timeout); ``ack_timeout`` bounds the wait between acknowledgements (see ``acknowledged``).
+    """
     pending = [
         await broker.publish(m.value, m.topic, key=m.key, headers=dict(m.headers), no_confirm=True) for m in messages
     ]
-    await asyncio.gather(*pending)
+    await acknowledged(pending, ack_timeout)
+
+
+async def hand_over(broker: KafkaBroker, messages: Sequence[Outgoing], ack_timeout: float) -> None:
+    """``publish_confirmed`` for producers whose callers need one answer when Kafka fails them."""
+    try:
+        await publish_confirmed(broker, messages, ack_timeout)
+    except PUBLISH_FAULTS as exc:
+        raise KafkaUnavailableError(f"Kafka did not acknowledge the requests ({type(exc).__name__})") from exc

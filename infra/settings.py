@@ -37,6 +37,12 @@ class Settings(BaseSettings):
     requests_topic: str = Field(default=REQUESTS_TOPIC, description="Topic of prediction requests.")
     results_topic: str = Field(default=RESULTS_TOPIC, description="Topic of prediction results.")
     dlq_topic: str = Field(default=DLQ_TOPIC, description="Dead-letter topic for bad input.")
+    kafka_ack_timeout_seconds: float = Field(
+        default=15.0,
+        gt=0,
+        description="Longest time without any acknowledgement from Kafka before a send fails (the API answers "
+        "503); it restarts with each acknowledgement, so a large upload on a busy machine is slower, not refused.",
+    )
     consumer_group: str = Field(default="valuestream-workers", description="Workers' consumer group.")
     batch_max_records: int = Field(default=500, ge=1, description="Most records a worker scores at once.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from infra.kafka import KafkaUnavailableError
 from infra.logging import configure_logging
 from infra.settings import get_settings
 from producers.files import TableError
@@ -47,6 +48,9 @@ def ingest_command(
     except TableError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    except KafkaUnavailableError as exc:
+        typer.echo(f"error: {exc}; run the same command again to resume", err=True)
+        raise typer.Exit(4) from exc
     except IngestTimeoutError as exc:
         typer.echo(f"error: {exc}; run the same command again to resume", err=True)
         raise typer.Exit(3) from exc

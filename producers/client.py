@@ -22,7 +22,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from infra.kafka import JSON_HEADERS, create_broker, keyed_json, publish_confirmed
+from infra.kafka import JSON_HEADERS, PUBLISH_FAULTS, KafkaUnavailableError, create_broker, hand_over, keyed_json
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stack import ensure_topics
@@ -67,7 +67,11 @@ class ValuationClient:
         self._listening: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> ValuationClient:
-        await self.broker.start()
+        try:
+            await self.broker.start()
+        except PUBLISH_FAULTS as exc:
+            await self.store.client.aclose()
+            raise KafkaUnavailableError(f"Kafka is not reachable at {self.settings.kafka_bootstrap}") from exc
         if self.reply_topic:
             await self._listen(self.reply_topic)
         return self
@@ -123,10 +127,14 @@ class ValuationClient:
         ]
 
     async def publish(self, requests: Sequence[PredictionRequest]) -> None:
-        """Publish and wait for every acknowledgement; the reply topic rides in a header."""
+        """Publish and wait for every acknowledgement; the reply topic rides in a header.
+
+        Raises ``KafkaUnavailableError`` when Kafka refuses them or stops acknowledging.
+        """
         headers = {**JSON_HEADERS, REPLY_TO_HEADER: self.reply_topic} if self.reply_topic else JSON_HEADERS
         topic = self.settings.requests_topic
-        await publish_confirmed(self.broker, (keyed_json(topic, r.request_id, r, headers) for r in requests))
+        messages = [keyed_json(topic, r.request_id, r, headers) for r in requests]
+        await hand_over(self.broker, messages, self.settings.kafka_ack_timeout_seconds)
 
     async def submit(self, houses: Sequence[PropertyFeatures], job_id: str | None = None) -> list[str]:
         requests = self.requests(houses, job_id)

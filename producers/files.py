@@ -1,8 +1,9 @@
 """Tables in and out: stream rows from a CSV or Parquet file in chunks; encode result rows.
 
-Both the CLI and ``POST /api/v1/jobs`` read files here, so a file means the same thing on
-either path. Nothing holds a whole file in memory: CSV is read block by block
-(``pyarrow.csv.open_csv``) and Parquet batch by batch (``ParquetFile.iter_batches``).
+Both the CLI and ``POST /api/v1/jobs`` read files here, by path (the API saves an upload to a
+file of its own first), so a file means the same thing on either path. Nothing holds a whole
+file in memory: CSV is read block by block (``pyarrow.csv.open_csv``) and Parquet batch by
+batch (``ParquetFile.iter_batches``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,11 @@ import csv
 import io
 import json
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO, Literal
+from typing import Any, Literal
 
 import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.csv as pacsv  # type: ignore[import-untyped]
@@ -23,81 +26,153 @@ from schemas import FEATURE_NAMES
 from schemas.jobs import JOB_ROW_COLUMNS, JobFormat, JobRow
 
 TableFormat = Literal["csv", "parquet"]
-Source = Path | BinaryIO
 CHUNK_ROWS = 5_000
 REQUIRED_COLUMNS = ("gr_liv_area", "year_built", "neighborhood")
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
+PARQUET_MAGIC = b"PAR1"
+CSV_CONVERT = pacsv.ConvertOptions(
+    # Every cell as text: pydantic coerces per row, so one odd cell fails one row, not the file.
+    column_types=dict.fromkeys(FEATURE_NAMES, pa.string()),
+    strings_can_be_null=True,
+    null_values=NULLS,
+)
+# One thread per pass: pyarrow then knows the line number of a bad line, and on two cores the
+# serial reader is the faster one (rows go on to pydantic one by one anyway).
+CSV_READ = pacsv.ReadOptions(use_threads=False)
 
 
 class TableError(ValueError):
     """The file cannot be read as a table of houses (format, header or columns)."""
 
 
-def table_format(name: str) -> TableFormat:
+def table_format(name: str, head: bytes = b"") -> TableFormat:
+    """The format from the file's name; a name without an extension is told by the first bytes."""
     suffix = Path(name).suffix.lower()
     if suffix == ".csv":
         return "csv"
     if suffix in {".parquet", ".pq"}:
         return "parquet"
-    raise TableError(f"unsupported file type {suffix or name!r}: use .csv or .parquet")
+    if not suffix:
+        return "parquet" if head.startswith(PARQUET_MAGIC) else "csv"
+    raise TableError(f"unsupported file type {suffix!r}: use .csv or .parquet")
 
 
-def _rewind(source: Source) -> Source:
-    if not isinstance(source, Path):
-        source.seek(0)
-    return source
+def file_format(path: Path, name: str | None = None) -> TableFormat:
+    """``table_format`` of a file on disk that its client called ``name`` (default: its own name)."""
+    with path.open("rb") as handle:
+        head = handle.read(len(PARQUET_MAGIC))
+    return table_format(path.name if name is None else name, head)
 
 
-def _open_csv(source: Source) -> pacsv.CSVStreamingReader:
-    convert = pacsv.ConvertOptions(
-        # Every cell as text: pydantic coerces per row, so one odd cell fails one row, not the file.
-        column_types=dict.fromkeys(FEATURE_NAMES, pa.string()),
-        strings_can_be_null=True,
-        null_values=NULLS,
-    )
+# Every pass over a file opens the file by its path and closes its reader before it returns.
+# A reader reads ahead in background threads: two readers sharing one file object move one
+# position under each other, so a block starts mid-line (a parse error) or, when the jump
+# lands on a line end, rows silently repeat or vanish.
+
+
+@dataclass
+class _FirstBadLine:
+    """pyarrow's handler of a line whose cells do not match the header: keep the first, then fail."""
+
+    message: str | None = field(default=None)
+
+    def __call__(self, row: pacsv.InvalidRow) -> str:
+        if self.message is None:
+            where = f"line {row.number}" if row.number is not None and row.number >= 0 else "a line"
+            self.message = f"{where} has {row.actual_columns} cells where the header has {row.expected_columns}"
+        return "error"
+
+
+@contextmanager
+def _csv_reader(path: Path) -> Iterator[tuple[pacsv.CSVStreamingReader, _FirstBadLine]]:
+    bad_line = _FirstBadLine()
+    parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=bad_line)
     try:
-        return pacsv.open_csv(_rewind(source), convert_options=convert)
+        reader = pacsv.open_csv(str(path), read_options=CSV_READ, parse_options=parse, convert_options=CSV_CONVERT)
     except pa.ArrowInvalid as exc:
-        raise TableError(f"not a readable CSV file: {exc}") from exc
-
-
-def _parquet(source: Source) -> pq.ParquetFile:
+        raise TableError(f"not a readable CSV file: {bad_line.message or exc}") from exc
     try:
-        return pq.ParquetFile(_rewind(source))
+        yield reader, bad_line
+    finally:
+        reader.close()
+
+
+@contextmanager
+def _parquet_file(path: Path) -> Iterator[pq.ParquetFile]:
+    try:
+        table = pq.ParquetFile(str(path))
     except (pa.ArrowInvalid, OSError) as exc:
         raise TableError(f"not a readable Parquet file: {exc}") from exc
+    try:
+        yield table
+    finally:
+        table.close()
 
 
-def columns(source: Source, fmt: TableFormat) -> list[str]:
-    """The header, checked: only ``PropertyFeatures`` names, and the required ones present."""
-    names = _open_csv(source).schema.names if fmt == "csv" else _parquet(source).schema_arrow.names
+def _feature_type(kind: pa.DataType) -> bool:
+    """Cells a ``PropertyFeatures`` field can take: numbers, text, booleans, or nothing."""
+    if pa.types.is_dictionary(kind):
+        return _feature_type(kind.value_type)
+    return bool(
+        pa.types.is_integer(kind)
+        or pa.types.is_floating(kind)
+        or pa.types.is_decimal(kind)
+        or pa.types.is_string(kind)
+        or pa.types.is_large_string(kind)
+        or pa.types.is_boolean(kind)
+        or pa.types.is_null(kind)
+    )
+
+
+def columns(path: Path, fmt: TableFormat) -> list[str]:
+    """The header, checked: only ``PropertyFeatures`` names of usable types, the required ones present."""
+    if fmt == "csv":
+        with _csv_reader(path) as (reader, _):
+            schema = reader.schema
+    else:
+        with _parquet_file(path) as table:
+            schema = table.schema_arrow
+    names = list(schema.names)
     unknown = sorted(set(names) - set(FEATURE_NAMES))
     if unknown:
         raise TableError(f"unknown column(s): {', '.join(unknown[:10])}; columns are PropertyFeatures field names")
     missing = [name for name in REQUIRED_COLUMNS if name not in names]
     if missing:
         raise TableError(f"missing required column(s): {', '.join(missing)}")
-    return list(names)
+    wrong = [f"{f.name} ({f.type})" for f in schema if not _feature_type(f.type)]
+    if wrong:
+        raise TableError(f"column(s) of a type no house field takes: {', '.join(wrong[:10])}; use numbers or text")
+    return names
 
 
-def _batches(source: Source, fmt: TableFormat) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, fmt: TableFormat) -> Iterator[pa.RecordBatch]:
+    """The file's record batches in order, from a reader of this pass alone (closed when done)."""
     if fmt == "parquet":
-        yield from _parquet(source).iter_batches(batch_size=CHUNK_ROWS)
+        with _parquet_file(path) as table:
+            try:
+                yield from table.iter_batches(batch_size=CHUNK_ROWS)
+            except (pa.ArrowException, OSError) as exc:
+                raise TableError(f"unreadable Parquet content: {exc}") from exc
         return
-    reader = _open_csv(source)
-    while True:
-        try:
-            yield reader.read_next_batch()
-        except StopIteration:
-            return
-        except pa.ArrowInvalid as exc:
-            raise TableError(f"unreadable CSV content: {exc}") from exc
+    with _csv_reader(path) as (reader, bad_line):
+        while True:
+            try:
+                yield reader.read_next_batch()
+            except StopIteration:
+                return
+            except pa.ArrowInvalid as exc:
+                raise TableError(f"unreadable CSV content: {bad_line.message or exc}") from exc
 
 
-def count_rows(source: Source, fmt: TableFormat) -> int:
-    if fmt == "parquet":
-        return int(_parquet(source).metadata.num_rows)
-    return sum(batch.num_rows for batch in _batches(source, fmt))
+def count_rows(path: Path, fmt: TableFormat) -> int:
+    """Rows in the file, found by reading all of it: a file that fails part way fails here, before any job."""
+    return sum(batch.num_rows for batch in _batches(path, fmt))
+
+
+def inspect(path: Path, fmt: TableFormat) -> int:
+    """Check the header, then read the whole file once: its row count."""
+    columns(path, fmt)
+    return count_rows(path, fmt)
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:
@@ -105,9 +180,9 @@ def _clean(raw: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in raw.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
 
 
-def iter_rows(source: Source, fmt: TableFormat) -> Iterator[list[dict[str, Any]]]:
+def iter_rows(path: Path, fmt: TableFormat) -> Generator[list[dict[str, Any]]]:
     """Chunks of raw rows (dicts of the file's cells), in file order."""
-    for batch in _batches(source, fmt):
+    for batch in _batches(path, fmt):
         if batch.num_rows:
             yield [_clean(raw) for raw in batch.to_pylist()]
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,7 +19,7 @@ from tqdm import tqdm
 
 from infra.settings import Settings
 from producers.client import ValuationClient
-from producers.files import RowEncoder, TableFormat, columns, count_rows, iter_rows, table_format
+from producers.files import RowEncoder, TableFormat, file_format, inspect, iter_rows, table_format
 from producers.jobs import JobSubmitter, create_job, iter_results
 from schemas.jobs import JobFormat
 
@@ -58,11 +59,6 @@ def output_format(path: Path) -> JobFormat:
     return "json" if path.suffix.lower() == ".json" else table_format(path.name)
 
 
-def _inspect(path: Path, fmt: TableFormat) -> int:
-    columns(path, fmt)
-    return count_rows(path, fmt)
-
-
 async def ingest(
     settings: Settings,
     path: Path,
@@ -74,8 +70,8 @@ async def ingest(
     max_rows: int | None = None,
     progress: bool = True,
 ) -> IngestOutcome:
-    fmt = table_format(path.name)
-    total = await asyncio.to_thread(_inspect, path, fmt)
+    fmt = file_format(path)
+    total = await asyncio.to_thread(inspect, path, fmt)
     job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
     async with ValuationClient(settings, source="file") as client:
         store = client.store
@@ -83,8 +79,10 @@ async def ingest(
         if not resume:
             await create_job(store, job, total, "file", owner)
         submitter = JobSubmitter(store, client.publish, job, "file", skip_existing=resume)
-        chunks = iter_rows(path, fmt)
-        with tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar:
+        with (
+            closing(iter_rows(path, fmt)) as chunks,
+            tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
+        ):
             while chunk := await asyncio.to_thread(next, chunks, None):
                 if max_rows is not None:
                     chunk = chunk[: max(0, max_rows - submitter.next_row)]

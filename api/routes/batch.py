@@ -11,7 +11,7 @@ from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKey, claim, release
 from api.jobs import accepted, open_job
-from api.publisher import KafkaUnavailableError
+from infra.kafka import KafkaUnavailableError
 from producers.jobs import JobSubmitter, validate_rows
 from schemas import PredictionRequest, utc_now
 from schemas.api import ErrorBody, FieldError

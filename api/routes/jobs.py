@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator, Sequence
-from typing import Annotated, Any, BinaryIO
+from contextlib import closing
+from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
@@ -14,18 +15,10 @@ from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKey, claim, release
 from api.jobs import accepted, job_state, open_job
-from api.publisher import KafkaUnavailableError
+from api.uploads import saved_upload
+from infra.kafka import KafkaUnavailableError
 from infra.store import ResultStore
-from producers.files import (
-    MEDIA_TYPES,
-    RowEncoder,
-    TableError,
-    TableFormat,
-    columns,
-    count_rows,
-    iter_rows,
-    table_format,
-)
+from producers.files import MEDIA_TYPES, RowEncoder, TableError, file_format, inspect, iter_rows
 from producers.jobs import JobSubmitter, iter_results
 from schemas import PredictionRequest
 from schemas.api import ErrorBody
@@ -36,11 +29,6 @@ NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown or expired job, or created by another key."}
 }
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
-
-
-def inspect(source: BinaryIO, fmt: TableFormat) -> int:
-    columns(source, fmt)
-    return count_rows(source, fmt)
 
 
 @router.post(
@@ -65,33 +53,34 @@ async def upload_job(
     job_id: Annotated[str | None, Form(min_length=1, max_length=48, pattern=JOB_ID_PATTERN)] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    """Stream a file's rows to Kafka as one job (the upload is spooled to disk and read in chunks)."""
-    try:
-        fmt = table_format(file.filename or "")
-    except TableError as exc:
-        raise ApiError(415, "unsupported_media_type", str(exc)) from exc
-    try:
-        total = await asyncio.to_thread(inspect, file.file, fmt)
-    except TableError as exc:
-        raise ApiError(422, "invalid_file", str(exc)) from exc
-    if total > settings.job_max_rows:
-        raise ApiError(413, "too_many_rows", f"{total} rows; at most {settings.job_max_rows} per file")
-    if total == 0:
-        raise ApiError(422, "invalid_file", "the file has no rows")
-    job = await claim(store, owner, idempotency_key, job_id or uuid.uuid4().hex)
-    resume = await open_job(store, records, owner, job, total, "file")
+    """Stream a file's rows to Kafka as one job (the upload is saved to disk and read in chunks)."""
+    async with saved_upload(file) as path:
+        try:
+            fmt = await asyncio.to_thread(file_format, path, file.filename or "")
+        except TableError as exc:
+            raise ApiError(415, "unsupported_media_type", str(exc)) from exc
+        try:
+            total = await asyncio.to_thread(inspect, path, fmt)
+        except TableError as exc:
+            raise ApiError(422, "invalid_file", str(exc)) from exc
+        if total > settings.job_max_rows:
+            raise ApiError(413, "too_many_rows", f"{total} rows; at most {settings.job_max_rows} per file")
+        if total == 0:
+            raise ApiError(422, "invalid_file", "the file has no rows")
+        job = await claim(store, owner, idempotency_key, job_id or uuid.uuid4().hex)
+        resume = await open_job(store, records, owner, job, total, "file")
 
-    async def remember(requests: Sequence[PredictionRequest]) -> None:
-        await records.remember(requests, None)
+        async def remember(requests: Sequence[PredictionRequest]) -> None:
+            await records.remember(requests, None)
 
-    submitter = JobSubmitter(store, publisher.publish, job, "file", skip_existing=resume, on_queued=remember)
-    chunks = iter_rows(file.file, fmt)
-    try:
-        while chunk := await asyncio.to_thread(next, chunks, None):
-            await submitter.submit(chunk)
-    except KafkaUnavailableError as exc:
-        await release(store, owner, idempotency_key)
-        raise ApiError(503, "kafka_unavailable", f"{exc}; retry with job_id {job} to resume.") from exc
+        submitter = JobSubmitter(store, publisher.publish, job, "file", skip_existing=resume, on_queued=remember)
+        try:
+            with closing(iter_rows(path, fmt)) as chunks:
+                while chunk := await asyncio.to_thread(next, chunks, None):
+                    await submitter.submit(chunk)
+        except KafkaUnavailableError as exc:
+            await release(store, owner, idempotency_key)
+            raise ApiError(503, "kafka_unavailable", f"{exc}; retry with job_id {job} to resume.") from exc
     return accepted(job, total, submitter.outcome)
 
 

@@ -11,8 +11,9 @@ from fastapi import APIRouter, Query, Response
 from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep, WaiterDep
 from api.errors import ApiError
 from api.idempotency import IdempotencyKey, claim, release
-from api.publisher import KafkaUnavailableError, RequestPublisher
+from api.publisher import RequestPublisher
 from api.records import Records
+from infra.kafka import KafkaUnavailableError
 from infra.store import ResultStore
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
