@@ -16,6 +16,7 @@ from pydantic import BaseModel
 from infra.settings import Settings
 
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
+MAX_BATCH_BYTES = 512 * 1024
 
 
 def create_broker(settings: Settings, *, client_id: str = "valuestream", linger_ms: int = 0) -> KafkaBroker:
@@ -27,6 +28,9 @@ def create_broker(settings: Settings, *, client_id: str = "valuestream", linger_
         client_id=client_id,
         request_timeout_ms=10_000,
         linger_ms=linger_ms,
+        # A partition's batch holds ~10 requests at the default 16 KiB: a large upload became
+        # thousands of produce round trips, and each full batch made the sender wait for a drain.
+        max_batch_size=MAX_BATCH_BYTES,
         logger=logging.getLogger(f"valuestream.{client_id}"),
     )
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-import csv
 import io
 import json
-from pathlib import Path
+from collections.abc import Iterator
 
+import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
+import redis
 from fastapi.testclient import TestClient
 
+from infra.settings import Settings
+from schemas.keys import RedisKeys
 from tests.api.conftest import HOUSE, poll
 from tests.conftest import WorkerProcess
-from tests.producers.tables import houses_table, invalid_rows
 
 pytestmark = pytest.mark.integration
-FILE_ROWS = 50_000
 
 
 def test_batch_runs_valid_rows_and_reports_invalid_ones(client: TestClient, worker: WorkerProcess) -> None:
@@ -46,46 +47,93 @@ def test_all_or_nothing_rejects_the_batch(client: TestClient) -> None:
     assert client.get("/api/v1/jobs/aon-1").status_code == 404
 
 
-def test_a_50k_row_file_has_one_answer_per_row_in_order(
-    client: TestClient, worker: WorkerProcess, tmp_path: Path
-) -> None:
-    path = tmp_path / "houses.csv"
-    houses_table(FILE_ROWS).to_csv(path, index=False)
-    with path.open("rb") as handle:
-        response = client.post("/api/v1/jobs", files={"file": ("houses.csv", handle, "text/csv")})
+HEADER = b"gr_liv_area,year_built,neighborhood"
+TWO_ROWS = b"1500,1990,Gilbert\n2100,2004,Somerset\n"
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    sink = io.BytesIO()
+    pq.write_table(table, sink)
+    return sink.getvalue()
+
+
+GOOD_PARQUET = parquet_bytes(
+    pa.table({"gr_liv_area": [1500, 2100], "year_built": [1990, 2004], "neighborhood": ["Gilbert", "Somerset"]})
+)
+REFUSED = {
+    "wrong-extension": ("houses.txt", HEADER + b"\n" + TWO_ROWS, 415, "use .csv or .parquet"),
+    "truncated-last-line": ("h.csv", HEADER + b"\n" + TWO_ROWS + b"2400,19", 422, "line 4 has 2 cells"),
+    "header-only": ("h.csv", HEADER + b"\n", 422, "no rows"),
+    "unknown-column": ("h.csv", HEADER + b",colour\n1500,1990,Gilbert,red\n", 422, "colour"),
+    "not-parquet": ("h.parquet", HEADER + b"\n" + TWO_ROWS, 422, "not a readable Parquet file"),
+    "truncated-parquet": ("h.parquet", GOOD_PARQUET[: len(GOOD_PARQUET) // 2], 422, "Parquet"),
+    "parquet-wrong-type": (
+        "h.parquet",
+        parquet_bytes(pa.table({"gr_liv_area": [[1500]], "year_built": [1990], "neighborhood": ["Gilbert"]})),
+        422,
+        "gr_liv_area (list<",
+    ),
+}
+READ_CORRECTLY = {
+    "bom": ("h.csv", b"\xef\xbb\xbf" + HEADER + b"\n" + TWO_ROWS),
+    "crlf": ("h.csv", (HEADER + b"\n" + TWO_ROWS).replace(b"\n", b"\r\n")),
+    "quoted-line-break": ("h.csv", HEADER + b'\n1500,1990,"Gil\nbert"\n2100,2004,Somerset\n'),
+    "csv-without-extension": ("houses", HEADER + b"\n" + TWO_ROWS),
+    "parquet-without-extension": ("houses", GOOD_PARQUET),
+}
+
+
+def traces(settings: Settings, job_id: str) -> list[str]:
+    """Every Redis key, and every jobs-index member, that mentions the job."""
+    store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
+    keys = RedisKeys(settings.redis_prefix)
+    found = list(store.scan_iter(match=f"*{job_id}*", count=1_000))
+    return found + [m for m in store.zrange(keys.jobs_index, 0, -1) if job_id in m]
+
+
+@pytest.mark.parametrize("case", REFUSED)
+def test_bad_files_get_a_reason_and_leave_no_job(client: TestClient, module_settings: Settings, case: str) -> None:
+    name, data, status, reason = REFUSED[case]
+    job_id = f"bad-{case}"
+    response = client.post("/api/v1/jobs", files={"file": (name, data)}, data={"job_id": job_id})
+    assert response.status_code == status, response.text
+    assert reason in response.json()["message"]
+    assert traces(module_settings, job_id) == []
+
+
+@pytest.mark.parametrize("case", READ_CORRECTLY)
+def test_odd_but_valid_files_are_read_correctly(client: TestClient, case: str) -> None:
+    name, data = READ_CORRECTLY[case]
+    response = client.post("/api/v1/jobs", files={"file": (name, data)})
     assert response.status_code == 202, response.text
-    job = response.json()
-    bad = invalid_rows(FILE_ROWS)
-    assert (job["total"], job["failed"]) == (FILE_ROWS, len(bad))
-    state = poll(client, job["status_url"], timeout=240)
-    assert (state["done"], state["failed"]) == (FILE_ROWS - len(bad), len(bad))
-
-    download = client.get(job["results_url"])
-    assert download.headers["content-type"].startswith("text/csv")
-    rows = list(csv.DictReader(io.StringIO(download.text)))
-    assert [int(r["row"]) for r in rows] == list(range(FILE_ROWS))
-    assert {int(r["row"]) for r in rows if r["status"] == "failed"} == bad
-    assert all(r["error"] for r in rows if r["status"] == "failed")
-    assert all(float(r["price"]) > 0 for r in rows if r["status"] == "done")
-
-    parquet = pq.read_table(io.BytesIO(client.get(f"{job['status_url']}/results?format=parquet").content))
-    assert parquet.column("row").to_pylist() == list(range(FILE_ROWS))
-
-    assert client.delete(job["status_url"]).status_code == 204
-    assert client.get(job["status_url"]).status_code == 404
-    assert client.get(f"/api/v1/predictions/{rows[0]['request_id']}").status_code == 404
+    assert response.json()["total"] == 2
+    assert client.delete(response.json()["status_url"]).status_code == 204
 
 
-def test_bad_files_are_415_and_422(client: TestClient) -> None:
-    wrong_type = client.post("/api/v1/jobs", files={"file": ("houses.txt", b"a,b\n1,2\n", "text/plain")})
-    assert wrong_type.status_code == 415
-    unknown = client.post(
-        "/api/v1/jobs", files={"file": ("h.csv", b"gr_liv_area,year_built,neighborhood,colour\n", "text/csv")}
-    )
-    assert unknown.status_code == 422
-    assert "colour" in unknown.json()["message"]
-    empty = client.post("/api/v1/jobs", files={"file": ("h.csv", b"gr_liv_area,year_built,neighborhood\n", "text/csv")})
-    assert empty.status_code == 422
+def gigabyte_upload(boundary: str) -> Iterator[bytes]:
+    """A 1 GiB CSV as a multipart body, made as it is sent."""
+    yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'.encode()
+    yield HEADER + b"\n"
+    block = TWO_ROWS * (GIB_BLOCK // len(TWO_ROWS))
+    for _ in range(GIB // len(block)):
+        yield block
+    yield f"\r\n--{boundary}--\r\n".encode()
+
+
+GIB = 1 << 30
+GIB_BLOCK = 1 << 20
+
+
+@pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
+def test_a_gigabyte_file_over_the_cap_is_413(client: TestClient, module_settings: Settings, declared: bool) -> None:
+    boundary = "valuestream-big"
+    headers = {"content-type": f"multipart/form-data; boundary={boundary}"}
+    if declared:
+        headers["content-length"] = str(sum(len(part) for part in gigabyte_upload(boundary)))
+    response = client.post("/api/v1/jobs", content=gigabyte_upload(boundary), headers=headers)
+    assert response.status_code == 413, response.text[:300]
+    assert response.json()["code"] == "too_large"
+    assert module_settings.api_max_upload_bytes < GIB
 
 
 def test_unknown_job_is_404(client: TestClient) -> None:
