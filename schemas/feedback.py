@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -34,7 +35,8 @@ class AccuracyFigures(BaseModel):
     @classmethod
     def from_window(cls, neighborhood: str, version: str, window: list[str], total: int) -> AccuracyFigures:
         """Figures of one segment's Redis window, whose entries read ``ape|within10|covered``."""
-        rows = [entry.split("|") for entry in window]
+        # entries whose error is not finite predate the one-dollar floor on sale prices
+        rows = [row for row in (entry.split("|") for entry in window) if math.isfinite(float(row[0]))]
         apes = [float(r[0]) for r in rows]
         return cls(
             neighborhood=neighborhood,
