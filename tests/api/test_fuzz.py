@@ -1,15 +1,15 @@
 """The served OpenAPI document is the contract: schemathesis, every check, both generation modes.
 
-Two deployments of the API run under uvicorn against the session's Kafka and Redis and one real
-scoring worker: with API keys off (the local default) and with keys on. Against each, the
-document served at ``/openapi.json`` drives
+The API runs under uvicorn against the session's Kafka and Redis, with API keys off (the local
+default) and with keys on. For each, the document served at ``/openapi.json`` drives
 
 - the examples, coverage and fuzzing phases (``@schema.parametrize()``), positive and negative
   data, every check schemathesis has (``positive_data_acceptance``, ``negative_data_rejection``,
-  ``missing_required_header``, ``unsupported_method``, ``ignored_auth``, …);
+  ``missing_required_header``, ``unsupported_method``, ``ignored_auth``, …), with a real
+  scoring worker, so ``?wait=`` answers carry scored results;
 - the stateful phase (``schema.as_state_machine()``), which follows the document's OpenAPI links:
   ``POST /predict`` → ``GET``/``DELETE /predictions/{id}`` → ``POST /feedback``, and a job's
-  creation → its progress, results and erasure.
+  creation → its progress, results and erasure (on topics no worker reads, see ``test_stateful``).
 
 Any failure fails the test. Two kinds of answer are beyond what JSON Schema can say, and are
 allowed narrowly (``NARROWED``), each with a check that keeps the allowance honest:
@@ -57,7 +57,7 @@ KEY = "fuzz-key"
 SCHEME = "APIKeyHeader"
 # /stream never ends by design (Server-Sent Events hold the connection open until the client
 # leaves), so every fuzzed request would wait for the timeout; it is tested in test_live.py.
-# /metrics takes no input and answers Prometheus text, whose format tests/deploy checks.
+# /metrics takes no input and answers Prometheus text (its series are checked in test_live.py).
 EXCLUDED = r"/(stream|metrics)$"
 PREDICT = "POST /api/v1/predict"
 BATCH = "POST /api/v1/batch"
@@ -101,7 +101,7 @@ def fuzz_settings(base_settings: Settings, champion: str) -> Settings:
 
 @pytest.fixture(scope="module")
 def scoring(fuzz_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
-    """A real worker: predictions get scored, so feedback and readiness reach their 2xx answers too."""
+    """A real worker: ``?wait=`` answers carry scored results, and readiness is a 200."""
     process = WorkerProcess(fuzz_settings, 0, tmp_path_factory.mktemp("fuzz-worker"))
     process.wait_ready()
     yield process
@@ -184,8 +184,8 @@ def test_served_document(keys: bool, request: pytest.FixtureRequest) -> None:
     """The served document is the one fuzzed: valid, with links, keys required exactly when configured."""
     url = request.getfixturevalue("keys_on" if keys else "keys_off")
     served = httpx.get(f"{url}/openapi.json").json()
+    assert served == create_app(Settings(**keyring(keys))).openapi()  # what CONTRACT_* were built from
     contract_schema = CONTRACT_ON if keys else CONTRACT_OFF
-    assert served == contract_schema.raw_schema
     results = list(contract_schema.get_all_operations())
     assert all(isinstance(r, Ok) for r in results), "the served OpenAPI document is invalid"
     assert len(results) == 13
@@ -219,7 +219,10 @@ def test_stateful(keys: bool, unscored: Settings) -> None:
 
     Hypothesis replays scenarios and needs each answer's status to be the same on a replay;
     with a worker, ``POST /predict?wait=`` answers 200 or 202 by how fast the worker is, so
-    this deployment has none (the other tests have one).
+    this deployment has none (the other tests have one). With a worker, ``use_after_free``
+    also finds a defect of the result store rather than of the document: a prediction erased
+    while queued comes back when its result lands (the worker's write does not know of the
+    erasure); that needs its own fix and test where the store is.
     """
     contract_schema = CONTRACT_ON if keys else CONTRACT_OFF
     base = contract_schema.as_state_machine()
