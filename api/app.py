@@ -7,13 +7,16 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from api import errors
 from api.feedback import Accuracy
 from api.limits import BodyLimit
 from api.metrics import Observe
 from api.model_info import ModelCatalog
+from api.openapi import contract
 from api.publisher import RequestPublisher
 from api.records import Records
 from api.routes import batch, feedback, health, jobs, metrics, model, predictions, stream
@@ -38,6 +41,7 @@ many houses as a job, followed with `GET /api/v1/jobs/{id}` and downloaded in in
 Errors are JSON bodies with a `code`, a `message` and, for invalid input, the fields at
 fault. When API keys are configured, send `X-API-Key`; a key sees only what it created.
 """
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRACE")
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -75,9 +79,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app = FastAPI(title="valuestream", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     guarded = [Depends(authorize)]
     access_errors: dict[int | str, dict[str, Any]] = {
-        401: {"model": ErrorBody, "description": "Keys are configured and X-API-Key is missing or wrong."},
         429: {"model": ErrorBody, "description": "Rate limit reached; see Retry-After."},
     }
+    if keyring.enabled:
+        access_errors[401] = {"model": ErrorBody, "description": "X-API-Key is missing or wrong."}
     v1 = APIRouter(prefix="/api/v1")
     for resource in (predictions, batch, jobs, stream, model, feedback):
         v1.include_router(resource.router, dependencies=guarded, responses=access_errors)
@@ -88,4 +93,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(Observe)
     app.add_middleware(BodyLimit, json_bytes=settings.api_max_json_bytes, upload_bytes=settings.api_max_upload_bytes)
     errors.install(app)
+    app.add_exception_handler(405, on_method_not_allowed)
+    app.openapi = contract(app, keyring.enabled)  # type: ignore[method-assign]
     return app
+
+
+async def on_method_not_allowed(request: Request, exc: Exception) -> Response:
+    """405 whose ``Allow`` names every method of the path (Starlette names only the first route's)."""
+    assert isinstance(exc, HTTPException)
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in HTTP_METHODS
+        if any(route.matches({**request.scope, "method": method})[0] == Match.FULL for route in routes)
+    ]
+    headers = dict(exc.headers or {}) | ({"Allow": ", ".join(allowed)} if allowed else {})
+    return await errors.on_http_error(request, HTTPException(405, exc.detail, headers))

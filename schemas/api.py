@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from schemas.features import PropertyFeatures
 from schemas.messages import ModelRef, PredictionState, RequestId
@@ -20,6 +20,28 @@ class PredictionCreate(BaseModel):
         default=None, description="Client-chosen id; a retry with the same id is never scored twice."
     )
     features: PropertyFeatures
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _json_types(cls, value: Any) -> Any:
+        """A house from JSON is validated strictly: ``false`` is not a latitude, nor ``"3"`` a count of bedrooms.
+
+        As in JSON Schema, a number with no fractional part (``1656.0``) is an integer.
+        (``PropertyFeatures`` itself stays lax for the rows of CSV and Parquet files.)
+        """
+        if not isinstance(value, dict):
+            return value
+        house = {k: int(v) if k in INTEGER_FIELDS and _integral(v) else v for k, v in value.items()}
+        return PropertyFeatures.model_validate(house, strict=True)
+
+
+def _integral(value: Any) -> bool:
+    return isinstance(value, float) and value.is_integer()
+
+
+INTEGER_FIELDS = frozenset(
+    name for name, info in PropertyFeatures.model_fields.items() if info.annotation in (int, int | None)
+)
 
 
 class PredictionAccepted(BaseModel):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import statistics
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,14 +11,18 @@ from schemas.messages import RequestId
 
 
 class FeedbackCreate(BaseModel):
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    # strict: JSON types as documented (no "181500" or true for a price)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, strict=True)
 
     request_id: RequestId = Field(description="The scored request the sale belongs to.", examples=["3f2a9c0e"])
-    sale_price: float = Field(gt=0, le=1e9, description="Observed sale price, dollars.", examples=[181_500.0])
+    # At least a dollar: a price of a fraction of a cent made the percentage error overflow to infinity.
+    sale_price: float = Field(ge=1, le=1e9, description="Observed sale price, dollars.", examples=[181_500.0])
 
 
 class AccuracyFigures(BaseModel):
     """Rolling accuracy over the most recent feedback of one neighbourhood and model version."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
 
     neighborhood: str = Field(examples=["North_Ames"])
     model_version: str = Field(examples=["3"])
@@ -30,7 +35,8 @@ class AccuracyFigures(BaseModel):
     @classmethod
     def from_window(cls, neighborhood: str, version: str, window: list[str], total: int) -> AccuracyFigures:
         """Figures of one segment's Redis window, whose entries read ``ape|within10|covered``."""
-        rows = [entry.split("|") for entry in window]
+        # entries whose error is not finite predate the one-dollar floor on sale prices
+        rows = [row for row in (entry.split("|") for entry in window) if math.isfinite(float(row[0]))]
         apes = [float(r[0]) for r in rows]
         return cls(
             neighborhood=neighborhood,
@@ -44,6 +50,8 @@ class AccuracyFigures(BaseModel):
 
 
 class FeedbackAccepted(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
     request_id: str
     absolute_pct_error: float = Field(ge=0, description="This sale's absolute percentage error.", examples=[3.4])
     figures: AccuracyFigures

@@ -29,6 +29,7 @@ class BatchCreate(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         allow_inf_nan=False,
+        strict=True,  # JSON types as documented: 0 or "false" is not a boolean
         json_schema_extra={
             "examples": [
                 {
