@@ -29,15 +29,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import httpx
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from hypothesis.stateful import Bundle, initialize
 from schemathesis.core.result import Ok
@@ -45,9 +42,9 @@ from schemathesis.generation.stateful.state_machine import StepInput
 
 from api.app import create_app
 from api.security import hash_key
-from infra import stack
 from infra.settings import Settings
 from schemas.features import EXAMPLE_HOUSE
+from tests.api.server import served
 from tests.conftest import WorkerProcess, isolated_settings
 
 pytestmark = pytest.mark.integration
@@ -70,26 +67,6 @@ FUZZ_EXAMPLES = 40  # per operation and fuzzing run (the coverage phase adds its
 STATEFUL_EXAMPLES = 40  # scenarios of linked calls per deployment
 
 
-@contextlib.contextmanager
-def serve(settings: Settings) -> Iterator[str]:
-    port = stack.free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_config=None, access_log=False)
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while not server.started or httpx.get(f"{url}/api/v1/health/live").status_code != 200:
-        assert time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.1)
-    try:
-        yield url
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
-
-
 def keyring(keys: bool) -> dict[str, Any]:
     return {"api_keys": f"fuzzer:{hash_key(SALT, KEY)}" if keys else "", "api_key_salt": SALT}
 
@@ -109,7 +86,7 @@ def scoring(fuzz_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def deploy(settings: Settings, keys: bool) -> contextlib.AbstractContextManager[str]:
-    return serve(Settings(**(settings.model_dump() | keyring(keys))))
+    return served(Settings(**(settings.model_dump() | keyring(keys))))
 
 
 @pytest.fixture(scope="module")
