@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -56,10 +57,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def group_alive(pid: int) -> bool:
@@ -165,16 +166,17 @@ def _kafka_properties(data_dir: Path, port: int, controller_port: int, partition
     )
 
 
-def start_kafka(
+def kafka_command(
     state_dir: Path,
     port: int,
     *,
     partitions: int = 6,
     cache_dir: Path | None = None,
     heap: str = "512m",
-    timeout: float = 90.0,
-) -> Service:
-    """Format (first time only) and start a single-node KRaft broker; return once it answers."""
+) -> list[str]:
+    """Resolve the jars, write the broker's config, format its storage (first time only), and
+    return the command line that runs the broker in the foreground (``make run`` hands it to
+    the supervisor, the tests start it themselves)."""
     java = require("java", "install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
     classpath = kafka_classpath(cache_dir or state_dir)
     home = state_dir / "kafka"
@@ -205,59 +207,78 @@ def start_kafka(
         )
         if formatted.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
-    log = logs / "stdout.log"
-    process = subprocess.Popen(
-        [
-            java,
-            f"-Xmx{heap}",
-            f"-Xms{heap}",
-            "-XX:+UseG1GC",
-            f"-Dkafka.logs.dir={logs}",
-            f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-            "-cp",
-            classpath,
-            KAFKA_MAIN,
-            str(config),
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return [
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        f"-Dkafka.logs.dir={logs}",
+        f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+        "-cp",
+        classpath,
+        KAFKA_MAIN,
+        str(config),
+    ]
+
+
+def kafka_server_log(state_dir: Path) -> Path:
+    return state_dir / "kafka" / "logs" / "server.log"
+
+
+def start_kafka(
+    state_dir: Path,
+    port: int,
+    *,
+    partitions: int = 6,
+    cache_dir: Path | None = None,
+    heap: str = "512m",
+    timeout: float = 90.0,
+) -> Service:
+    """Format (first time only) and start a single-node KRaft broker; return once it answers."""
+    command = kafka_command(state_dir, port, partitions=partitions, cache_dir=cache_dir, heap=heap)
+    log = state_dir / "kafka" / "logs" / "stdout.log"
+    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("kafka", port, process, log)
-    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, logs / "server.log")
+    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, kafka_server_log(state_dir))
     return service
 
 
-def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
-    """Start the OS ``redis-server`` on ``port`` with its files in ``state_dir/redis``."""
+def redis_command(state_dir: Path, port: int) -> list[str]:
+    """The command line that runs the OS ``redis-server`` on ``port`` in the foreground, AOF on,
+    its files in ``state_dir/redis``."""
     binary = require("redis-server", "install Redis (Debian: apt-get install -y redis-server)")
     home = state_dir / "redis"
     home.mkdir(parents=True, exist_ok=True)
     if port_open(port):
         raise StackError(f"port {port} is taken: stop what listens there or set VALUESTREAM_REDIS_PORT")
-    log = home / "redis.log"
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(home),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--logfile",
-            str(log),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(home),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(redis_log(state_dir)),
+    ]
+
+
+def redis_log(state_dir: Path) -> Path:
+    return state_dir / "redis" / "redis.log"
+
+
+def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
+    """Start the OS ``redis-server`` on ``port`` with its files in ``state_dir/redis``."""
+    command = redis_command(state_dir, port)
+    log = redis_log(state_dir)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("redis", port, process, log)
     _wait(service, lambda: redis_ready(port), timeout, log)
     return service
@@ -285,7 +306,17 @@ def redis_ready(port: int) -> bool:
 
 
 async def kafka_ready(bootstrap: str) -> bool:
-    """True once the broker answers a metadata request."""
+    """True once the broker answers a metadata request.
+
+    Asked only once the port accepts connections, and with aiokafka's own logging held back, so
+    that a broker still starting is not reported as an error: it is what is being waited for.
+    """
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    if not port_open(int(port), host or "127.0.0.1"):
+        return False
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
     try:
         await admin.start()
@@ -295,6 +326,7 @@ async def kafka_ready(bootstrap: str) -> bool:
         return False
     finally:
         await admin.close()
+        quiet.setLevel(level)
 
 
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:
