@@ -142,6 +142,8 @@ class Supervisor:
     def launch(self, env: dict[str, str], timeout: float = 30.0) -> int:
         """Write the configuration, start supervisord and wait for its socket; returns its pid."""
         self.home.mkdir(parents=True, exist_ok=True)
+        for program in self.programs.values():
+            program.log.parent.mkdir(parents=True, exist_ok=True)
         socket_path(self.home).unlink(missing_ok=True)
         self.config.write_text(render_config(list(self.programs.values()), self.home, self.directory))
         self.process = subprocess.Popen(
