@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 from infra.supervision import Program, ProgramState, render_config
 from infra.training_status import read_status
 from infra.watch import Watcher
+from tests.conftest import REPO
 from training.progress import Progress
 
 
@@ -69,3 +72,11 @@ def test_an_interrupted_training_says_it_was_stopped(tmp_path: Path) -> None:
     assert status is not None
     assert status.state == "stopped"
     assert read_status(tmp_path / "missing.json") is None
+
+
+def test_the_orchestrator_imports_no_model_code() -> None:
+    """``make run`` spawns training as processes of its own: the orchestrator holds none of it."""
+    heavy = ("mlflow", "training", "tensorflow", "sklearn", "xgboost", "pandas", "consumers", "api", "streamlit")
+    probe = f"import sys, infra.run; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
+    found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
+    assert found.stdout.strip() == "[]"
