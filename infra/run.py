@@ -25,6 +25,7 @@ import signal
 import subprocess
 import time
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from types import FrameType
 from typing import NoReturn
@@ -38,6 +39,7 @@ from infra.settings import Settings, get_settings, to_env
 from infra.supervision import Program, Supervisor
 from infra.training_status import read_status, status_path
 from infra.watch import Level, Watcher
+from schemas.messages import utc_now
 from schemas.training import STARTING, TrainingStatus
 
 log = structlog.get_logger(__name__)
@@ -142,11 +144,16 @@ class Stack:
         }.get(name, f"{name}   serving a model")
 
 
+def ours(status: TrainingStatus | None, launched: datetime) -> TrainingStatus | None:
+    """The record if the training launched at ``launched`` wrote it (not an earlier one)."""
+    return status if status is not None and status.started_at >= launched else None
+
+
 def ensure_model(settings: Settings) -> TrainingStatus | None:
     """Train the quick first model in a process of its own when no champion is registered.
-    Returns its status record (``skipped`` when a champion was there)."""
+    Returns its status record, or None when a champion was there and nothing was trained."""
     path = status_path(settings)
-    path.unlink(missing_ok=True)
+    launched = utc_now()
     logfile = programs.logs_dir(settings) / "training-quick.log"
     started = time.monotonic()
     with logfile.open("ab") as out:
@@ -160,7 +167,7 @@ def ensure_model(settings: Settings) -> TrainingStatus | None:
     shown = ""
     try:
         while process.poll() is None:
-            status = read_status(path)
+            status = ours(read_status(path), launched)
             if status is not None and status.state == "running" and status.stage not in {shown, STARTING}:
                 if not shown:
                     say("no model registered: training a quick one first (about a minute)")
@@ -178,7 +185,7 @@ def ensure_model(settings: Settings) -> TrainingStatus | None:
             f"training the first model failed (exit {process.returncode}); last lines of {logfile}:\n"
             f"{stack.tail(logfile, 20)}"
         )
-    status = read_status(path)
+    status = ours(read_status(path), launched)
     if status is not None and status.state == "finished":
         say(f"quick model trained in {time.monotonic() - started:.0f} s: version {status.version}")
     else:
@@ -224,8 +231,7 @@ def watch(stack_: Stack, settings: Settings, serving: list[str]) -> None:
         status = read_status(path)
         if status is not None and (status.state, status.stage) != shown_training and status.stage != STARTING:
             shown_training = (status.state, status.stage)
-            if status.state != "skipped":
-                say(f"background {status.summary()}", "error" if status.state == "failed" else "info")
+            say(f"background {status.summary()}", "error" if status.state == "failed" else "info")
         if time.monotonic() >= next_model_check:
             next_model_check = time.monotonic() + 5.0
             now = readiness.serving_versions(settings)

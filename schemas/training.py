@@ -13,7 +13,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 TrainingMode = Literal["quick", "full"]
-TrainingState = Literal["running", "finished", "failed", "stopped", "skipped"]
+TrainingState = Literal["running", "finished", "failed", "stopped"]
 STARTING = "starting"
 """The stage of a process that has not begun its first real stage (imports, registry check)."""
 
@@ -33,7 +33,7 @@ class TrainingStatus(BaseModel):
     version: str | None = Field(default=None, description="The model version it registered.")
     promoted: bool | None = Field(default=None, description="Whether that version took the serving alias.")
     cv_rmse: float | None = None
-    detail: str = Field(default="", description="Why it was skipped or failed, or what it registered.")
+    detail: str = Field(default="", description="Why it failed or stopped, or what it registered.")
 
     @property
     def fraction(self) -> float:

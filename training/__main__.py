@@ -50,16 +50,15 @@ def main(
     configure_logging(settings, "training")
     # A supervisor stops a process with SIGTERM: unwind, so the record says it was stopped.
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # A run that trains nothing leaves the record of the last training as it was.
+    if if_no_champion and champion_exists(settings):
+        typer.echo(f"{settings.champion_uri} exists: not training")
+        return
+    if unless_full_model and full_model_registered(settings):
+        typer.echo("a fully trained version is registered: not training")
+        return
     progress = Progress(status_path(settings), "quick" if quick else "full")
     try:
-        if if_no_champion and champion_exists(settings):
-            progress.skipped(f"{settings.champion_uri} is registered")
-            typer.echo(f"{settings.champion_uri} exists: not training")
-            return
-        if unless_full_model and full_model_registered(settings):
-            progress.skipped(f"a fully trained version of {settings.model_name} is registered")
-            typer.echo("a fully trained version is registered: not training")
-            return
         outcome = train(
             settings, quick=quick, data_path=data, use_tf=not no_tf, year_ahead=year_ahead, progress=progress
         )

@@ -48,9 +48,6 @@ class Progress:
         detail = f"version {version} registered, cv_rmse {cv_rmse:.4f}, promoted={promoted}"
         self._end("finished", detail, version=version, promoted=promoted, cv_rmse=cv_rmse, step=self.status.steps)
 
-    def skipped(self, why: str) -> None:
-        self._end("skipped", why, step=self.status.steps)
-
     def failed(self, error: BaseException) -> None:
         if isinstance(error, KeyboardInterrupt | SystemExit):
             self._end("stopped", "stopped before it finished")
