@@ -24,7 +24,6 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -45,7 +44,7 @@ from schemas.training import STARTING, TrainingStatus
 log = structlog.get_logger(__name__)
 cli = typer.Typer(add_completion=False, help=__doc__)
 
-READY_TIMEOUT_SECONDS = {"kafka": 120.0, "redis": 30.0}
+INFRA_READY_TIMEOUT_SECONDS = 120.0
 APP_READY_TIMEOUT_SECONDS = 180.0
 QUICK_TRAINING_TIMEOUT_SECONDS = 900.0
 
@@ -106,7 +105,7 @@ class Stack:
         self.supervisor = supervisor
         self.probes = readiness.probes(settings)
 
-    def wait_ready(self, names: list[str], timeout: float, describe: Callable[[str], str]) -> None:
+    def wait_ready(self, names: list[str], timeout: float) -> None:
         """Start ``names`` and print one line for each as it answers; a program that cannot start
         (the supervisor gave up on it) or does not answer in time stops ``up`` with its log's tail."""
         started = time.monotonic()
@@ -117,7 +116,7 @@ class Stack:
             for name in list(waiting):
                 if self.probes[name]():
                     waiting.remove(name)
-                    say(f"{describe(name)} ready ({time.monotonic() - started:.1f} s)", program=name)
+                    say(f"{self.describe(name)} ready ({time.monotonic() - started:.1f} s)", program=name)
                     continue
                 state = self.supervisor.state(name)
                 if state.state == "FATAL":
@@ -266,12 +265,12 @@ def up() -> None:
         pid = supervisor.launch(os.environ | to_env(settings))
         pid_file(settings).write_text(json.dumps({"run": os.getpid(), "supervisord": pid}))
         running = Stack(settings, supervisor)
-        running.wait_ready(["kafka", "redis"], max(READY_TIMEOUT_SECONDS.values()), running.describe)
+        running.wait_ready(["kafka", "redis"], INFRA_READY_TIMEOUT_SECONDS)
         topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
         asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
         say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions)")
         first = ensure_model(settings)
-        running.wait_ready([p.name for p in apps], APP_READY_TIMEOUT_SECONDS, running.describe)
+        running.wait_ready([p.name for p in apps], APP_READY_TIMEOUT_SECONDS)
         serving = readiness.serving_versions(settings)
         fresh = first is not None and first.state == "finished" and first.mode == "quick"
         background = settings.background_training and fresh
