@@ -160,7 +160,7 @@ def main() -> None:
         result["first_valuation_seconds"] = round(time.monotonic() - started, 1)
         result["first_version"] = first
         print(f"first valuation after {result['first_valuation_seconds']} s (version {first})", flush=True)
-        result["while_training"] = memory(root)
+        result["at_first_valuation"] = memory(root)  # before the background training starts
         workers, apis = pids(root, "worker"), pids(root, "api")
 
         status_file = state / "training" / "status.json"

@@ -44,6 +44,6 @@ class TrainingStatus(BaseModel):
         if self.state == "running":
             return f"{self.mode} training: {self.stage} ({self.step}/{self.steps})"
         if self.state == "finished":
-            outcome = "now serving" if self.promoted else "not promoted (the champion scores better)"
+            outcome = "promoted to champion" if self.promoted else "not promoted (the champion scores better)"
             return f"{self.mode} training finished: version {self.version}, {outcome}"
         return f"{self.mode} training {self.state}: {self.detail}"

@@ -50,5 +50,5 @@ def test_model_page_shows_the_background_training_and_the_served_version(own_sta
     progress.finished("9", True, 0.0844)
     at = page("model").run()
     assert not at.get("progress")
-    assert any("version 9, now serving" in c.value for c in at.caption)
+    assert any("version 9, promoted to champion" in c.value for c in at.caption)
     assert read_status(status_path(own_state)) is not None

@@ -62,7 +62,7 @@ def test_progress_record_moves_stage_by_stage_and_ends(tmp_path: Path) -> None:
     done = read_status(path)
     assert done is not None
     assert (done.state, done.version, done.promoted, done.fraction, done.pid) == ("finished", "7", True, 1.0, None)
-    assert "version 7, now serving" in done.summary()
+    assert "version 7, promoted to champion" in done.summary()
 
 
 def test_an_interrupted_training_says_it_was_stopped(tmp_path: Path) -> None:
