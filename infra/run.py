@@ -143,6 +143,19 @@ class Stack:
         }.get(name, f"{name}   serving a model")
 
 
+def wait_for_coordinator(settings: Settings) -> None:
+    """Workers join their group only once Kafka names its coordinator (on a new broker, after the
+    offsets topic is created), so that none of them logs an error for a broker still starting."""
+    deadline = time.monotonic() + INFRA_READY_TIMEOUT_SECONDS
+    while not asyncio.run(stack.group_coordinator_ready(settings.kafka_bootstrap, settings.consumer_group)):
+        if time.monotonic() > deadline:
+            raise stack.StackError(
+                f"Kafka named no coordinator for the group {settings.consumer_group!r} "
+                f"within {INFRA_READY_TIMEOUT_SECONDS:.0f} s; see {stack.kafka_server_log(settings.state_path)}"
+            )
+        time.sleep(0.5)
+
+
 def ours(status: TrainingStatus | None, launched: datetime) -> TrainingStatus | None:
     """The record if the training launched at ``launched`` wrote it (not an earlier one)."""
     return status if status is not None and status.started_at >= launched else None
@@ -268,7 +281,8 @@ def up() -> None:
         running.wait_ready(["kafka", "redis"], INFRA_READY_TIMEOUT_SECONDS)
         topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
         asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
-        say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions)")
+        wait_for_coordinator(settings)
+        say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions), consumer group ready")
         first = ensure_model(settings)
         running.wait_ready([p.name for p in apps], APP_READY_TIMEOUT_SECONDS)
         serving = readiness.serving_versions(settings)

@@ -16,12 +16,13 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -305,6 +306,18 @@ def redis_ready(port: int) -> bool:
         return False
 
 
+@contextlib.contextmanager
+def quiet_aiokafka() -> Iterator[None]:
+    """Hold back aiokafka's own error logs while a probe asks a broker that may still be starting."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 async def kafka_ready(bootstrap: str) -> bool:
     """True once the broker answers a metadata request.
 
@@ -314,19 +327,31 @@ async def kafka_ready(bootstrap: str) -> bool:
     host, _, port = bootstrap.split(",")[0].rpartition(":")
     if not port_open(int(port), host or "127.0.0.1"):
         return False
-    quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
-    try:
-        await admin.start()
-        await admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
-    finally:
-        await admin.close()
-        quiet.setLevel(level)
+    with quiet_aiokafka():
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await admin.close()
+
+
+async def group_coordinator_ready(bootstrap: str, group: str) -> bool:
+    """True once the broker names a coordinator for ``group``. On a new broker the first ask
+    creates the offsets topic; until it exists a consumer joining the group logs an error."""
+    with quiet_aiokafka():
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await client.bootstrap()
+            await client.coordinator_lookup(CoordinationType.GROUP, group)
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await client.close()
 
 
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:

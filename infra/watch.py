@@ -45,9 +45,7 @@ class Watcher:
             return Event(name, "warning", f"{name} exited unexpectedly and was restarted (pid {state.pid})")
         if before.state == "RUNNING" and state.state in DOWN:
             self.crashed.add(name)
-            return Event(
-                name, "warning", f"{name} exited unexpectedly ({state.description or state.state}): restarting"
-            )
+            return Event(name, "warning", f"{name} exited unexpectedly: restarting")
         if name in self.crashed and state.state == "RUNNING" and before.state != "RUNNING":
             self.crashed.discard(name)
             return Event(name, "info", f"{name} is running again (pid {state.pid})")
