@@ -18,6 +18,9 @@ WORKER_PRIORITY = 100
 APP_PRIORITY = 200
 TRAINER_PRIORITY = 900
 TRAINER = "trainer"
+NEED_NO_MODEL = ("api", "dashboard")
+"""Started while the first model trains. Not the MLflow UI: it would set up the same new MLflow
+database as the training, at the same moment."""
 BACKGROUND_NICENESS = 10
 
 MLFLOW_UI_ENV = {

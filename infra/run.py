@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
@@ -47,6 +48,7 @@ cli = typer.Typer(add_completion=False, help=__doc__)
 INFRA_READY_TIMEOUT_SECONDS = 120.0
 APP_READY_TIMEOUT_SECONDS = 180.0
 QUICK_TRAINING_TIMEOUT_SECONDS = 900.0
+STARTED = time.monotonic()
 
 
 class Stop(Exception):
@@ -104,28 +106,42 @@ class Stack:
         self.settings = settings
         self.supervisor = supervisor
         self.probes = readiness.probes(settings)
+        self.started_at: dict[str, float] = {}
+        self.waiting: list[str] = []
+
+    def start(self, names: list[str]) -> None:
+        """Start ``names`` (those not started yet); ``poll`` reports each once it answers."""
+        for name in names:
+            if name not in self.started_at:
+                self.supervisor.start(name)
+                self.started_at[name] = time.monotonic()
+                self.waiting.append(name)
+
+    def poll(self) -> None:
+        """Print one line for each started program that answers now; a program the supervisor
+        gave up on stops ``up`` with its log's tail."""
+        for name in list(self.waiting):
+            if self.probes[name]():
+                self.waiting.remove(name)
+                say(f"{self.describe(name)} ready ({time.monotonic() - self.started_at[name]:.1f} s)", program=name)
+                continue
+            state = self.supervisor.state(name)
+            if state.state == "FATAL":
+                raise stack.StackError(
+                    f"{name} could not start ({state.description}); last lines of {state.log}:\n"
+                    f"{stack.tail(Path(state.log), 20)}"
+                )
 
     def wait_ready(self, names: list[str], timeout: float) -> None:
-        """Start ``names`` and print one line for each as it answers; a program that cannot start
-        (the supervisor gave up on it) or does not answer in time stops ``up`` with its log's tail."""
-        started = time.monotonic()
-        for name in names:
-            self.supervisor.start(name)
-        waiting = list(names)
-        while waiting:
-            for name in list(waiting):
-                if self.probes[name]():
-                    waiting.remove(name)
-                    say(f"{self.describe(name)} ready ({time.monotonic() - started:.1f} s)", program=name)
-                    continue
-                state = self.supervisor.state(name)
-                if state.state == "FATAL":
-                    raise stack.StackError(
-                        f"{name} could not start ({state.description}); last lines of {state.log}:\n"
-                        f"{stack.tail(Path(state.log), 20)}"
-                    )
-            if waiting and time.monotonic() - started > timeout:
-                name = waiting[0]
+        """Start ``names`` and wait until every started program answers, or stop ``up`` after ``timeout``."""
+        self.start(names)
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            if not self.waiting:
+                return
+            if time.monotonic() > deadline:
+                name = self.waiting[0]
                 raise stack.StackError(
                     f"{name} did not answer within {timeout:.0f} s; last lines of its log:\n"
                     f"{stack.tail(self.supervisor.programs[name].log, 20)}"
@@ -161,9 +177,10 @@ def ours(status: TrainingStatus | None, launched: datetime) -> TrainingStatus | 
     return status if status is not None and status.started_at >= launched else None
 
 
-def ensure_model(settings: Settings) -> TrainingStatus | None:
-    """Train the quick first model in a process of its own when no champion is registered.
-    Returns its status record, or None when a champion was there and nothing was trained."""
+def ensure_model(settings: Settings, meanwhile: Callable[[], None]) -> TrainingStatus | None:
+    """Train the quick first model in a process of its own when no champion is registered,
+    calling ``meanwhile`` as it goes. Returns its status record, or None when a champion was
+    there and nothing was trained."""
     path = status_path(settings)
     launched = utc_now()
     logfile = programs.logs_dir(settings) / "training-quick.log"
@@ -184,7 +201,9 @@ def ensure_model(settings: Settings) -> TrainingStatus | None:
                 if not shown:
                     say("no model registered: training a quick one first (about a minute)")
                 shown = status.stage
-                say(f"  quick training: {status.stage} ({status.step + 1}/{status.steps})")
+                counted = f" ({status.step + 1}/{status.steps})" if status.steps > 1 else ""
+                say(f"  quick training: {status.stage}{counted}")
+            meanwhile()
             if time.monotonic() - started > QUICK_TRAINING_TIMEOUT_SECONDS:
                 raise stack.StackError(f"the quick training took over {QUICK_TRAINING_TIMEOUT_SECONDS:.0f} s")
             time.sleep(0.5)
@@ -213,7 +232,7 @@ def banner(settings: Settings, serving: list[str], background: bool) -> str:
     return "\n".join(
         [
             "",
-            "valuestream is up:",
+            f"valuestream is up ({time.monotonic() - STARTED:.0f} s after the start):",
             f"  API          {api}/api/v1   (docs: {api}/docs)",
             f"  dashboard    http://127.0.0.1:{settings.dashboard_port}",
             f"  MLflow       http://127.0.0.1:{settings.mlflow_ui_port}",
@@ -283,8 +302,12 @@ def up() -> None:
         asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
         wait_for_coordinator(settings)
         say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions), consumer group ready")
-        first = ensure_model(settings)
-        running.wait_ready([p.name for p in apps], APP_READY_TIMEOUT_SECONDS)
+        # The API and the dashboard need no model: they start while it trains.
+        running.start(list(programs.NEED_NO_MODEL))
+        first = ensure_model(settings, running.poll)
+        # The workers load the model before the MLflow UI starts: the first valuation comes sooner.
+        running.wait_ready([p.name for p in apps if p.name != "mlflow"], APP_READY_TIMEOUT_SECONDS)
+        running.wait_ready(["mlflow"], APP_READY_TIMEOUT_SECONDS)
         serving = readiness.serving_versions(settings)
         fresh = first is not None and first.state == "finished" and first.mode == "quick"
         background = settings.background_training and fresh

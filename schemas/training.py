@@ -42,7 +42,8 @@ class TrainingStatus(BaseModel):
     def summary(self) -> str:
         """One line for a terminal or a caption."""
         if self.state == "running":
-            return f"{self.mode} training: {self.stage} ({self.step}/{self.steps})"
+            counted = f" ({self.step + 1}/{self.steps})" if self.steps > 1 else ""
+            return f"{self.mode} training: {self.stage}{counted}"
         if self.state == "finished":
             outcome = "promoted to champion" if self.promoted else "not promoted (the champion scores better)"
             return f"{self.mode} training finished: version {self.version}, {outcome}"
