@@ -18,6 +18,7 @@ TITLES = {
     "stream": "Streaming through Kafka vs in-process floor",
     "rest": "REST submit-and-poll vs synchronous baseline",
     "dashboard": "Dashboard render times (10,000 results in Redis)",
+    "startup": "make run on a fresh state: first valuation, full model, idle memory",
 }
 
 

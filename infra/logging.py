@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import TextIO
 
 import structlog
 
@@ -21,7 +22,8 @@ _SHARED: list[structlog.types.Processor] = [
 ]
 
 
-def configure_logging(settings: Settings, service: str) -> None:
+def configure_logging(settings: Settings, service: str, stream: TextIO | None = None) -> None:
+    """Route structlog and the standard loggers to ``stream`` (standard output by default)."""
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if settings.log_format == "json"
@@ -41,7 +43,7 @@ def configure_logging(settings: Settings, service: str) -> None:
             renderer,
         ],
     )
-    handler = logging.StreamHandler(sys.stdout)
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(formatter)
     root = logging.getLogger()
     root.handlers[:] = [handler]

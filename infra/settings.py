@@ -75,6 +75,17 @@ class Settings(BaseSettings):
         default=9100, description="Metrics port of worker 0; worker i listens on this + i."
     )
     workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
+    background_training: bool = Field(
+        default=True,
+        description="On a fresh state `make run` serves a quick model first, then trains the full one in the "
+        "background and promotes it if it scores better; false: the quick model only.",
+    )
+    restart_retries: int = Field(
+        default=10,
+        ge=0,
+        description="Failed restarts in a row (each waiting a second longer) after which `make run` stops "
+        "restarting a crashed process.",
+    )
     worker_pipeline_depth: int = Field(
         default=8,
         ge=1,

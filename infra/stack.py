@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import shutil
 import signal
@@ -15,12 +16,13 @@ import socket
 import subprocess
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -56,10 +58,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def port_open(port: int) -> bool:
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.2)
-        return sock.connect_ex(("127.0.0.1", port)) == 0
+        return sock.connect_ex((host, port)) == 0
 
 
 def group_alive(pid: int) -> bool:
@@ -165,16 +167,17 @@ def _kafka_properties(data_dir: Path, port: int, controller_port: int, partition
     )
 
 
-def start_kafka(
+def kafka_command(
     state_dir: Path,
     port: int,
     *,
     partitions: int = 6,
     cache_dir: Path | None = None,
     heap: str = "512m",
-    timeout: float = 90.0,
-) -> Service:
-    """Format (first time only) and start a single-node KRaft broker; return once it answers."""
+) -> list[str]:
+    """Resolve the jars, write the broker's config, format its storage (first time only), and
+    return the command line that runs the broker in the foreground (``make run`` hands it to
+    the supervisor, the tests start it themselves)."""
     java = require("java", "install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
     classpath = kafka_classpath(cache_dir or state_dir)
     home = state_dir / "kafka"
@@ -205,59 +208,78 @@ def start_kafka(
         )
         if formatted.returncode != 0:
             raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
-    log = logs / "stdout.log"
-    process = subprocess.Popen(
-        [
-            java,
-            f"-Xmx{heap}",
-            f"-Xms{heap}",
-            "-XX:+UseG1GC",
-            f"-Dkafka.logs.dir={logs}",
-            f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
-            "-cp",
-            classpath,
-            KAFKA_MAIN,
-            str(config),
-        ],
-        stdout=log.open("ab"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return [
+        java,
+        f"-Xmx{heap}",
+        f"-Xms{heap}",
+        "-XX:+UseG1GC",
+        f"-Dkafka.logs.dir={logs}",
+        f"-Dlog4j2.configurationFile={KAFKA_LOG4J}",
+        "-cp",
+        classpath,
+        KAFKA_MAIN,
+        str(config),
+    ]
+
+
+def kafka_server_log(state_dir: Path) -> Path:
+    return state_dir / "kafka" / "logs" / "server.log"
+
+
+def start_kafka(
+    state_dir: Path,
+    port: int,
+    *,
+    partitions: int = 6,
+    cache_dir: Path | None = None,
+    heap: str = "512m",
+    timeout: float = 90.0,
+) -> Service:
+    """Format (first time only) and start a single-node KRaft broker; return once it answers."""
+    command = kafka_command(state_dir, port, partitions=partitions, cache_dir=cache_dir, heap=heap)
+    log = state_dir / "kafka" / "logs" / "stdout.log"
+    process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("kafka", port, process, log)
-    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, logs / "server.log")
+    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, kafka_server_log(state_dir))
     return service
 
 
-def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
-    """Start the OS ``redis-server`` on ``port`` with its files in ``state_dir/redis``."""
+def redis_command(state_dir: Path, port: int) -> list[str]:
+    """The command line that runs the OS ``redis-server`` on ``port`` in the foreground, AOF on,
+    its files in ``state_dir/redis``."""
     binary = require("redis-server", "install Redis (Debian: apt-get install -y redis-server)")
     home = state_dir / "redis"
     home.mkdir(parents=True, exist_ok=True)
     if port_open(port):
         raise StackError(f"port {port} is taken: stop what listens there or set VALUESTREAM_REDIS_PORT")
-    log = home / "redis.log"
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--dir",
-            str(home),
-            "--appendonly",
-            "yes",
-            "--save",
-            "",
-            "--daemonize",
-            "no",
-            "--logfile",
-            str(log),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    return [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(home),
+        "--appendonly",
+        "yes",
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        str(redis_log(state_dir)),
+    ]
+
+
+def redis_log(state_dir: Path) -> Path:
+    return state_dir / "redis" / "redis.log"
+
+
+def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
+    """Start the OS ``redis-server`` on ``port`` with its files in ``state_dir/redis``."""
+    command = redis_command(state_dir, port)
+    log = redis_log(state_dir)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("redis", port, process, log)
     _wait(service, lambda: redis_ready(port), timeout, log)
     return service
@@ -284,17 +306,52 @@ def redis_ready(port: int) -> bool:
         return False
 
 
-async def kafka_ready(bootstrap: str) -> bool:
-    """True once the broker answers a metadata request."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+@contextlib.contextmanager
+def quiet_aiokafka() -> Iterator[None]:
+    """Hold back aiokafka's own error logs while a probe asks a broker that may still be starting."""
+    logger = logging.getLogger("aiokafka")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
     try:
-        await admin.start()
-        await admin.list_topics()
-        return True
-    except (KafkaError, OSError):
-        return False
+        yield
     finally:
-        await admin.close()
+        logger.setLevel(level)
+
+
+async def kafka_ready(bootstrap: str) -> bool:
+    """True once the broker answers a metadata request.
+
+    Asked only once the port accepts connections, and with aiokafka's own logging held back, so
+    that a broker still starting is not reported as an error: it is what is being waited for.
+    """
+    host, _, port = bootstrap.split(",")[0].rpartition(":")
+    if not port_open(int(port), host or "127.0.0.1"):
+        return False
+    with quiet_aiokafka():
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await admin.start()
+            await admin.list_topics()
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await admin.close()
+
+
+async def group_coordinator_ready(bootstrap: str, group: str) -> bool:
+    """True once the broker names a coordinator for ``group``. On a new broker the first ask
+    creates the offsets topic; until it exists a consumer joining the group logs an error."""
+    with quiet_aiokafka():
+        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        try:
+            await client.bootstrap()
+            await client.coordinator_lookup(CoordinationType.GROUP, group)
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await client.close()
 
 
 async def ensure_topics(bootstrap: str, topics: list[str], partitions: int) -> None:

@@ -1,7 +1,13 @@
-"""``python -m training [--quick] [--data PATH] [--no-tf] [--if-no-champion]``."""
+"""``python -m training [--quick] [--no-year-ahead] [--data PATH] [--no-tf] [--if-no-champion] [--unless-full-model]``.
+
+Keeps its progress in the status record under the state folder (``schemas.training``), which
+``make run`` and the dashboard's model page read.
+"""
 
 from __future__ import annotations
 
+import signal
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -13,20 +19,52 @@ app = typer.Typer(add_completion=False, help="Train, evaluate and register the v
 @app.command()
 def main(
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast run (<= 60 s) for tests and CI.")] = False,
+    year_ahead: Annotated[
+        bool,
+        typer.Option(
+            "--year-ahead/--no-year-ahead",
+            help="Run the rolling-origin checks (holdout figures); the model is the same.",
+        ),
+    ] = True,
     data: Annotated[Path | None, typer.Option("--data", help="CSV or Parquet with the Ames column names.")] = None,
     no_tf: Annotated[bool, typer.Option("--no-tf", help="Skip the TensorFlow candidate.")] = False,
     if_no_champion: Annotated[
         bool, typer.Option("--if-no-champion", help="Exit 0 without training when a champion is registered.")
     ] = False,
+    unless_full_model: Annotated[
+        bool,
+        typer.Option(
+            "--unless-full-model",
+            help="Exit 0 without training when a version trained in full is registered (promoted or not).",
+        ),
+    ] = False,
 ) -> None:
+    from infra.logging import configure_logging
     from infra.settings import get_settings
+    from infra.training_status import status_path
     from training.pipeline import champion_exists, train
+    from training.progress import Progress
+    from training.registry import full_model_registered
 
     settings = get_settings()
+    configure_logging(settings, "training")
+    # A supervisor stops a process with SIGTERM: unwind, so the record says it was stopped.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
+    # A run that trains nothing leaves the record of the last training as it was.
     if if_no_champion and champion_exists(settings):
         typer.echo(f"{settings.champion_uri} exists: not training")
         return
-    outcome = train(settings, quick=quick, data_path=data, use_tf=not no_tf)
+    if unless_full_model and full_model_registered(settings):
+        typer.echo("a fully trained version is registered: not training")
+        return
+    progress = Progress(status_path(settings), "quick" if quick else "full")
+    try:
+        outcome = train(
+            settings, quick=quick, data_path=data, use_tf=not no_tf, year_ahead=year_ahead, progress=progress
+        )
+    except BaseException as exc:
+        progress.failed(exc)
+        raise
     typer.echo(
         f"run {outcome.run_id}: version {outcome.version} ({outcome.selected}), "
         f"cv_rmse {outcome.metrics['cv_rmse']:.4f}, promoted={outcome.promoted}, report {outcome.report_dir}"

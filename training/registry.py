@@ -32,6 +32,8 @@ EXPERIMENT = "valuestream-price"
 CV_RMSE_TAG = "cv_rmse"
 PROMOTED_AT_TAG = "promoted_at"
 CONTRACT_TAG = "feature_contract"
+MODE_TAG = "training_mode"
+"""'quick' or 'full': how the version was trained (``python -m training --quick`` or not)."""
 PACKAGE_DIR = Path(__file__).resolve().parent
 SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
 
@@ -102,6 +104,30 @@ def champion_exists(settings: Settings) -> bool:
     return _champion(configure(settings), settings) is not None
 
 
+def trained_quick(client: MlflowClient, version: ModelVersion) -> bool:
+    """Whether a version came from a quick run: its ``training_mode`` tag, or for versions
+    registered before the tag existed, its run's ``quick`` parameter."""
+    mode = version.tags.get(MODE_TAG)
+    if mode is not None:
+        return bool(mode == "quick")
+    if not version.run_id:
+        return False
+    return bool(client.get_run(version.run_id).data.params.get("quick") == "True")
+
+
+def full_model_registered(settings: Settings) -> bool:
+    """Whether a version trained in full (not ``--quick``) for this code's feature contract is
+    registered, promoted or not: ``make run`` then has no full training left to do."""
+    client = configure(settings)
+    contract = feature_contract()
+    for version in client.search_model_versions(f"name = '{settings.model_name}'"):
+        # Searches may leave tags out on some stores: read each version whole.
+        full = client.get_model_version(settings.model_name, version.version)
+        if full.tags.get(CONTRACT_TAG) == contract and not trained_quick(client, full):
+            return True
+    return False
+
+
 def environment() -> dict[str, Any]:
     versions: dict[str, str] = {}
     for package in (*SERVING_PACKAGES, "tensorflow-cpu", "typer", "tqdm", "matplotlib"):
@@ -147,6 +173,7 @@ def register(
     signature: ModelSignature,
     input_example: pd.DataFrame,
     figures: dict[str, float],
+    mode: str = "full",
 ) -> tuple[str, bool]:
     """Log the pyfunc in the active run, register it with ``figures`` as version tags (``cv_rmse``
     required), and move the alias if its CV RMSE beats the champion's, tagging ``promoted_at``."""
@@ -166,6 +193,7 @@ def register(
     for tag, value in figures.items():
         client.set_model_version_tag(settings.model_name, version, tag, tag_value(value))
     client.set_model_version_tag(settings.model_name, version, CONTRACT_TAG, feature_contract())
+    client.set_model_version_tag(settings.model_name, version, MODE_TAG, mode)
     promoted = beats(cv_rmse, previous)
     if promoted:
         client.set_registered_model_alias(settings.model_name, settings.model_alias, version)

@@ -7,8 +7,9 @@ import redis
 import streamlit as st
 
 from dashboard.accuracy import feedback_figures
-from dashboard.context import redis_down, settings
+from dashboard.context import redis_down, settings, store
 from dashboard.registry import SHOWN_METRICS, RegistryError, VersionInfo, report_plots, versions
+from dashboard.serving import latest_training, served_versions, training_line
 
 
 def comparison(infos: list[VersionInfo], alias: str) -> pd.DataFrame:
@@ -30,6 +31,7 @@ def versions_table(infos: list[VersionInfo]) -> pd.DataFrame:
                 "aliases": ", ".join(i.aliases),
                 "registered": i.registered_at,
                 "promoted": i.promoted_at or "",
+                "trained": "quick" if i.params.get("quick") == "True" else "full",
                 "selected": i.params.get("selected", ""),
                 "cv_rmse": i.metrics.get("cv_rmse"),
                 "run_id": i.run_id,
@@ -79,8 +81,34 @@ def production_accuracy() -> None:
     )
 
 
+@st.fragment(run_every=5)
+def serving_and_training() -> None:
+    """The version(s) the workers serve now, and the latest training's progress (it may run in the background)."""
+    conf = settings()
+    try:
+        served = served_versions(store(), conf.redis_prefix)
+    except redis.RedisError as exc:
+        redis_down(exc)
+        served = {}
+    if served:
+        st.caption(
+            "Serving now: "
+            + "; ".join(f"version {version} ({len(names)} worker(s))" for version, names in sorted(served.items()))
+        )
+    status = latest_training(conf)
+    if status is None:
+        return
+    if status.state == "running":
+        st.progress(status.fraction, text=training_line(status))
+    elif status.state == "failed":
+        st.warning(training_line(status))
+    else:
+        st.caption(training_line(status))
+
+
 def main() -> None:
     st.title("Model")
+    serving_and_training()
     conf = settings()
     try:
         infos = versions(conf.tracking_uri, conf.model_name)
