@@ -22,7 +22,7 @@ from api.records import Records
 from api.routes import batch, feedback, health, jobs, metrics, model, predictions, stream
 from api.security import Access, KeyRing, RateLimits, authorize
 from api.waiter import ResultWaiter
-from infra.kafka import create_broker
+from infra.kafka import create_broker, stop_within
 from infra.memory import freeze_long_lived
 from infra.redis import create_redis
 from infra.settings import Settings, get_settings
@@ -73,7 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             connecting.cancel()
             await waiter.close()
-            await publisher.broker.stop()
+            await stop_within(publisher.broker, settings.kafka_ack_timeout_seconds)
             await client.aclose()
 
     app = FastAPI(title="valuestream", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import structlog
 from aiokafka.errors import KafkaError
 from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
@@ -15,6 +16,7 @@ from pydantic import BaseModel
 
 from infra.settings import Settings
 
+log = structlog.get_logger(__name__)
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
 MAX_BATCH_BYTES = 512 * 1024
 
@@ -93,6 +95,20 @@ async def publish_confirmed(
         await broker.publish(m.value, m.topic, key=m.key, headers=dict(m.headers), no_confirm=True) for m in messages
     ]
     await acknowledged(pending, ack_timeout)
+
+
+async def stop_within(broker: KafkaBroker, seconds: float) -> None:
+    """Stop the broker's clients; after ``seconds`` give up on messages Kafka never acknowledged.
+
+    The producer flushes on stop and retries for as long as the broker is away, so without a
+    bound a process stopped while Kafka is down never exits. Whoever sent the abandoned
+    messages was already told they failed (``KafkaUnavailableError``).
+    """
+    try:
+        async with asyncio.timeout(seconds):
+            await broker.stop()
+    except TimeoutError:
+        log.warning("kafka_stop_abandoned", seconds=seconds)
 
 
 async def hand_over(broker: KafkaBroker, messages: Sequence[Outgoing], ack_timeout: float) -> None:

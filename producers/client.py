@@ -22,7 +22,15 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
-from infra.kafka import JSON_HEADERS, PUBLISH_FAULTS, KafkaUnavailableError, create_broker, hand_over, keyed_json
+from infra.kafka import (
+    JSON_HEADERS,
+    PUBLISH_FAULTS,
+    KafkaUnavailableError,
+    create_broker,
+    hand_over,
+    keyed_json,
+    stop_within,
+)
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stack import ensure_topics
@@ -85,7 +93,7 @@ class ValuationClient:
                 await self._listening
         if self._consumer is not None:
             await self._consumer.stop()
-        await self.broker.stop()
+        await stop_within(self.broker, self.settings.kafka_ack_timeout_seconds)
         await self.store.client.aclose()
 
     async def _listen(self, topic: str) -> None:

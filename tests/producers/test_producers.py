@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from infra import stack
 from infra.settings import Settings, to_env
 from producers.client import ValuationClient
 from producers.simulate import simulate
@@ -81,6 +82,17 @@ def test_cli_refuses_a_file_with_unknown_columns(module_settings: Settings, tmp_
     refused = ingest(module_settings, str(path))
     assert refused.returncode == 2
     assert "colour" in refused.stderr
+
+
+def test_cli_without_kafka_says_so_and_how_to_resume(module_settings: Settings, tmp_path: Path) -> None:
+    path = tmp_path / "houses.csv"
+    path.write_text("gr_liv_area,year_built,neighborhood\n1500,1990,Gilbert\n")
+    dead = module_settings.model_copy(update={"kafka_bootstrap": f"127.0.0.1:{stack.free_port()}"})
+    refused = ingest(dead, str(path))
+    assert refused.returncode == 4, refused.stderr
+    assert "Kafka is not reachable" in refused.stderr
+    assert "run the same command again to resume" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_simulator_sends_at_the_rate_and_every_request_is_answered(
