@@ -6,11 +6,9 @@ import asyncio
 from collections.abc import Sequence
 
 import structlog
-from aiokafka.errors import KafkaError
-from faststream.exceptions import FastStreamException
 from faststream.kafka import KafkaBroker
 
-from infra.kafka import KafkaUnavailableError, hand_over, keyed_json
+from infra.kafka import PUBLISH_FAULTS, KafkaUnavailableError, hand_over, keyed_json
 from schemas.messages import PredictionRequest
 
 log = structlog.get_logger(__name__)
@@ -32,7 +30,7 @@ class RequestPublisher:
             try:
                 await self.connect()
                 log.info("kafka_connected")
-            except (KafkaError, OSError, FastStreamException) as exc:
+            except PUBLISH_FAULTS as exc:
                 log.warning("kafka_unavailable", error=str(exc))
                 await asyncio.sleep(retry_seconds)
 

@@ -75,7 +75,7 @@ async def acknowledged(futures: Sequence[asyncio.Future[Any]], ack_timeout: floa
             if not done:
                 raise TimeoutError(f"Kafka acknowledged nothing for {ack_timeout} s")
             for future in done:
-                _retrieve(future)
+                _retrieve(future)  # every error in ``done`` counts as seen before the first one is raised
             for future in done:
                 future.result()
     finally:

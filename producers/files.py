@@ -14,7 +14,7 @@ import json
 import math
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -74,7 +74,7 @@ def file_format(path: Path, name: str | None = None) -> TableFormat:
 class _FirstBadLine:
     """pyarrow's handler of a line whose cells do not match the header: keep the first, then fail."""
 
-    message: str | None = field(default=None)
+    message: str | None = None
 
     def __call__(self, row: pacsv.InvalidRow) -> str:
         if self.message is None:

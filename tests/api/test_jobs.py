@@ -110,6 +110,10 @@ def test_odd_but_valid_files_are_read_correctly(client: TestClient, case: str) -
     assert client.delete(response.json()["status_url"]).status_code == 204
 
 
+GIB = 1 << 30
+GIB_BLOCK = 1 << 20
+
+
 def gigabyte_upload(boundary: str) -> Iterator[bytes]:
     """A 1 GiB CSV as a multipart body, made as it is sent."""
     yield f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="big.csv"\r\n\r\n'.encode()
@@ -118,10 +122,6 @@ def gigabyte_upload(boundary: str) -> Iterator[bytes]:
     for _ in range(GIB // len(block)):
         yield block
     yield f"\r\n--{boundary}--\r\n".encode()
-
-
-GIB = 1 << 30
-GIB_BLOCK = 1 << 20
 
 
 @pytest.mark.parametrize("declared", [True, False], ids=["content-length", "chunked"])
