@@ -24,11 +24,9 @@ from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import Prefetcher
 from consumers.worker import Worker
 from infra.kafka import create_broker
-from infra.redis import create_redis
 from infra.settings import Settings
-from infra.store import ResultStore
-from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
+from state import State
 
 log = structlog.get_logger(__name__)
 LAG_SECONDS = 5.0
@@ -55,11 +53,8 @@ class ScoringService:
     prefetcher: Prefetcher
 
 
-def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> ScoringService:
-    store = ResultStore(
-        create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
-    )
-    worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window))
+def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
+    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window))
     holder: list[LogicSubscriber[Any]] = []
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
     pipeline = CommitPipeline(
@@ -138,7 +133,8 @@ async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]
 def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | None = None) -> FastStream:
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
-    service = build_worker(settings, broker, models)
+    store = State.connect(settings)
+    service = build_worker(settings, broker, models, store)
     worker = service.worker
     lag = LagExporter(lambda: service.subscriber.consumer)
 
@@ -153,9 +149,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             start_http_server(port, addr="0.0.0.0")
         tasks = [
             asyncio.create_task(models.watch()),
-            asyncio.create_task(
-                beat_forever(worker.store.client, worker.store.keys, worker_name(worker_index), models)
-            ),
+            asyncio.create_task(beat_forever(store.heartbeats, worker_name(worker_index), models)),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
         ]
@@ -165,7 +159,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
         finally:
             for task in tasks:
                 task.cancel()
-            await worker.store.client.aclose()
+            await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
     app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops

@@ -1,23 +1,25 @@
-"""Prometheus exposition, with the feedback gauges refreshed from Redis on each scrape."""
+"""Prometheus exposition, with the feedback gauges refreshed from the state store on each scrape."""
 
 from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from redis.exceptions import RedisError
 
-from api.deps import AccuracyDep
+from api.deps import StateDep
+from api.feedback import export
+from state import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(accuracy: AccuracyDep) -> Response:
+async def metrics(store: StateDep) -> Response:
     """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy."""
     try:
-        await accuracy.refresh()
-    except RedisError as exc:
-        log.warning("feedback_refresh_failed", error=type(exc).__name__)
+        for figures in await store.feedback.figures():
+            export(figures)
+    except StoreUnavailableError as exc:
+        log.warning("feedback_refresh_failed", error=str(exc))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

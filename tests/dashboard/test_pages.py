@@ -7,15 +7,13 @@ import time
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Progress
 
-from api.feedback import Accuracy
 from dashboard import api_client
 from infra import stack
 from infra.settings import Settings
-from schemas.rest_keys import RestKeys
+from state import State
 from tests.dashboard import seeding
 from tests.dashboard.conftest import SEEDED, page, use
 
@@ -79,7 +77,7 @@ def test_pages_say_redis_is_down_and_recover_when_it_is_back(
     use(settings, monkeypatch)
     for name in ("live", "analytics", "history", "jobs"):
         at = rendered(name)
-        assert any("Redis is not reachable" in w.value for w in at.warning), name
+        assert any("result store (Redis) is not reachable" in w.value for w in at.warning), name
     service = stack.start_redis(tmp_path, port)
     try:
         seeding.save(settings, seeding.fake_results(20, seed=3))
@@ -191,13 +189,12 @@ def test_model_page_shows_accuracy_on_observed_sales(
     settings = base_settings.model_copy(update={"redis_prefix": f"fb{time.monotonic_ns()}"})
 
     async def send_feedback() -> None:
-        client = Redis.from_url(settings.redis_url, decode_responses=True)
+        store = State.connect(settings)
         try:
-            accuracy = Accuracy(client, RestKeys(settings.redis_prefix))
             for ape in (2.0, 4.0, 30.0):  # two close prices and one far off, all inside the interval
-                await accuracy.record("Gilbert", champion, (ape, ape <= 10.0, True))
+                await store.feedback.record("Gilbert", champion, (ape, ape <= 10.0, True))
         finally:
-            await client.aclose()
+            await store.close()
 
     asyncio.run(send_feedback())
     use(settings, monkeypatch)
