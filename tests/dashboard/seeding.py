@@ -8,8 +8,8 @@ from collections.abc import Sequence
 from datetime import date, timedelta
 
 from infra.settings import Settings
-from schemas.features import NEIGHBORHOODS
-from schemas.messages import ErrorInfo, ModelRef, PredictionResult, Source, Subject, Timings, utc_now
+from schemas.features import EXAMPLE_HOUSE, NEIGHBORHOODS, PropertyFeatures
+from schemas.messages import ErrorInfo, ModelRef, PredictionRequest, PredictionResult, Source, Subject, Timings, utc_now
 from schemas.valuation import Comparable, Contribution, Interval
 from state import ANONYMOUS, State
 
@@ -99,6 +99,23 @@ def create_job(settings: Settings, job_id: str, total: int, age_seconds: float =
         store = State.connect(settings)
         try:
             await store.jobs.create(job_id, total, "file", ANONYMOUS, utc_now() - timedelta(seconds=age_seconds))
+        finally:
+            await store.close()
+
+    asyncio.run(write())
+
+
+def save_owned(settings: Settings, owner: str, results: Sequence[PredictionResult]) -> None:
+    """Results of single requests created by ``owner`` (as the API records them), through the real store."""
+
+    async def write() -> None:
+        store = State.connect(settings)
+        try:
+            requests = [
+                PredictionRequest(request_id=r.request_id, features=PropertyFeatures(**EXAMPLE_HOUSE)) for r in results
+            ]
+            await store.predictions.accept(requests, owner)
+            await store.predictions.save_results(results)
         finally:
             await store.close()
 
