@@ -55,7 +55,7 @@ def routes(client: TestClient) -> list[tuple[str, str]]:
         (method, route.path)
         for route in client.app.routes  # type: ignore[attr-defined]
         if isinstance(route, APIRoute)
-        for method in sorted(route.methods)
+        for method in sorted(route.methods or ())
     ]
     assert len(found) >= 15
     return found

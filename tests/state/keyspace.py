@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import redis
 
@@ -22,7 +23,7 @@ def everything(url: str, prefix: str) -> Iterator[Found]:
     try:
         for key in client.scan_iter(match=f"{prefix}:*", count=500):
             kind = str(client.type(key))
-            ttl = int(client.ttl(key))  # type: ignore[arg-type]
+            ttl = int(client.ttl(key))
             yield Found(key, kind, key, ttl)
             for text in _contents(client, key, kind):
                 yield Found(key, kind, text, ttl)
@@ -31,20 +32,26 @@ def everything(url: str, prefix: str) -> Iterator[Found]:
 
 
 def _contents(client: redis.Redis, key: str, kind: str) -> Iterator[str]:
+    reply: Any
     if kind == "string":
         yield str(client.get(key))
     elif kind == "hash":
-        for field, value in client.hgetall(key).items():  # type: ignore[union-attr]
+        reply = client.hgetall(key)
+        for field, value in reply.items():
             yield str(field)
             yield str(value)
     elif kind == "list":
-        yield from (str(v) for v in client.lrange(key, 0, -1))  # type: ignore[union-attr]
+        reply = client.lrange(key, 0, -1)
+        yield from (str(v) for v in reply)
     elif kind == "set":
-        yield from (str(v) for v in client.smembers(key))  # type: ignore[union-attr]
+        reply = client.smembers(key)
+        yield from (str(v) for v in reply)
     elif kind == "zset":
-        yield from (str(v) for v in client.zrange(key, 0, -1))  # type: ignore[union-attr]
+        reply = client.zrange(key, 0, -1)
+        yield from (str(v) for v in reply)
     elif kind == "stream":
-        for _, fields in client.xrange(key):  # type: ignore[union-attr]
+        reply = client.xrange(key)
+        for _, fields in reply:
             for field, value in fields.items():
                 yield str(field)
                 yield str(value)
