@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from infra import stack
 from infra.settings import Settings
+from state import StoreUnavailableError
 from tests.api.conftest import HOUSE, connected_client
 from tests.conftest import isolated_settings
 
@@ -80,3 +82,31 @@ def test_no_route_answers_500_with_the_store_away(outage: TestClient) -> None:
     health = outage.get("/api/v1/health").json()
     assert health["redis"]["ok"] is False
     assert "not reachable" in health["redis"]["detail"]
+
+
+@pytest.fixture(scope="module")
+def no_worker(base_settings: Settings) -> Iterator[TestClient]:
+    yield from connected_client(isolated_settings(base_settings, rate_limit="none"))
+
+
+@pytest.mark.parametrize("idempotency_key", [None, "retry-me"])
+def test_a_request_in_kafka_is_202_when_the_store_fails_after_it(
+    no_worker: TestClient, monkeypatch: pytest.MonkeyPatch, idempotency_key: str | None
+) -> None:
+    """Queued and handed to Kafka, then the store stops answering reads: the client still gets its id."""
+    predictions = no_worker.app.state.store.predictions  # type: ignore[attr-defined]
+    read = predictions.get
+    answered = [0 if idempotency_key is None else 1]  # the idempotent path reads once before it publishes
+
+    async def away(request_id: str) -> object:
+        if answered[0] > 0:
+            answered[0] -= 1
+            return await read(request_id)
+        raise StoreUnavailableError("the result store is not reachable (ConnectionError)")
+
+    monkeypatch.setattr(predictions, "get", away)
+    headers = {"Idempotency-Key": f"{idempotency_key}-{uuid.uuid4().hex}"} if idempotency_key else {}
+    response = no_worker.post("/api/v1/predict?wait=1", json={"features": HOUSE}, headers=headers)
+    assert response.status_code == 202, response.text
+    assert response.json()["status"] == "queued"
+    assert response.headers["Location"].endswith(response.json()["request_id"])
