@@ -9,7 +9,6 @@ result written back after its erase would be found.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import pytest
@@ -18,8 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from infra.settings import Settings
-from tests.api.conftest import HOUSE, connected_client
-from tests.conftest import WorkerProcess, isolated_settings
+from tests.api.conftest import HOUSE
+from tests.conftest import WorkerProcess
 from tests.state.drain import drained
 from tests.state.keyspace import everything
 
@@ -35,18 +34,14 @@ class Ledger:
 
 
 @pytest.fixture(scope="module")
-def stack_settings(base_settings: Settings, champion: str) -> Settings:
-    return isolated_settings(base_settings, rate_limit="none")
+def api(client: TestClient, worker: WorkerProcess) -> TestClient:
+    """The module's API (``tests.api.conftest``) with its scoring worker running."""
+    return client
 
 
 @pytest.fixture(scope="module")
-def api(stack_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    worker = WorkerProcess(stack_settings, 0, tmp_path_factory.mktemp("erase-worker"))
-    worker.wait_ready()
-    try:
-        yield from connected_client(stack_settings)
-    finally:
-        worker.stop()
+def stack_settings(module_settings: Settings) -> Settings:
+    return module_settings
 
 
 def submit(api: TestClient, ledger: Ledger, wait: float) -> str:
