@@ -43,7 +43,7 @@ RSS_TARGET_MB = 1024
 
 def make_requests(rows: int, job_id: str) -> list[PredictionRequest]:
     """Houses drawn from the training data (realistic mix), each a request of one job."""
-    from training.data import load
+    from dataset.sales import load
 
     sample = load().features.sample(rows, replace=True, random_state=0).to_dict("records")
     clean = [{k: (None if v != v else v) for k, v in row.items()} for row in sample]  # NaN -> None

@@ -19,7 +19,7 @@ from prometheus_client import start_http_server
 from consumers.drift import DriftMonitor
 from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
-from consumers.model import ModelHolder, NoChampionError
+from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import Prefetcher
 from consumers.worker import Worker
@@ -27,6 +27,7 @@ from infra.kafka import create_broker
 from infra.redis import create_redis
 from infra.settings import Settings
 from infra.store import ResultStore
+from registry.errors import NoVersionError
 from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
 
@@ -120,7 +121,7 @@ async def wait_for_champion(models: ModelHolder, poll: float) -> None:
         try:
             await asyncio.to_thread(models.refresh)
             return
-        except NoChampionError as exc:
+        except NoVersionError as exc:
             log.warning("waiting_for_champion", error=str(exc))
             await asyncio.sleep(poll)
 
