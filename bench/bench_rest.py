@@ -51,6 +51,7 @@ import psutil  # noqa: E402
 from infra import stack  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
 from infra.settings import Settings, to_env  # noqa: E402
+from infra.topics import ensure_topics  # noqa: E402
 from schemas.features import EXAMPLE_HOUSE  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rest.json"
@@ -477,7 +478,7 @@ def main() -> None:
         )
         settings.state_path.mkdir(parents=True, exist_ok=True)
         asyncio.run(
-            stack.ensure_topics(
+            ensure_topics(
                 settings.kafka_bootstrap,
                 [settings.requests_topic, settings.results_topic, settings.dlq_topic],
                 settings.kafka_partitions,

@@ -32,6 +32,7 @@ from infra import stack
 from infra.redis import create_redis
 from infra.settings import Settings, to_env
 from infra.store import ResultStore
+from infra.topics import ensure_topics
 from schemas import PredictionRequest, PropertyFeatures
 from schemas.keys import RedisKeys
 
@@ -75,7 +76,7 @@ def isolated(base: Settings, **overrides: Any) -> Settings:
         )
     )
     topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-    asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
     return settings
 
 

@@ -33,8 +33,8 @@ from infra.kafka import (
 )
 from infra.redis import create_redis
 from infra.settings import Settings
-from infra.stack import ensure_topics
 from infra.store import ResultStore
+from infra.topics import ensure_topics
 from schemas import PredictionRequest, PredictionResult, PropertyFeatures, Source
 from schemas.keys import RedisKeys
 from schemas.topics import REPLY_TO_HEADER
