@@ -141,6 +141,11 @@ class BatchLoop:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="batch-loop")
 
+    async def ended(self) -> None:
+        """Wait until the loop ends by itself (its consumer stopped)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
     async def stop(self) -> None:
         if self._task is not None:
             self._task.cancel()
