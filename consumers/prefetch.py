@@ -138,7 +138,8 @@ class BatchLoop:
         self._handle = handle
         self._task: asyncio.Task[None] | None = None
 
-    def start(self) -> None:
+    async def start(self) -> None:
+        """Start the loop on the running event loop (a FastStream hook: async, so not run in a thread)."""
         self._task = asyncio.create_task(self._run(), name="batch-loop")
 
     async def ended(self) -> None:

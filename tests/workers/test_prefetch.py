@@ -121,7 +121,7 @@ async def the_loop_hands_every_batch_over(settings: Settings) -> None:
 
     async with kafka_clients(settings) as (producer, consumer):
         loop = BatchLoop(lambda: consumer, prefetcher, handle)
-        loop.start()
+        await loop.start()
         await send(producer, settings.requests_topic, range(12))
         async with asyncio.timeout(20):
             await all_handled.wait()
