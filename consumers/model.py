@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import structlog
@@ -15,7 +14,7 @@ from infra.memory import freeze_long_lived
 from infra.settings import Settings
 from registry.client import connect
 from registry.errors import NoVersionError
-from registry.loading import drift_reference, load_pyfunc
+from registry.loading import Predict, direct_predict, drift_reference, load_pyfunc
 from registry.versions import version_under
 from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures
 from schemas.drift import DriftReference
@@ -25,9 +24,6 @@ if TYPE_CHECKING:
     from mlflow.pyfunc import PyFuncModel
 
 log = structlog.get_logger(__name__)
-
-
-Predict = Callable[[pd.DataFrame], Any]
 
 
 @dataclass(frozen=True)
@@ -42,28 +38,6 @@ class LoadedModel:
         if not isinstance(output, pd.DataFrame) or list(output.columns) != list(VALUATION_COLUMNS):
             raise TypeError(f"model {self.ref.version} returned {type(output).__name__}, not the valuation columns")
         return output
-
-
-def direct_predict(pyfunc: PyFuncModel, probe: pd.DataFrame) -> Predict | None:
-    """The flavour's own ``predict``, if it answers ``probe`` exactly as the pyfunc does.
-
-    ``PyFuncModel.predict`` checks and casts every input against the signature, ~40 % of a small
-    batch's model time here. The worker's frames are built from validated ``PropertyFeatures`` with
-    exactly ``FEATURE_NAMES`` columns, so that check is redundant; a model whose answer depends on
-    it (it differs on the probe) keeps the checked path.
-    """
-    inner = getattr(pyfunc, "_model_impl", None)
-    call = getattr(inner, "predict", None)
-    if call is None:
-        return None
-    try:
-        if not pd.DataFrame(call(probe)).equals(pd.DataFrame(pyfunc.predict(probe))):
-            log.warning("direct_predict_differs", reason="the pyfunc's checked path is kept")
-            return None
-    except Exception as exc:
-        log.warning("direct_predict_failed", error=repr(exc)[:300])
-        return None
-    return cast(Predict, call)
 
 
 def features_frame(features: list[PropertyFeatures]) -> pd.DataFrame:
