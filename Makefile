@@ -43,10 +43,11 @@ train: venv  ## train the candidates and register the champion (DATA=path for yo
 test: test-deps venv lint  ## lint, then the whole suite against a real Kafka and Redis
 	$(PY) -m pytest
 
-lint: venv  ## ruff and mypy
+lint: venv  ## ruff, mypy and the direction of imports (import-linter)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy .
+	$(VENV)/bin/lint-imports
 
 format: venv  ## apply ruff's fixes and formatting
 	$(VENV)/bin/ruff check --fix .

@@ -1,68 +1,38 @@
-"""The serving champion as the registry describes it; MLflow is imported on first use and the
-answer cached for a short time, so ``GET /model`` costs the registry one call per period."""
+"""The serving champion as the registry describes it, cached for a short time, so ``GET /model`` costs
+the registry one call per period (MLflow is imported on first use, in ``registry``)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING
 
 from infra.settings import Settings
+from registry.client import client_for
+from registry.versions import describe, guarded
 from schemas.registry import ModelPublic
 
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 CACHE_SECONDS = 15.0
-PROMOTED_AT_TAG = "promoted_at"
-
-
-class NoModelError(RuntimeError):
-    """No version is registered under the serving alias, or the registry is unreachable."""
-
-
-def _when(millis: int | None) -> datetime | None:
-    return None if not millis else datetime.fromtimestamp(millis / 1000, tz=UTC)
-
-
-def _parse(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return datetime.fromisoformat(value)
-    except ValueError:
-        return None
 
 
 class ModelCatalog:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self._client: Any = None
+        self._client: MlflowClient | None = None
         self._cached: tuple[float, ModelPublic] | None = None
         self._lock = asyncio.Lock()
 
     def _lookup(self) -> ModelPublic:
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
-
         if self._client is None:
-            uri = self.settings.tracking_uri
-            self._client = MlflowClient(tracking_uri=uri, registry_uri=uri)
-        name, alias = self.settings.model_name, self.settings.model_alias
-        try:
-            version = self._client.get_model_version_by_alias(name, alias)
-            metrics = dict(self._client.get_run(version.run_id).data.metrics) if version.run_id else {}
-        except MlflowException as exc:
-            raise NoModelError(f"no model under {self.settings.champion_uri}") from exc
-        return ModelPublic(
-            name=name,
-            alias=alias,
-            version=str(version.version),
-            run_id=version.run_id,
-            registered_at=_when(version.creation_timestamp),
-            promoted_at=_parse((version.tags or {}).get(PROMOTED_AT_TAG)),
-            metrics={k: float(v) for k, v in metrics.items()},
-        )
+            self._client = client_for(self.settings.tracking_uri)
+        client = self._client
+        return guarded(self.settings.tracking_uri, lambda: describe(client, self.settings))
 
     async def champion(self) -> ModelPublic:
+        """The serving version; ``RegistryError`` (``NoVersionError`` when none holds the alias) if unknown."""
         async with self._lock:
             if self._cached is not None and time.monotonic() - self._cached[0] < CACHE_SECONDS:
                 return self._cached[1]

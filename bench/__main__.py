@@ -22,7 +22,8 @@ ORDER = ("bench_model.py", "bench_stream.py", "bench_rest.py", "bench_dashboard.
 def main() -> int:
     settings = get_settings()
     configure_logging(settings, "bench")
-    from training.pipeline import champion_exists, train
+    from registry.versions import champion_exists
+    from training.pipeline import train
 
     if not champion_exists(settings):
         train(settings, quick=False, data_path=None)

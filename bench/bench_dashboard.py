@@ -1,7 +1,7 @@
 """Dashboard render time per page with 10,000 results in Redis (Streamlit AppTest, real Redis).
 
 Run: ``.venv/bin/python bench/bench_dashboard.py``; starts its own Redis on a free port, seeds
-10,000 results through ``ResultStore.save_results``, then renders every page: ``cold`` with the
+10,000 results through ``Predictions.save_results`` (the state package), then renders every page: ``cold`` with the
 data caches cleared (Redis read, parsing, charts), ``warm`` as a rerun within the cache TTL.
 Times are the page script's own (``main()``); the whole AppTest run, which adds about 0.5-1 s
 of harness work per run, is shown beside them. Process start-up (imports, the training table

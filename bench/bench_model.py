@@ -14,12 +14,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import mlflow
-import mlflow.pyfunc
 import numpy as np
 import pandas as pd
 
 from infra.settings import get_settings
+from registry.loading import load_pyfunc
 from schemas import NEIGHBORHOODS, PropertyFeatures
 from schemas.features import CONDITIONS
 
@@ -52,10 +51,8 @@ def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
 
 def main() -> None:
     settings = get_settings()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
     started = time.perf_counter()
-    model = mlflow.pyfunc.load_model(settings.champion_uri)
+    model = load_pyfunc(settings)
     load_seconds = time.perf_counter() - started
     one = sample_rows(1, seed=1)
     batch = sample_rows(BATCH_ROWS)

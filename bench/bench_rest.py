@@ -38,7 +38,7 @@ import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -51,6 +51,7 @@ import psutil  # noqa: E402
 from infra import stack  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
 from infra.settings import Settings, to_env  # noqa: E402
+from infra.topics import ensure_topics  # noqa: E402
 from schemas.features import EXAMPLE_HOUSE  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "rest.json"
@@ -68,18 +69,16 @@ MAX_REQUESTS = 20_000
 
 def serve_baseline(port: int) -> None:
     """A FastAPI app that scores each request in-process with the registered champion."""
-    import mlflow
     import pandas as pd
     import uvicorn
     from fastapi import FastAPI
 
     from infra.settings import get_settings
+    from registry.loading import load_pyfunc
     from schemas import FEATURE_NAMES, PropertyFeatures
 
     settings = get_settings()
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    model = mlflow.pyfunc.load_model(settings.champion_uri)
+    model = load_pyfunc(settings)
     app = FastAPI()
     freeze_long_lived()  # as the event-driven API and worker do, so neither design pays full collections
 
@@ -87,7 +86,7 @@ def serve_baseline(port: int) -> None:
     def predict(body: dict[str, Any]) -> dict[str, Any]:
         features = PropertyFeatures.model_validate(body["features"])
         frame = pd.DataFrame([features.model_dump()], columns=list(FEATURE_NAMES))
-        row = model.predict(frame).iloc[0]
+        row = cast(pd.DataFrame, model.predict(frame)).iloc[0]
         return {"status": "done", "price": float(row["price"])}
 
     uvicorn.run(app, host="127.0.0.1", port=port, log_level="warning", access_log=False)
@@ -479,7 +478,7 @@ def main() -> None:
         )
         settings.state_path.mkdir(parents=True, exist_ok=True)
         asyncio.run(
-            stack.ensure_topics(
+            ensure_topics(
                 settings.kafka_bootstrap,
                 [settings.requests_topic, settings.results_topic, settings.dlq_topic],
                 settings.kafka_partitions,

@@ -29,6 +29,7 @@ from consumers.model import ModelHolder, features_frame
 from consumers.scoring import score
 from infra import stack
 from infra.settings import Settings, to_env
+from infra.topics import ensure_topics
 from schemas import PredictionRequest, PropertyFeatures, utc_now
 from state import ANONYMOUS, State
 from state.probe import heartbeats
@@ -41,7 +42,7 @@ RSS_TARGET_MB = 1024
 
 def make_requests(rows: int, job_id: str) -> list[PredictionRequest]:
     """Houses drawn from the training data (realistic mix), each a request of one job."""
-    from training.data import load
+    from dataset.sales import load
 
     sample = load().features.sample(rows, replace=True, random_state=0).to_dict("records")
     clean = [{k: (None if v != v else v) for k, v in row.items()} for row in sample]  # NaN -> None
@@ -73,7 +74,7 @@ def isolated(base: Settings, **overrides: Any) -> Settings:
         )
     )
     topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-    asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
     return settings
 
 

@@ -6,25 +6,23 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
+from aiokafka import AIOKafkaConsumer
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker
-from faststream.kafka.annotations import KafkaMessage
-from faststream.kafka.subscriber.usecase import LogicSubscriber
-from faststream.message import StreamMessage
 from prometheus_client import start_http_server
 
 from consumers.drift import DriftMonitor
 from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
-from consumers.model import ModelHolder, NoChampionError
+from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
-from consumers.prefetch import Prefetcher
+from consumers.prefetch import BatchLoop, Prefetcher
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.settings import Settings
+from registry.errors import NoVersionError
 from schemas.messages import PredictionResult
 from state import State
 
@@ -33,38 +31,33 @@ LAG_SECONDS = 5.0
 DRIFT_SECONDS = 10.0
 
 
-async def raw_records(message: StreamMessage[Any]) -> Any:
-    """Skip FastStream's decoding: the worker parses raw bytes itself so bad input reaches the DLQ."""
-    return message.body
-
-
-def fetch_from(subscriber: LogicSubscriber[Any], prefetcher: Prefetcher) -> None:
-    """Batches come from the prefetcher, which takes records off the consumer as they land, instead of
-    FastStream's ``get_msg`` (one ``getmany`` per batch, plus another ``timeout_ms`` of sleep after an
-    empty poll that a request arriving meanwhile waited out)."""
-    subscriber.get_msg = prefetcher.next_batch  # type: ignore[method-assign]
-
-
 @dataclass(frozen=True)
 class ScoringService:
     worker: Worker
-    subscriber: LogicSubscriber[Any]
+    consumer: Callable[[], AIOKafkaConsumer | None]
     pipeline: CommitPipeline
     prefetcher: Prefetcher
+    loop: BatchLoop
 
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
     worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window))
-    holder: list[LogicSubscriber[Any]] = []
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
+
+    def consumer() -> AIOKafkaConsumer | None:
+        """The consumer FastStream created for the subscriber below (None until the broker started)."""
+        return subscriber.consumer
+
     pipeline = CommitPipeline(
-        lambda: holder[0].consumer if holder else None,
+        consumer,
         depth=settings.worker_pipeline_depth,
         flush_seconds=settings.worker_flush_seconds,
         drop_prefetched=prefetcher.discard,
     )
-    # MANUAL: the pipeline commits each batch's offsets itself, in batch order, once its results are in
-    # Redis and acknowledged on the results topic; a failed batch is rewound, never committed.
+    # FastStream creates, subscribes and documents the consumer; with no handler it runs no loop of its
+    # own, and the worker's BatchLoop takes the records (see consumers.prefetch). MANUAL: the pipeline
+    # commits each batch's offsets itself, in batch order, once its results are in Redis and
+    # acknowledged on the results topic; a failed batch is rewound, never committed.
     subscriber = broker.subscriber(
         settings.requests_topic,
         batch=True,
@@ -75,7 +68,6 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
         ack_policy=AckPolicy.MANUAL,
         fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
         listener=PipelineRebalanceListener(pipeline),
-        decoder=raw_records,
         no_reply=True,
         title="score-requests",
         description=(
@@ -84,10 +76,6 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
             "bad input goes to predictions.dlq."
         ),
     )
-
-    @subscriber
-    async def score_requests(body: list[bytes], message: KafkaMessage) -> None:
-        await pipeline.process(message.raw_message, worker.head)
 
     # Declared for the AsyncAPI document: the worker publishes through the broker directly.
     broker.publisher(
@@ -105,9 +93,8 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
         ),
         schema=bytes,
     )
-    fetch_from(subscriber, prefetcher)
-    holder.append(subscriber)
-    return ScoringService(worker, subscriber, pipeline, prefetcher)
+    loop = BatchLoop(consumer, prefetcher, lambda batch: pipeline.process(batch, worker.head))
+    return ScoringService(worker, consumer, pipeline, prefetcher, loop)
 
 
 async def wait_for_champion(models: ModelHolder, poll: float) -> None:
@@ -115,7 +102,7 @@ async def wait_for_champion(models: ModelHolder, poll: float) -> None:
         try:
             await asyncio.to_thread(models.refresh)
             return
-        except NoChampionError as exc:
+        except NoVersionError as exc:
             log.warning("waiting_for_champion", error=str(exc))
             await asyncio.sleep(poll)
 
@@ -136,7 +123,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     store = State.connect(settings)
     service = build_worker(settings, broker, models, store)
     worker = service.worker
-    lag = LagExporter(lambda: service.subscriber.consumer)
+    lag = LagExporter(service.consumer)
 
     async def export_drift() -> None:
         worker.drift.export(models.current.drift_reference if models.loaded else None)
@@ -162,6 +149,8 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
+    app.after_startup(service.loop.start)  # the broker (and so the subscriber's consumer) has started
     app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops
     app.on_shutdown(service.prefetcher.close)
+    app.on_shutdown(service.loop.stop)
     return app

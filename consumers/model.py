@@ -3,31 +3,27 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import pandas as pd
 import structlog
-from mlflow import MlflowClient
-from mlflow.pyfunc import PyFuncModel
 
 from consumers.metrics import MODEL_RELOADS, MODEL_VERSION
 from infra.memory import freeze_long_lived
 from infra.settings import Settings
+from registry.client import connect
+from registry.errors import NoVersionError
+from registry.loading import Predict, direct_predict, drift_reference, load_pyfunc
+from registry.versions import version_under
 from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures
-from schemas.drift import DRIFT_REFERENCE_ARTIFACT, DriftReference
+from schemas.drift import DriftReference
 from schemas.features import EXAMPLE_HOUSE
 
+if TYPE_CHECKING:
+    from mlflow.pyfunc import PyFuncModel
+
 log = structlog.get_logger(__name__)
-
-
-class NoChampionError(RuntimeError):
-    """The registry has no version under the serving alias."""
-
-
-Predict = Callable[[pd.DataFrame], Any]
 
 
 @dataclass(frozen=True)
@@ -44,28 +40,6 @@ class LoadedModel:
         return output
 
 
-def direct_predict(pyfunc: PyFuncModel, probe: pd.DataFrame) -> Predict | None:
-    """The flavour's own ``predict``, if it answers ``probe`` exactly as the pyfunc does.
-
-    ``PyFuncModel.predict`` checks and casts every input against the signature, ~40 % of a small
-    batch's model time here. The worker's frames are built from validated ``PropertyFeatures`` with
-    exactly ``FEATURE_NAMES`` columns, so that check is redundant; a model whose answer depends on
-    it (it differs on the probe) keeps the checked path.
-    """
-    inner = getattr(pyfunc, "_model_impl", None)
-    call = getattr(inner, "predict", None)
-    if call is None:
-        return None
-    try:
-        if not pd.DataFrame(call(probe)).equals(pd.DataFrame(pyfunc.predict(probe))):
-            log.warning("direct_predict_differs", reason="the pyfunc's checked path is kept")
-            return None
-    except Exception as exc:
-        log.warning("direct_predict_failed", error=repr(exc)[:300])
-        return None
-    return cast(Predict, call)
-
-
 def features_frame(features: list[PropertyFeatures]) -> pd.DataFrame:
     return pd.DataFrame([f.model_dump() for f in features], columns=list(FEATURE_NAMES))
 
@@ -75,15 +49,13 @@ class ModelHolder:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        mlflow.set_tracking_uri(settings.tracking_uri)
-        mlflow.set_registry_uri(settings.tracking_uri)
-        self.client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+        self.client = connect(settings)
         self._current: LoadedModel | None = None
 
     @property
     def current(self) -> LoadedModel:
         if self._current is None:
-            raise NoChampionError(f"no model loaded from {self.settings.champion_uri}")
+            raise NoVersionError(f"no model loaded from {self.settings.champion_uri}")
         return self._current
 
     @property
@@ -91,25 +63,10 @@ class ModelHolder:
         return self._current is not None
 
     def champion_version(self) -> str:
-        try:
-            version = self.client.get_model_version_by_alias(self.settings.model_name, self.settings.model_alias)
-        except mlflow.exceptions.MlflowException as exc:
-            raise NoChampionError(f"{self.settings.champion_uri}: {exc.message}") from exc
-        return str(version.version)
-
-    def drift_reference(self, version: str) -> DriftReference | None:
-        """The training distribution the version's run logged; None (drift not measured) if absent."""
-        try:
-            run_id = self.client.get_model_version(self.settings.model_name, version).run_id
-            raw = mlflow.artifacts.load_dict(f"runs:/{run_id}/{DRIFT_REFERENCE_ARTIFACT}")
-            return DriftReference.model_validate(raw)
-        except Exception as exc:  # a model without a reference still serves
-            log.warning("drift_reference_missing", version=version, error=str(exc)[:300])
-            return None
+        return str(version_under(self.client, self.settings).version)
 
     def load(self, version: str) -> LoadedModel:
-        uri = f"models:/{self.settings.model_name}/{version}"
-        pyfunc = mlflow.pyfunc.load_model(uri)
+        pyfunc = load_pyfunc(self.settings, version=version)
         probe = features_frame(
             [
                 PropertyFeatures(gr_liv_area=1500, year_built=1990, neighborhood="North_Ames"),
@@ -119,7 +76,7 @@ class ModelHolder:
         model = LoadedModel(
             ModelRef(name=self.settings.model_name, version=version),
             pyfunc,
-            self.drift_reference(version),
+            drift_reference(self.client, self.settings, version),
             direct_predict(pyfunc, probe),
         )
         model.predict(probe)  # warm-up, and the output check
@@ -152,7 +109,7 @@ class ModelHolder:
             await asyncio.sleep(self.settings.model_poll_seconds)
             try:
                 await asyncio.to_thread(self.refresh)
-            except NoChampionError as exc:
+            except NoVersionError as exc:
                 log.warning("champion_missing", error=str(exc))
             except Exception as exc:  # the registry may be briefly away; keep serving
                 log.error("model_poll_failed", error=str(exc))

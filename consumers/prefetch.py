@@ -9,6 +9,11 @@ batch. Here a reader task takes records the moment aiokafka has them and queues 
 
 Records queued but not yet handed over are dropped by ``discard`` when the pipeline rewinds or
 partitions are revoked: they were fetched before the seek, and the re-read brings them again.
+
+``BatchLoop`` is the worker's consume loop: it hands each batch to the pipeline. FastStream creates
+and subscribes the consumer (group, rebalance listener, connection settings) and documents the topic,
+but the subscriber is declared without a handler, so FastStream runs no loop of its own: this module
+is the one place that reads records from aiokafka, through the consumer's public ``getmany``.
 """
 
 from __future__ import annotations
@@ -16,11 +21,19 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+from collections.abc import Awaitable, Callable
 from typing import TypeAlias
 
+import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.errors import ConsumerStoppedError, KafkaError
+
+log = structlog.get_logger(__name__)
 
 Record: TypeAlias = ConsumerRecord[bytes, bytes]
+Batch: TypeAlias = tuple[Record, ...]
+FETCH_RETRY_SECONDS = 5.0
+"""Pause after a failed fetch before the next (the broker may be away), as FastStream's own loop does."""
 
 
 class Prefetcher:
@@ -39,7 +52,7 @@ class Prefetcher:
     def queued(self) -> int:
         return len(self._queued)
 
-    async def next_batch(self, consumer: AIOKafkaConsumer) -> tuple[Record, ...]:
+    async def next_batch(self, consumer: AIOKafkaConsumer) -> Batch:
         """Up to ``max_records`` queued records, each partition's in offset order; waits up to
         ``wait_ms`` for the first, empty if none came. Raises what the reader's last fetch raised."""
         if self._closed:
@@ -104,3 +117,60 @@ class Prefetcher:
                     self._landed.set()
         finally:
             self._landed.set()  # wake a waiting batch, so a failure is seen at once
+
+
+class BatchLoop:
+    """Hands every non-empty batch of the prefetcher to ``handle``, one at a time, until stopped.
+
+    ``consumer`` returns the subscriber's consumer (None until it started). A fetch error is logged
+    and retried after ``FETCH_RETRY_SECONDS``; a stopped consumer ends the loop; a batch ``handle``
+    fails on is logged (the pipeline rewinds it itself) and the loop goes on.
+    """
+
+    def __init__(
+        self,
+        consumer: Callable[[], AIOKafkaConsumer | None],
+        prefetcher: Prefetcher,
+        handle: Callable[[Batch], Awaitable[None]],
+    ) -> None:
+        self._consumer = consumer
+        self._prefetcher = prefetcher
+        self._handle = handle
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start the loop on the running event loop (a FastStream hook: async, so not run in a thread)."""
+        self._task = asyncio.create_task(self._run(), name="batch-loop")
+
+    async def ended(self) -> None:
+        """Wait until the loop ends by itself (its consumer stopped)."""
+        if self._task is not None:
+            await asyncio.wait({self._task})
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            consumer = self._consumer()
+            if consumer is None:
+                await asyncio.sleep(self._prefetcher.wait_seconds)
+                continue
+            try:
+                batch = await self._prefetcher.next_batch(consumer)
+            except ConsumerStoppedError:
+                return
+            except KafkaError as exc:
+                log.error("fetch_failed", error=repr(exc))
+                await asyncio.sleep(FETCH_RETRY_SECONDS)
+                continue
+            if not batch:
+                continue
+            try:
+                await self._handle(batch)
+            except Exception as exc:
+                log.exception("batch_handling_failed", error=repr(exc))

@@ -11,7 +11,7 @@ from schemas.features import NEIGHBORHOODS
 @st.cache_data(show_spinner=False)
 def neighbourhoods() -> pd.DataFrame:
     """One row per neighbourhood: centre (median coordinates), sales, median price and $/sq ft."""
-    from training.data import load
+    from dataset.sales import load
 
     data = load()
     frame = data.features.loc[:, ["neighborhood", "longitude", "latitude", "gr_liv_area"]].assign(price=data.price)

@@ -32,7 +32,7 @@ from infra.kafka import (
     stop_within,
 )
 from infra.settings import Settings
-from infra.stack import ensure_topics
+from infra.topics import ensure_topics
 from schemas import PredictionRequest, PredictionResult, PropertyFeatures, Source
 from schemas.topics import REPLY_TO_HEADER
 from state import State

@@ -30,7 +30,7 @@ class SimulationOutcome:
 
 def houses(seed: int) -> list[PropertyFeatures]:
     """Every training row as a PropertyFeatures (missing optional values take their defaults)."""
-    from training.data import load
+    from dataset.sales import load
 
     frame = load().features
     records: list[dict[Any, Any]] = frame.to_dict(orient="records")

@@ -1,4 +1,4 @@
-"""The serving model as the API describes it (``GET /api/v1/model``)."""
+"""Registered model versions as readers see them: the serving one (``GET /api/v1/model``) and the dashboard's list."""
 
 from __future__ import annotations
 
@@ -17,3 +17,15 @@ class ModelPublic(BaseModel):
         default=None, description="When the alias moved to it (version tag `promoted_at`, when training sets it)."
     )
     metrics: dict[str, float] = Field(default_factory=dict, description="Training run metrics (CV, holdout).")
+
+
+class VersionInfo(BaseModel):
+    """One registered version as the dashboard's model page shows it."""
+
+    version: str
+    aliases: list[str]
+    run_id: str | None
+    registered_at: datetime
+    promoted_at: str | None = Field(description="The version tag `promoted_at`, as tagged (None: never promoted).")
+    metrics: dict[str, float]
+    params: dict[str, str]

@@ -24,6 +24,7 @@ import redis
 
 from infra import stack
 from infra.settings import Settings, to_env
+from infra.topics import ensure_topics
 from schemas.api import WorkerHeartbeat
 from state.keys import Keys
 
@@ -106,7 +107,7 @@ def isolated_settings(base: Settings, **overrides: object) -> Settings:
     }
     settings = Settings(**(fields | overrides))
     asyncio.run(
-        stack.ensure_topics(
+        ensure_topics(
             settings.kafka_bootstrap,
             [settings.requests_topic, settings.results_topic, settings.dlq_topic],
             settings.kafka_partitions,

@@ -42,9 +42,9 @@ def main(
     from infra.logging import configure_logging
     from infra.settings import get_settings
     from infra.training_status import status_path
-    from training.pipeline import champion_exists, train
+    from registry.versions import champion_exists, full_model_registered
+    from training.pipeline import train
     from training.progress import Progress
-    from training.registry import full_model_registered
 
     settings = get_settings()
     configure_logging(settings, "training")

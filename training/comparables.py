@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
-from training.data import Dataset
+from dataset.sales import Dataset
 from training.features import nearest, to_km
 
 AREA_WEIGHT = 3.0

@@ -22,8 +22,8 @@ from scipy import stats
 from sklearn.model_selection import KFold
 from tqdm import tqdm
 
+from dataset.sales import Dataset
 from training.candidates import Candidate
-from training.data import Dataset
 
 Split = tuple[int, np.ndarray, np.ndarray]
 

@@ -17,13 +17,17 @@ import pandas as pd
 import structlog
 from pydantic import BaseModel
 
-from consumers.drift import build_reference
+import dataset
+from dataset.sales import Dataset, load
+from drift.psi import build_reference
 from infra.settings import Settings
+from registry.client import configure
+from registry.contract import signature
+from registry.promotion import environment, register
+from registry.tags import VersionTag
 from schemas import INTERVAL_LEVELS
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
-from training import registry
 from training.candidates import candidates
-from training.data import Dataset, load
 from training.evaluate import bootstrap_ci, coverage, price_metrics
 from training.progress import Progress
 from training.recipe import BuiltModel, build
@@ -34,6 +38,8 @@ log = structlog.get_logger(__name__)
 
 MIN_HOLDOUT_ROWS = 30
 CI_METRICS = ("rmse_log", "median_abs_pct_error")
+MODEL_CODE = (Path(__file__).resolve().parent, Path(dataset.__file__).resolve().parent)
+"""The packages logged with the pyfunc: its pickled objects are this package's classes (which read ``dataset``)."""
 
 
 class TrainingOutcome(BaseModel):
@@ -196,7 +202,7 @@ def collect_metrics(
 def version_tags(metrics: dict[str, float]) -> dict[str, float]:
     """The headline figures, tagged on the model version so readers need not open the run."""
     wanted = {
-        registry.CV_RMSE_TAG: "cv_rmse",
+        VersionTag.CV_RMSE: "cv_rmse",
         "holdout_rmse": "holdout_rmse_log",
         "holdout_mape": "holdout_mean_abs_pct_error",
         "holdout_mdape": "holdout_median_abs_pct_error",
@@ -224,7 +230,7 @@ def train(
     use_tf = use_tf and not quick
     stages = progress or Progress.none()
     stages.stage("loading data")
-    registry.configure(settings)
+    configure(settings)
     data = load(data_path)
     proto = protocol(quick)
     stages.plan(4 + (len(year_ahead_years(data)) if year_ahead else 0))
@@ -258,7 +264,7 @@ def train(
         weights = {f"weight_{k}": round(v, 4) for k, v in built.weights.items()}
         mlflow.log_params({"selected": built.selected, **weights})
         mlflow.log_metrics(metrics)
-        mlflow.log_dict(registry.environment(), "environment.json")
+        mlflow.log_dict(environment(), "environment.json")
         mlflow.log_dict(build_reference(data.features).model_dump(mode="json"), DRIFT_REFERENCE_ARTIFACT)
         oof = built.oof.mean(axis=0)
         shown_price, shown_predicted = (holdout.price, holdout.predicted) if holdout else (data.price, np.exp(oof))
@@ -279,9 +285,14 @@ def train(
         )
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
         example = example_input(data)
-        signature = registry.signature(example, valuer.predict_frame(example))
-        version, promoted = registry.register(
-            settings, model, signature, example, version_tags(metrics), mode="quick" if quick else "full"
+        version, promoted = register(
+            settings,
+            model,
+            MODEL_CODE,
+            signature(example, valuer.predict_frame(example)),
+            example,
+            version_tags(metrics),
+            mode="quick" if quick else "full",
         )
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
     log.info("training_finished", run_id=run_id, version=version, promoted=promoted, cv_rmse=round(built.cv_rmse, 4))
@@ -294,7 +305,3 @@ def train(
         metrics=metrics,
         report_dir=report_dir,
     )
-
-
-def champion_exists(settings: Settings) -> bool:
-    return registry.champion_exists(settings)

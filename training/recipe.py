@@ -15,10 +15,10 @@ import numpy as np
 import structlog
 from sklearn.compose import TransformedTargetRegressor
 
+from dataset.sales import Dataset
 from schemas import INTERVAL_LEVELS
 from training.candidates import Candidate
 from training.comparables import ComparablesIndex
-from training.data import Dataset
 from training.evaluate import (
     CVResult,
     cross_validate,

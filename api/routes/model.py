@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import CatalogDep
 from api.errors import ApiError
-from api.model_info import NoModelError
+from registry.errors import RegistryError
 from schemas.api import ErrorBody
 from schemas.registry import ModelPublic
 
@@ -22,5 +22,5 @@ async def get_model(catalog: CatalogDep) -> ModelPublic:
     """The registry's champion (the version workers switch to); cached for a few seconds."""
     try:
         return await catalog.champion()
-    except NoModelError as exc:
+    except RegistryError as exc:
         raise ApiError(503, "no_model", str(exc)) from exc

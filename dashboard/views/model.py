@@ -7,8 +7,10 @@ import streamlit as st
 
 from dashboard.accuracy import feedback_figures
 from dashboard.context import settings, store_down
-from dashboard.registry import SHOWN_METRICS, RegistryError, VersionInfo, report_plots, versions
+from dashboard.registry import SHOWN_METRICS, report_plots, versions
 from dashboard.serving import latest_training, served_versions, training_line
+from registry.errors import RegistryError
+from schemas.registry import VersionInfo
 from state import StoreUnavailableError
 
 

@@ -14,6 +14,7 @@ import pytest
 
 from infra import stack
 from infra.settings import Settings
+from infra.topics import ensure_topics
 from tests.api.conftest import HOUSE, connected_client
 from tests.conftest import CACHE
 from tests.producers.tables import houses_table
@@ -34,7 +35,7 @@ def test_a_stopped_broker_is_a_503_with_a_resume_hint(
     settings = module_settings.model_copy(
         update={"kafka_bootstrap": own_kafka.address, "kafka_ack_timeout_seconds": 5.0}
     )
-    asyncio.run(stack.ensure_topics(own_kafka.address, [settings.requests_topic], 2))
+    asyncio.run(ensure_topics(own_kafka.address, [settings.requests_topic], 2))
     path = tmp_path / "houses.csv"
     houses_table(2_000).to_csv(path, index=False)
     with contextmanager(connected_client)(settings) as client:

@@ -11,7 +11,7 @@ INVALID_EVERY = 997
 
 @lru_cache(maxsize=1)
 def ames() -> pd.DataFrame:
-    from training.data import load
+    from dataset.sales import load
 
     return load().features
 

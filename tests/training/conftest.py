@@ -2,12 +2,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import mlflow
 import pytest
 from mlflow.pyfunc import PyFuncModel
 
+from dataset.sales import Dataset, load
 from infra.settings import Settings
-from training.data import Dataset, load
+from registry.loading import load_pyfunc
 from training.pipeline import TrainingOutcome, train
 
 
@@ -28,15 +28,12 @@ def trained(settings: Settings) -> TrainingOutcome:
 
 @pytest.fixture(scope="session")
 def champion(settings: Settings, trained: TrainingOutcome) -> PyFuncModel:
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.tracking_uri)
-    model: PyFuncModel = mlflow.pyfunc.load_model(settings.champion_uri)
-    return model
+    return load_pyfunc(settings)
 
 
 @pytest.fixture
 def raw_csv(tmp_path: Path) -> Path:
-    from training.data import read_raw
+    from dataset.sales import read_raw
 
     path = tmp_path / "ames_small.csv"
     read_raw().sample(700, random_state=1).to_csv(path, index=False)

@@ -5,9 +5,7 @@ import math
 import pandas as pd
 import pytest
 
-from schemas import FEATURE_NAMES, PropertyFeatures
-from schemas.features import CONDITIONS
-from training.data import (
+from dataset.sales import (
     AMES_TO_FEATURE,
     ARMS_LENGTH_CONDITIONS,
     DERIVED_FEATURES,
@@ -17,6 +15,8 @@ from training.data import (
     clean,
     read_raw,
 )
+from schemas import FEATURE_NAMES, PropertyFeatures
+from schemas.features import CONDITIONS
 
 
 @pytest.fixture(scope="module")

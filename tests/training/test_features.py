@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from dataset.sales import Dataset
 from schemas.features import CONDITIONS
-from training.data import Dataset
 from training.features import FeatureEncoder
 
 

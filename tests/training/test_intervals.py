@@ -5,9 +5,9 @@ import pandas as pd
 import pytest
 from mlflow.pyfunc import PyFuncModel
 
+from dataset.sales import Dataset
 from schemas import INTERVAL_LEVELS, PropertyFeatures
 from training.candidates import candidates
-from training.data import Dataset
 from training.evaluate import coverage
 from training.intervals import SIGMA_POWER, AdaptiveIntervals, conformal_quantile
 from training.recipe import build, year_ahead_factors

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from dataset.sales import Dataset
 from training.candidates import candidates
-from training.data import Dataset
 from training.evaluate import cross_validate, make_splits
 from training.features import FeatureEncoder
 

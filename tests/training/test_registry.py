@@ -11,30 +11,25 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
+from dataset.sales import Dataset
 from infra.settings import Settings
+from registry.client import configure
+from registry.contract import feature_contract
+from registry.promotion import beats
+from registry.tags import VersionTag, tag_value
+from registry.versions import champion_cv_rmse, champion_exists
 from schemas import VALUATION_COLUMNS, Comparable, Contribution
-from training.data import Dataset
-from training.pipeline import TrainingOutcome, champion_exists
-from training.registry import (
-    CONTRACT_TAG,
-    PROMOTED_AT_TAG,
-    beats,
-    champion_cv_rmse,
-    configure,
-    feature_contract,
-    tag_value,
-)
+from training.pipeline import TrainingOutcome
 
 REPO = Path(__file__).resolve().parents[2]
 
 LOAD_AND_PREDICT = """
 import json, sys
-import mlflow, mlflow.pyfunc, pandas as pd
+import pandas as pd
+from infra.settings import Settings
+from registry.loading import load_pyfunc
 from schemas import PropertyFeatures
-uri = sys.argv[1]
-mlflow.set_tracking_uri(uri)
-mlflow.set_registry_uri(uri)
-model = mlflow.pyfunc.load_model(sys.argv[2])
+model = load_pyfunc(Settings(mlflow_tracking_uri=sys.argv[1]))
 rows = [
     PropertyFeatures(gr_liv_area=1500, year_built=1990, neighborhood="Gilbert"),
     PropertyFeatures(**PropertyFeatures.model_json_schema()["examples"][0]),
@@ -50,7 +45,7 @@ def test_champion_loads_in_a_fresh_process(settings: Settings, trained: Training
     assert trained.promoted
     assert champion_exists(settings)
     result = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_PREDICT, settings.tracking_uri, settings.champion_uri],
+        [sys.executable, "-c", LOAD_AND_PREDICT, settings.tracking_uri],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -121,7 +116,7 @@ def test_worse_run_does_not_move_the_alias(settings: Settings, trained: Training
     assert str(champion.version) == trained.version
     assert champion_cv_rmse(settings) == round(trained.metrics["cv_rmse"], 6)
     latest = max(versions, key=lambda v: int(v.version))
-    assert PROMOTED_AT_TAG not in latest.tags
+    assert VersionTag.PROMOTED_AT not in latest.tags
     assert "cv_rmse" in latest.tags
 
 
@@ -144,7 +139,7 @@ def test_the_run_logs_the_drift_reference_the_workers_read(
 def test_the_version_carries_its_figures_and_promotion_time(settings: Settings, trained: TrainingOutcome) -> None:
     client = configure(settings)
     tags = client.get_model_version(settings.model_name, trained.version).tags
-    promoted_at = datetime.fromisoformat(tags[PROMOTED_AT_TAG])
+    promoted_at = datetime.fromisoformat(tags[VersionTag.PROMOTED_AT])
     assert promoted_at.tzinfo is not None
     assert timedelta(0) <= datetime.now(UTC) - promoted_at < timedelta(hours=1)
     assert float(tags["cv_rmse"]) == pytest.approx(trained.metrics["cv_rmse"], abs=1e-6)
@@ -192,13 +187,18 @@ def test_if_no_champion_trains_only_when_there_is_none(
 
 def test_a_champion_for_another_feature_contract_counts_as_none(settings: Settings, trained: TrainingOutcome) -> None:
     client = configure(settings)
-    assert client.get_model_version(settings.model_name, trained.version).tags[CONTRACT_TAG] == feature_contract()
-    client.set_model_version_tag(settings.model_name, trained.version, CONTRACT_TAG, "older-fields")
+    assert (
+        client.get_model_version(settings.model_name, trained.version).tags[VersionTag.FEATURE_CONTRACT]
+        == feature_contract()
+    )
+    client.set_model_version_tag(settings.model_name, trained.version, VersionTag.FEATURE_CONTRACT, "older-fields")
     try:
         assert not champion_exists(settings)
         assert champion_cv_rmse(settings) is None  # so the next run is promoted whatever its figures
     finally:
-        client.set_model_version_tag(settings.model_name, trained.version, CONTRACT_TAG, feature_contract())
+        client.set_model_version_tag(
+            settings.model_name, trained.version, VersionTag.FEATURE_CONTRACT, feature_contract()
+        )
     assert champion_exists(settings)
 
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.data import Dataset
+from dataset.sales import Dataset
 from training.pipeline import MIN_HOLDOUT_ROWS, year_ahead, year_ahead_years
 
 

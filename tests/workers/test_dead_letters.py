@@ -8,8 +8,8 @@ import time
 
 import pytest
 
-from infra import stack
 from infra.settings import Settings
+from infra.topics import ensure_topics
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -101,7 +101,7 @@ def test_poison_messages_are_dead_lettered_and_never_block_the_stream(
 
 def test_reply_to_header_gets_its_own_copy(settings: Settings, start_worker: StartWorker, view: RedisView) -> None:
     reply_topic = f"{settings.results_topic}-replies"
-    asyncio.run(stack.ensure_topics(settings.kafka_bootstrap, [reply_topic], 1))
+    asyncio.run(ensure_topics(settings.kafka_bootstrap, [reply_topic], 1))
     start_worker(settings)
     asked, silent = requests_for(3, "reply"), requests_for(2, "plain", seed=9)
     produce(

@@ -7,16 +7,10 @@ import pandas as pd
 import pytest
 from prometheus_client import REGISTRY
 
-from consumers.drift import (
-    NUMERIC_FEATURES,
-    DriftMonitor,
-    build_reference,
-    categorical_psi,
-    numeric_psi,
-    psi,
-)
+from consumers.drift import DriftMonitor
+from dataset.sales import load
+from drift.psi import NUMERIC_FEATURES, build_reference, categorical_psi, numeric_psi, psi
 from schemas.drift import PSI_SIGNIFICANT, DriftReference
-from training.data import load
 
 
 @pytest.fixture(scope="module")

@@ -14,22 +14,22 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
-import mlflow
 import pytest
-from mlflow import MlflowClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from consumers.drift import build_reference
 from consumers.model import ModelHolder
+from dataset.sales import load
+from drift.psi import build_reference
 from infra import stack
 from infra.settings import Settings, to_env
+from registry.client import EXPERIMENT, connect
+from registry.promotion import promote
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from tests.conftest import REPO, StartWorker, isolated_settings
 from tests.workers.conftest import RedisView, as_message, produce, requests_for, wait_until
-from training.data import load
-from training.registry import EXPERIMENT
 
 pytestmark = pytest.mark.integration
 
@@ -37,7 +37,7 @@ pytestmark = pytest.mark.integration
 @dataclass
 class Registry:
     settings: Settings
-    client: MlflowClient
+    client: Any
     source: str
 
     def version(self, source: str | None = None, drift_reference: bool = False) -> str:
@@ -55,14 +55,13 @@ class Registry:
         return str(created.version)
 
     def promote(self, version: str) -> None:
-        self.client.set_registered_model_alias(self.settings.model_name, self.settings.model_alias, version)
+        promote(self.settings, version)
 
 
 @pytest.fixture
 def registry(base_settings: Settings, champion: str) -> Registry:
     settings = isolated_settings(base_settings, model_name=f"reload-{uuid.uuid4().hex[:6]}", model_poll_seconds=1.0)
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.tracking_uri)
+    client = connect(settings)
     source = client.get_model_version(base_settings.model_name, champion).source
     assert source is not None
     client.create_registered_model(settings.model_name)

@@ -1,6 +1,7 @@
 """The prefetcher against a real Kafka consumer: records that land while a batch is being handled are
 all in the next batch, in order; the queue is bounded; ``discard`` plus a seek re-reads from the seek
-offset; a fetch error reaches the caller."""
+offset; a fetch error reaches the caller. The worker's loop over it hands every record over in order,
+goes on after a batch that failed, and ends when the consumer stops."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.errors import ConsumerStoppedError
 
-from consumers.prefetch import Prefetcher
+from consumers.prefetch import Batch, BatchLoop, Prefetcher
 from infra.settings import Settings
 from tests.conftest import isolated_settings
 from tests.workers.conftest import group_consumer
@@ -105,6 +106,33 @@ async def fetch_error_reaches_the_caller(settings: Settings) -> None:
         await prefetcher.close()
 
 
+async def the_loop_hands_every_batch_over(settings: Settings) -> None:
+    prefetcher = Prefetcher(max_records=5, wait_ms=50)
+    handled: list[int] = []
+    all_handled = asyncio.Event()
+
+    async def handle(records: Batch) -> None:
+        values = [int(r.value or b"") for r in records]
+        handled.extend(values)
+        if len(handled) >= 12:
+            all_handled.set()
+        if 0 in values:
+            raise RuntimeError("the pipeline rewinds a failed batch itself; the loop goes on")
+
+    async with kafka_clients(settings) as (producer, consumer):
+        loop = BatchLoop(lambda: consumer, prefetcher, handle)
+        await loop.start()
+        await send(producer, settings.requests_topic, range(12))
+        async with asyncio.timeout(20):
+            await all_handled.wait()
+        assert handled == list(range(12))
+        await consumer.stop()
+        async with asyncio.timeout(10):
+            await loop.ended()  # ConsumerStoppedError ends it
+        await loop.stop()
+        await prefetcher.close()
+
+
 def test_records_that_land_during_a_batch_are_all_in_the_next(base_settings: Settings) -> None:
     asyncio.run(arrivals_during_a_batch(isolated_settings(base_settings)))
 
@@ -119,3 +147,7 @@ def test_discard_and_seek_re_read_from_the_seek_offset(base_settings: Settings) 
 
 def test_a_fetch_error_reaches_the_subscriber_loop(base_settings: Settings) -> None:
     asyncio.run(fetch_error_reaches_the_caller(isolated_settings(base_settings)))
+
+
+def test_the_worker_loop_hands_every_batch_over_and_ends_with_its_consumer(base_settings: Settings) -> None:
+    asyncio.run(the_loop_hands_every_batch_over(isolated_settings(base_settings)))

@@ -1,0 +1,107 @@
+"""Registration and promotion: a trained pyfunc becomes a tagged version, and takes the serving alias
+only if it beats the version holding it."""
+
+from __future__ import annotations
+
+import platform
+import sys
+from collections.abc import Sequence
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+import structlog
+
+from infra.settings import Settings
+from registry.client import configure
+from registry.contract import feature_contract
+from registry.tags import VersionTag, tag_value
+from registry.versions import champion_cv_rmse
+from schemas.messages import utc_now
+
+if TYPE_CHECKING:
+    from mlflow.models import ModelSignature
+    from mlflow.pyfunc.model import PythonModel
+
+log = structlog.get_logger(__name__)
+
+SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
+
+
+def beats(cv_rmse: float, champion: float | None) -> bool:
+    """Whether a run's CV RMSE beats the champion's, compared at the precision the champion's is
+    tagged with: a retrain of the same model must not win by its unrounded digits."""
+    return champion is None or float(tag_value(cv_rmse)) < champion
+
+
+def environment() -> dict[str, Any]:
+    """Python, platform and the versions of the packages that train and serve (logged with each run)."""
+    versions: dict[str, str] = {}
+    for package in (*SERVING_PACKAGES, "tensorflow-cpu", "typer", "tqdm", "matplotlib"):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            continue
+    return {"python": sys.version, "platform": platform.platform(), "packages": versions}
+
+
+def _requirements() -> list[str]:
+    found = []
+    for package in SERVING_PACKAGES:
+        try:
+            found.append(f"{package}=={metadata.version(package)}")
+        except metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def promote(settings: Settings, version: str, alias: str | None = None) -> None:
+    """Move ``alias`` (default: the serving one) to ``version``, tagging when."""
+    client = configure(settings)
+    client.set_registered_model_alias(settings.model_name, alias or settings.model_alias, version)
+    client.set_model_version_tag(settings.model_name, version, VersionTag.PROMOTED_AT, utc_now().isoformat())
+
+
+def register(
+    settings: Settings,
+    model: PythonModel,
+    code_paths: Sequence[Path],
+    signature: ModelSignature,
+    input_example: pd.DataFrame,
+    figures: dict[str, float],
+    mode: str = "full",
+) -> tuple[str, bool]:
+    """Log the pyfunc (with the packages in ``code_paths``) in the active run, register it with ``figures``
+    as version tags (``cv_rmse`` required), and promote it if its CV RMSE beats the champion's."""
+    import mlflow.pyfunc
+
+    cv_rmse = figures[VersionTag.CV_RMSE]
+    client = configure(settings)
+    previous = champion_cv_rmse(settings)
+    info = mlflow.pyfunc.log_model(
+        name="model",
+        python_model=model,
+        code_paths=[str(path) for path in code_paths],
+        signature=signature,
+        input_example=input_example,
+        registered_model_name=settings.model_name,
+        pip_requirements=_requirements(),
+    )
+    version = str(info.registered_model_version)
+    for tag, value in figures.items():
+        client.set_model_version_tag(settings.model_name, version, tag, tag_value(value))
+    client.set_model_version_tag(settings.model_name, version, VersionTag.FEATURE_CONTRACT, feature_contract())
+    client.set_model_version_tag(settings.model_name, version, VersionTag.TRAINING_MODE, mode)
+    promoted = beats(cv_rmse, previous)
+    if promoted:
+        promote(settings, version)
+    log.info(
+        "model_registered",
+        name=settings.model_name,
+        version=version,
+        cv_rmse=round(cv_rmse, 5),
+        champion_cv_rmse=previous,
+        promoted=promoted,
+    )
+    return version, promoted
