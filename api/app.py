@@ -30,6 +30,7 @@ from infra.store import ResultStore
 from schemas.api import ErrorBody
 from schemas.keys import RedisKeys
 from schemas.rest_keys import RestKeys
+from state.calibration import CalibrationStore
 
 DESCRIPTION = """
 Values houses asynchronously: `POST /api/v1/predict` queues a house on Kafka and answers
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.store = store
         app.state.records = Records(store, rest_keys, keyring.enabled)
         app.state.accuracy = Accuracy(client, rest_keys)
+        app.state.calibration = CalibrationStore(client, settings.redis_prefix)
         app.state.catalog = ModelCatalog(settings)
         app.state.waiter = waiter = ResultWaiter(store)
         app.state.access = Access(keyring, RateLimits(settings, rest_keys.rate_limit_namespace))

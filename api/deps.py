@@ -14,6 +14,7 @@ from api.security import OwnerDep
 from api.waiter import ResultWaiter
 from infra.settings import Settings
 from infra.store import ResultStore
+from state.calibration import CalibrationStore
 
 
 async def get_settings(request: Request) -> Settings:
@@ -41,6 +42,11 @@ async def get_accuracy(request: Request) -> Accuracy:
     return accuracy
 
 
+async def get_calibration(request: Request) -> CalibrationStore:
+    calibration: CalibrationStore = request.app.state.calibration
+    return calibration
+
+
 async def get_catalog(request: Request) -> ModelCatalog:
     catalog: ModelCatalog = request.app.state.catalog
     return catalog
@@ -56,11 +62,13 @@ StoreDep = Annotated[ResultStore, Depends(get_store)]
 PublisherDep = Annotated[RequestPublisher, Depends(get_publisher)]
 RecordsDep = Annotated[Records, Depends(get_records)]
 AccuracyDep = Annotated[Accuracy, Depends(get_accuracy)]
+CalibrationDep = Annotated[CalibrationStore, Depends(get_calibration)]
 CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
 WaiterDep = Annotated[ResultWaiter, Depends(get_waiter)]
 
 __all__ = [
     "AccuracyDep",
+    "CalibrationDep",
     "CatalogDep",
     "OwnerDep",
     "PublisherDep",

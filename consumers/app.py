@@ -22,6 +22,7 @@ from consumers.lag import LagExporter
 from consumers.model import ModelHolder, NoChampionError
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import Prefetcher
+from consumers.recalibration import Recalibrator
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.redis import create_redis
@@ -29,6 +30,7 @@ from infra.settings import Settings
 from infra.store import ResultStore
 from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
+from state.calibration import CalibrationStore
 
 log = structlog.get_logger(__name__)
 LAG_SECONDS = 5.0
@@ -59,7 +61,8 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -
     store = ResultStore(
         create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
     )
-    worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window))
+    recalibrator = Recalibrator(CalibrationStore(store.client, settings.redis_prefix), settings.calibration_price_edges)
+    worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window), recalibrator)
     holder: list[LogicSubscriber[Any]] = []
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
     pipeline = CommitPipeline(
@@ -145,6 +148,10 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     async def export_drift() -> None:
         worker.drift.export(models.current.drift_reference if models.loaded else None)
 
+    async def read_calibration() -> None:
+        if models.loaded and worker.recalibrator is not None:
+            await worker.recalibrator.refresh(models.current.ref.version)
+
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
@@ -158,6 +165,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             ),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
+            asyncio.create_task(every(settings.calibration_poll_seconds, "calibration", read_calibration)),
         ]
         log.info("worker_ready", index=worker_index, metrics_port=port, model_version=models.current.ref.version)
         try:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AccuracyDep, OwnerDep, RecordsDep, StoreDep
+from api.deps import AccuracyDep, CalibrationDep, OwnerDep, RecordsDep, SettingsDep, StoreDep
 from api.errors import ApiError
 from api.feedback import UNKNOWN, observation
+from infra.recalibration import missed_by
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
 
@@ -23,9 +24,16 @@ router = APIRouter(tags=["feedback"])
     },
 )
 async def give_feedback(
-    body: FeedbackCreate, store: StoreDep, records: RecordsDep, accuracy: AccuracyDep, owner: OwnerDep
+    body: FeedbackCreate,
+    store: StoreDep,
+    records: RecordsDep,
+    accuracy: AccuracyDep,
+    owner: OwnerDep,
+    calibration: CalibrationDep,
+    settings: SettingsDep,
 ) -> FeedbackAccepted:
-    """Record the sale price later observed for a scored request; answers the updated figures."""
+    """Record the sale price later observed for a scored request; answers the updated figures and
+    recalibrates the intervals of the request's segment."""
     result = await store.get(body.request_id)
     if result is None or not records.visible(await records.request_owner(body.request_id, result), owner):
         raise ApiError(404, "not_found", f"no prediction {body.request_id}")
@@ -39,4 +47,7 @@ async def give_feedback(
     observed = observation(result, body.sale_price)
     neighborhood = await records.neighborhood(body.request_id) or UNKNOWN
     figures = await accuracy.record(neighborhood, result.model.version, observed)
+    if result.segment is not None:  # results written before recalibration have none
+        missed = missed_by(result.intervals, body.sale_price)
+        await calibration.observe(result.model.version, result.segment, missed, settings.calibration_learning_rate)
     return FeedbackAccepted(request_id=body.request_id, absolute_pct_error=observed[0], figures=figures)

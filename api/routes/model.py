@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import CatalogDep
+from api.deps import CalibrationDep, CatalogDep, SettingsDep
 from api.errors import ApiError
 from api.model_info import NoModelError
 from schemas.api import ErrorBody
@@ -18,9 +18,14 @@ router = APIRouter(tags=["model"])
     response_model=ModelPublic,
     responses={503: {"model": ErrorBody, "description": "No champion registered, or the registry is away."}},
 )
-async def get_model(catalog: CatalogDep) -> ModelPublic:
-    """The registry's champion (the version workers switch to); cached for a few seconds."""
+async def get_model(catalog: CatalogDep, calibration: CalibrationDep, settings: SettingsDep) -> ModelPublic:
+    """The registry's champion (the version workers switch to; cached for a few seconds) and its intervals'
+    recalibration state."""
     try:
-        return await catalog.champion()
+        model = await catalog.champion()
     except NoModelError as exc:
         raise ApiError(503, "no_model", str(exc)) from exc
+    state = await calibration.public(
+        model.version, settings.calibration_learning_rate, settings.calibration_price_edges
+    )
+    return model.model_copy(update={"calibration": state})
