@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from infra.recalibration import BOUND, Adjustments, Tracker, missed_by, rescale, segment_of, term
-from schemas.calibration import Segment
+from schemas.calibration import GROUPINGS, Segment
 from schemas.valuation import Interval
 
 EDGES = (140_000.0, 195_000.0)
@@ -86,16 +86,16 @@ def test_every_band_of_every_grouping_reaches_its_coverage_on_a_shifted_stream()
     for _ in range(6_000):
         segment = Segment(
             construction="new" if rng.random() < 0.15 else "existing",
-            grade=("low", "mid", "high", "ungraded")[int(rng.integers(4))],  # type: ignore[arg-type]
-            price=("low", "mid", "high")[int(rng.integers(3))],  # type: ignore[arg-type]
+            grade=("low", "mid", "high", "ungraded")[int(rng.integers(4))],
+            price=("low", "mid", "high")[int(rng.integers(3))],
         )
         scale = (1.6 if segment.construction == "new" else 1.0) * (1.3 if segment.grade == "low" else 1.0)
         error = rng.normal() * scale
         served = tracker.adjustments.factor(segment, 0.9) * radius
         covered = abs(error) <= served
         tracker.observe(segment, {0.9: not covered})
-        for g in ("construction", "grade", "price"):
-            hits.setdefault(f"{g}:{segment.band(g)}", []).append(covered)  # type: ignore[arg-type]
+        for g in GROUPINGS:
+            hits.setdefault(f"{g}:{segment.band(g)}", []).append(covered)
     assert max(abs(v) for v in tracker.log_factors.values()) < BOUND
     for name, covered_list in hits.items():
         grouping, band = name.split(":")
