@@ -11,6 +11,7 @@ from dashboard.context import http_client
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.features import PropertyFeatures
 from schemas.messages import PredictionResult
+from schemas.registry import ModelPublic
 
 ResultFormat = Literal["csv", "json", "parquet"]
 
@@ -67,3 +68,8 @@ def upload_job(base_url: str, filename: str, content: bytes) -> str:
 
 def job_results(base_url: str, job_id: str, fmt: ResultFormat) -> bytes:
     return _call(base_url, "GET", f"/api/v1/jobs/{job_id}/results", params={"format": fmt}).content
+
+
+def model(base_url: str) -> ModelPublic:
+    """The champion as the API describes it, with its intervals' recalibration state."""
+    return ModelPublic.model_validate_json(_call(base_url, "GET", "/api/v1/model").content)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
+from redis.exceptions import RedisError
 
 from api.deps import CalibrationDep, CatalogDep, SettingsDep
 from api.errors import ApiError
@@ -25,7 +26,10 @@ async def get_model(catalog: CatalogDep, calibration: CalibrationDep, settings: 
         model = await catalog.champion()
     except NoModelError as exc:
         raise ApiError(503, "no_model", str(exc)) from exc
-    state = await calibration.public(
-        model.version, settings.calibration_learning_rate, settings.calibration_price_edges
-    )
+    try:
+        state = await calibration.public(
+            model.version, settings.calibration_learning_rate, settings.calibration_price_edges
+        )
+    except RedisError:  # the registry's answer stands without it
+        return model
     return model.model_copy(update={"calibration": state})
