@@ -36,6 +36,7 @@ is the few lines below, used alike by the Redis store, the workers and the repla
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -64,11 +65,14 @@ def segment_of(
     else:
         grade = "high"
     low, high = price_edges
-    return Segment(
-        construction="new" if sale_condition == NEW_CONSTRUCTION else "existing",
-        grade=grade,  # type: ignore[arg-type]
-        price="low" if price < low else "high" if price >= high else "mid",
-    )
+    price_band = "low" if price < low else "high" if price >= high else "mid"
+    return _segment("new" if sale_condition == NEW_CONSTRUCTION else "existing", grade, price_band)
+
+
+@functools.cache
+def _segment(construction: str, grade: str, price: str) -> Segment:
+    """One object per segment (24 in all): a worker builds a segment for every valuation."""
+    return Segment.model_validate({"construction": construction, "grade": grade, "price": price})
 
 
 def term(level: float, grouping: Grouping, band: str) -> str:
@@ -103,13 +107,9 @@ def missed_by(intervals: Sequence[Interval], sale_price: float) -> dict[float, b
     return {i.level: not i.lower <= sale_price <= i.upper for i in intervals}
 
 
-def rescale(price: float, interval: Interval, factor: float) -> Interval:
-    """The interval with each side's log distance from the price multiplied by ``factor``."""
-    return Interval(
-        level=interval.level,
-        lower=price * (interval.lower / price) ** factor,
-        upper=price * (interval.upper / price) ** factor,
-    )
+def rescale(price: float, lower: float, upper: float, factor: float) -> tuple[float, float]:
+    """The bounds with each side's log distance from the price multiplied by ``factor``."""
+    return price * (lower / price) ** factor, price * (upper / price) ** factor
 
 
 @dataclass(frozen=True)
@@ -117,22 +117,24 @@ class Adjustments:
     """A snapshot of the terms (missing ones are 0): what a worker applies to every valuation."""
 
     log_factors: Mapping[str, float] = field(default_factory=dict)
+    _factors: dict[tuple[Segment, float], float] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def factor(self, segment: Segment, level: float) -> float:
-        return math.exp(sum(self.log_factors.get(term(level, g, segment.band(g)), 0.0) for g in GROUPINGS))
+        known = self._factors.get((segment, level))
+        if known is None:
+            known = math.exp(sum(self.log_factors.get(term(level, g, segment.band(g)), 0.0) for g in GROUPINGS))
+            self._factors[(segment, level)] = known
+        return known
 
     def apply(self, price: float, intervals: Sequence[Interval], segment: Segment) -> list[Interval]:
         """Each interval rescaled by its level's factor; a narrower level never reaches past a wider one."""
-        adjusted = sorted((rescale(price, i, self.factor(segment, i.level)) for i in intervals), key=lambda i: -i.level)
-        nested: list[Interval] = []
-        for interval in adjusted:
-            if nested:
-                outer = nested[-1]
-                interval = interval.model_copy(
-                    update={"lower": max(interval.lower, outer.lower), "upper": min(interval.upper, outer.upper)}
-                )
-            nested.append(interval)
-        return sorted(nested, key=lambda i: i.level)
+        lower, upper = 0.0, math.inf
+        adjusted = []
+        for interval in sorted(intervals, key=lambda i: -i.level):  # widest first
+            low, high = rescale(price, interval.lower, interval.upper, self.factor(segment, interval.level))
+            lower, upper = max(low, lower), min(high, upper)
+            adjusted.append(Interval(level=interval.level, lower=lower, upper=upper))
+        return adjusted[::-1]
 
 
 @dataclass

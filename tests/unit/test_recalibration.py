@@ -32,12 +32,10 @@ def test_segment_of(condition: str, grade: str | None, price: float, expected: t
 
 
 def test_rescale_multiplies_each_sides_log_distance() -> None:
-    interval = Interval(level=0.9, lower=80_000.0, upper=125_000.0)
-    same = rescale(100_000.0, interval, 1.0)
-    wider = rescale(100_000.0, interval, 2.0)
-    assert (same.lower, same.upper) == pytest.approx((80_000.0, 125_000.0))
-    assert math.log(wider.lower / 100_000) == pytest.approx(2 * math.log(0.8))
-    assert math.log(wider.upper / 100_000) == pytest.approx(2 * math.log(1.25))
+    assert rescale(100_000.0, 80_000.0, 125_000.0, 1.0) == pytest.approx((80_000.0, 125_000.0))
+    lower, upper = rescale(100_000.0, 80_000.0, 125_000.0, 2.0)
+    assert math.log(lower / 100_000) == pytest.approx(2 * math.log(0.8))
+    assert math.log(upper / 100_000) == pytest.approx(2 * math.log(1.25))
 
 
 def test_a_miss_widens_and_a_hit_narrows_only_the_segments_bands() -> None:
