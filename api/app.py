@@ -12,25 +12,21 @@ from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
 from api import errors
-from api.feedback import Accuracy
 from api.limits import BodyLimit
 from api.metrics import Observe
 from api.model_info import ModelCatalog
 from api.openapi import contract
 from api.publisher import RequestPublisher
-from api.records import Records
 from api.routes import batch, feedback, health, jobs, metrics, model, predictions, stream
-from api.security import Access, KeyRing, RateLimits, authorize
+from api.security import Access, RateLimits, authorize
 from api.waiter import ResultWaiter
+from infra.api_keys import KeyRing
 from infra.kafka import create_broker, stop_within
 from infra.memory import freeze_long_lived
-from infra.redis import create_redis
 from infra.settings import Settings, get_settings
-from infra.store import ResultStore
+from jobs.service import JobService
 from schemas.api import ErrorBody
-from schemas.keys import RedisKeys
-from schemas.rest_keys import RestKeys
-from state.calibration import CalibrationStore
+from state import State
 
 DESCRIPTION = """
 Values houses asynchronously: `POST /api/v1/predict` queues a house on Kafka and answers
@@ -47,27 +43,23 @@ HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "TRA
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    rest_keys = RestKeys(settings.redis_prefix)
-    keyring = KeyRing(settings.api_key_salt.get_secret_value(), settings.api_keys)
+    keyring = KeyRing.of(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        client = create_redis(settings)
-        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        store = State.connect(settings)
         app.state.settings = settings
         app.state.store = store
-        app.state.records = Records(store, rest_keys, keyring.enabled)
-        app.state.accuracy = Accuracy(client, rest_keys)
-        app.state.calibration = CalibrationStore(client, settings.redis_prefix)
         app.state.catalog = ModelCatalog(settings)
-        app.state.waiter = waiter = ResultWaiter(store)
-        app.state.access = Access(keyring, RateLimits(settings, rest_keys.rate_limit_namespace))
+        app.state.waiter = waiter = ResultWaiter(store.feed, store.predictions)
+        app.state.access = Access(keyring, RateLimits(settings, store.rate_limits()), settings.api_operator_key_id)
         publisher = RequestPublisher(
             create_broker(settings, client_id="api", linger_ms=settings.api_kafka_linger_ms),
             settings.requests_topic,
             settings.kafka_ack_timeout_seconds,
         )
         app.state.publisher = publisher
+        app.state.jobs = JobService(store, publisher.publish)
         connecting = asyncio.create_task(publisher.connect_in_background())
         freeze_long_lived()
         try:
@@ -76,7 +68,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             connecting.cancel()
             await waiter.close()
             await stop_within(publisher.broker, settings.kafka_ack_timeout_seconds)
-            await client.aclose()
+            await store.close()
 
     app = FastAPI(title="valuestream", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     guarded = [Depends(authorize)]

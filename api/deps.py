@@ -1,4 +1,4 @@
-"""Dependencies as named aliases: ``StoreDep``, ``PublisherDep``, ``SettingsDep``, ``RecordsDep``, …"""
+"""Dependencies as named aliases: ``StateDep``, ``JobsDep``, ``PublisherDep``, ``SettingsDep``, ``ViewerDep``, …"""
 
 from __future__ import annotations
 
@@ -6,15 +6,13 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.feedback import Accuracy
 from api.model_info import ModelCatalog
 from api.publisher import RequestPublisher
-from api.records import Records
-from api.security import OwnerDep
+from api.security import ViewerDep
 from api.waiter import ResultWaiter
 from infra.settings import Settings
-from infra.store import ResultStore
-from state.calibration import CalibrationStore
+from jobs.service import JobService
+from state import State
 
 
 async def get_settings(request: Request) -> Settings:
@@ -22,29 +20,19 @@ async def get_settings(request: Request) -> Settings:
     return settings
 
 
-async def get_store(request: Request) -> ResultStore:
-    store: ResultStore = request.app.state.store
-    return store
+async def get_state(request: Request) -> State:
+    state: State = request.app.state.store
+    return state
+
+
+async def get_jobs(request: Request) -> JobService:
+    jobs: JobService = request.app.state.jobs
+    return jobs
 
 
 async def get_publisher(request: Request) -> RequestPublisher:
     publisher: RequestPublisher = request.app.state.publisher
     return publisher
-
-
-async def get_records(request: Request) -> Records:
-    records: Records = request.app.state.records
-    return records
-
-
-async def get_accuracy(request: Request) -> Accuracy:
-    accuracy: Accuracy = request.app.state.accuracy
-    return accuracy
-
-
-async def get_calibration(request: Request) -> CalibrationStore:
-    calibration: CalibrationStore = request.app.state.calibration
-    return calibration
 
 
 async def get_catalog(request: Request) -> ModelCatalog:
@@ -58,22 +46,10 @@ async def get_waiter(request: Request) -> ResultWaiter:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
-StoreDep = Annotated[ResultStore, Depends(get_store)]
+StateDep = Annotated[State, Depends(get_state)]
+JobsDep = Annotated[JobService, Depends(get_jobs)]
 PublisherDep = Annotated[RequestPublisher, Depends(get_publisher)]
-RecordsDep = Annotated[Records, Depends(get_records)]
-AccuracyDep = Annotated[Accuracy, Depends(get_accuracy)]
-CalibrationDep = Annotated[CalibrationStore, Depends(get_calibration)]
 CatalogDep = Annotated[ModelCatalog, Depends(get_catalog)]
 WaiterDep = Annotated[ResultWaiter, Depends(get_waiter)]
 
-__all__ = [
-    "AccuracyDep",
-    "CalibrationDep",
-    "CatalogDep",
-    "OwnerDep",
-    "PublisherDep",
-    "RecordsDep",
-    "SettingsDep",
-    "StoreDep",
-    "WaiterDep",
-]
+__all__ = ["CatalogDep", "JobsDep", "PublisherDep", "SettingsDep", "StateDep", "ViewerDep", "WaiterDep"]

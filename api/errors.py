@@ -11,7 +11,9 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.metrics import ERRORS, route_of
+from jobs.service import JobConflictError, JobNotFoundError
 from schemas.api import ErrorBody, FieldError
+from state import PartOfJobError, StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 
@@ -80,6 +82,26 @@ async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
     return _answer(request, exc.status_code, ErrorBody(code=code, message=str(exc.detail)), exc.headers)
 
 
+async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """Redis is away: nothing was lost, try again shortly (a request already in Kafka was answered 202)."""
+    assert isinstance(exc, StoreUnavailableError)
+    retry = str(exc.retry_after_seconds)
+    body = ErrorBody(code="store_unavailable", message=f"{exc}; retry in {retry} s.")
+    return _answer(request, 503, body, {"Retry-After": retry})
+
+
+DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
+    JobNotFoundError: (404, "not_found"),
+    JobConflictError: (409, "conflict"),
+    PartOfJobError: (409, "part_of_job"),
+}
+
+
+async def on_domain_error(request: Request, exc: Exception) -> JSONResponse:
+    status, code = DOMAIN_ERRORS[type(exc)]
+    return _answer(request, status, ErrorBody(code=code, message=str(exc)))
+
+
 async def on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return _answer(request, 500, ErrorBody(code="internal_error", message="Something went wrong on our side."))
@@ -89,4 +111,7 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(HTTPException, on_http_error)
+    app.add_exception_handler(StoreUnavailableError, on_store_unavailable)
+    for kind in DOMAIN_ERRORS:
+        app.add_exception_handler(kind, on_domain_error)
     app.add_exception_handler(Exception, on_unexpected)

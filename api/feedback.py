@@ -1,17 +1,15 @@
-"""Rolling accuracy from observed sale prices, per neighbourhood and model version.
+"""Rolling accuracy from observed sale prices, per neighbourhood and model version, as gauges.
 
-Each segment keeps its newest ``WINDOW`` observations in a capped Redis list, so every API
-replica computes the same figures; ``/metrics`` refreshes the gauges from Redis on a scrape.
+The windows live in the state package (``state.feedback``), so every API replica computes the
+same figures; ``/metrics`` refreshes the gauges from them on a scrape.
 """
 
 from __future__ import annotations
 
 from prometheus_client import Gauge
-from redis.asyncio import Redis
 
 from schemas import PredictionResult
 from schemas.feedback import AccuracyFigures
-from schemas.rest_keys import RestKeys
 
 WINDOW = 1_000
 UNKNOWN = "unknown"
@@ -39,38 +37,3 @@ def export(fig: AccuracyFigures) -> None:
     WITHIN_10.labels(*labels).set(fig.within_10pct)
     COVERAGE.labels(*labels).set(fig.interval_coverage)
     TOTAL.labels(*labels).set(fig.total)
-
-
-class Accuracy:
-    def __init__(self, client: Redis, keys: RestKeys) -> None:
-        self.client = client
-        self.keys = keys
-
-    async def record(self, neighborhood: str, version: str, observed: tuple[float, bool, bool]) -> AccuracyFigures:
-        ape, within, covered = observed
-        window_key = self.keys.feedback_window(neighborhood, version)
-        async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lpush(window_key, f"{ape:.6f}|{int(within)}|{int(covered)}")
-            pipe.ltrim(window_key, 0, WINDOW - 1)
-            pipe.hincrby(self.keys.feedback_totals, f"{neighborhood}|{version}", 1)
-            pipe.lrange(window_key, 0, -1)
-            *_, total, window = await pipe.execute()
-        fig = AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], int(total))
-        export(fig)
-        return fig
-
-    async def refresh(self) -> list[AccuracyFigures]:
-        """Every segment's figures from Redis into the gauges (called on a metrics scrape)."""
-        totals = {str(k): int(v) for k, v in (await self.client.hgetall(self.keys.feedback_totals)).items()}
-        segments = sorted(totals)
-        async with self.client.pipeline(transaction=False) as pipe:
-            for segment in segments:
-                pipe.lrange(self.keys.feedback_window(*segment.split("|", 1)), 0, -1)
-            windows = await pipe.execute()
-        out = []
-        for segment, window in zip(segments, windows, strict=True):
-            neighborhood, version = segment.split("|", 1)
-            fig = AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], totals[segment])
-            export(fig)
-            out.append(fig)
-        return out

@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
 
-import orjson
 import structlog
-from redis.exceptions import RedisError
 
-from infra.store import ResultStore
 from schemas import PredictionResult
+from state import StoreUnavailableError
+from state.feed import Feed
+from state.predictions import Predictions
 
 log = structlog.get_logger(__name__)
 BLOCK_MS = 1_000
@@ -27,8 +26,9 @@ READY_SECONDS = 2.0
 
 
 class ResultWaiter:
-    def __init__(self, store: ResultStore) -> None:
-        self.store = store
+    def __init__(self, feed: Feed, predictions: Predictions) -> None:
+        self.feed = feed
+        self.predictions = predictions
         self._waiting: dict[str, list[asyncio.Future[str]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._following = asyncio.Event()
@@ -65,45 +65,36 @@ class ResultWaiter:
 
     async def wait(self, request_id: str, seconds: float) -> PredictionResult | None:
         """The state of a request that may exist already, after at most ``seconds``."""
-        current = await self.store.get(request_id)
+        current = await self.predictions.get(request_id)
         if current is None or current.status != "queued" or seconds <= 0 or not await self.ready():
             return current
         future = self.expect(request_id)
         try:
-            current = await self.store.get(request_id)  # it may have landed before we registered
+            current = await self.predictions.get(request_id)  # it may have landed before we registered
             if current is not None and current.status != "queued":
                 return current
             raw = await self.settle(future, seconds)
-            return PredictionResult.model_validate_json(raw) if raw else await self.store.get(request_id)
+            return PredictionResult.model_validate_json(raw) if raw else await self.predictions.get(request_id)
         finally:
             self.forget(request_id, future)
-
-    async def _start_position(self) -> str:
-        last: Any = await self.store.client.xrevrange(self.store.keys.feed, count=1)
-        return str(last[0][0]) if last else "0-0"
 
     async def _follow(self) -> None:
         cursor: str | None = None
         while True:
             try:
                 if cursor is None:
-                    cursor = await self._start_position()
+                    cursor = await self.feed.end()
                     self._following.set()
-                reply: Any = await self.store.client.xread({self.store.keys.feed: cursor}, count=1000, block=BLOCK_MS)
-            except RedisError as exc:
-                log.warning("feed_read_failed", error=type(exc).__name__)
+                cursor, entries = await self.feed.read_after(cursor, count=1000, block_ms=BLOCK_MS)
+            except StoreUnavailableError as exc:
+                log.warning("feed_read_failed", error=str(exc))
                 await asyncio.sleep(0.5)
                 continue
-            for _, entries in reply or []:
-                for entry_id, fields in entries:
-                    cursor = str(entry_id)
-                    self._wake(fields.get("result"))
+            for entry in entries:
+                self._wake(entry.request_id, entry.result)
 
-    def _wake(self, raw: str | None) -> None:
-        if not raw or not self._waiting:
-            return
-        futures = self._waiting.get(orjson.loads(raw).get("request_id"))
-        for future in futures or ():
+    def _wake(self, request_id: str, raw: str) -> None:
+        for future in self._waiting.get(request_id, ()):
             if not future.done():
                 future.set_result(raw)
 

@@ -24,16 +24,14 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil
-import redis
 
 from consumers.model import ModelHolder, features_frame
 from consumers.scoring import score
 from infra import stack
-from infra.redis import create_redis
 from infra.settings import Settings, to_env
-from infra.store import ResultStore
-from schemas import PredictionRequest, PropertyFeatures
-from schemas.keys import RedisKeys
+from schemas import PredictionRequest, PropertyFeatures, utc_now
+from state import ANONYMOUS, State
+from state.probe import heartbeats
 
 REPO = Path(__file__).resolve().parent.parent
 RESULTS = REPO / "bench" / "results" / "stream.json"
@@ -83,16 +81,32 @@ async def floor(settings: Settings, requests: list[PredictionRequest], batch: in
     """Rows/s scored in-process in batches and written to Redis: no Kafka."""
     holder = ModelHolder(settings)
     holder.refresh()
-    client = create_redis(settings)
-    store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
-    await store.create_job(requests[0].job_id or "", len(requests), "batch", requests[0].submitted_at)
+    store = State.connect(settings)
+    await store.jobs.create(requests[0].job_id or "", len(requests), "batch", ANONYMOUS, requests[0].submitted_at)
     started = time.perf_counter()
     for start in range(0, len(requests), batch):
         chunk = requests[start : start + batch]
-        await store.save_results(score(holder.current, chunk, features_frame([r.features for r in chunk])))
+        await store.predictions.save_results(score(holder.current, chunk, features_frame([r.features for r in chunk])))
     seconds = time.perf_counter() - started
-    await client.aclose()
+    await store.close()
     return len(requests) / seconds
+
+
+async def create_job(settings: Settings, job_id: str, total: int) -> None:
+    store = State.connect(settings)
+    try:
+        await store.jobs.create(job_id, total, "batch", ANONYMOUS, utc_now())
+    finally:
+        await store.close()
+
+
+async def answered(settings: Settings, job_id: str) -> int:
+    store = State.connect(settings)
+    try:
+        job = await store.jobs.get(job_id)
+    finally:
+        await store.close()
+    return 0 if job is None else job.done + job.failed
 
 
 class PeakRss:
@@ -143,9 +157,7 @@ async def produce(settings: Settings, requests: list[PredictionRequest]) -> None
 def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path) -> tuple[float, int]:
     """Rows/s from the first produce until the last result is in Redis, and the worker's peak RSS."""
     job_id = requests[0].job_id or ""
-    keys = RedisKeys(settings.redis_prefix)
-    sync = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    sync.hset(keys.job(job_id), mapping={"total": len(requests), "done": 0, "failed": 0})
+    asyncio.run(create_job(settings, job_id, len(requests)))
     log = (log_dir / f"worker-{settings.batch_max_records}.log").open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "consumers", "--index", "0", "--metrics-port", "0"],
@@ -158,7 +170,7 @@ def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path)
     rss = PeakRss(worker.pid)
     try:
         deadline = time.monotonic() + 180
-        while not any(sync.scan_iter(match=keys.worker("worker-0@*"))):
+        while not heartbeats(settings.redis_url, settings.redis_prefix, "worker-0@*"):
             if worker.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"worker did not start:\n{stack.tail(Path(log.name), 40)}")
             time.sleep(0.2)
@@ -166,8 +178,7 @@ def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path)
         started = time.perf_counter()
         asyncio.run(produce(settings, requests))
         while True:
-            counters = sync.hmget(keys.job(job_id), "done", "failed")
-            if sum(int(c or 0) for c in counters) >= len(requests):
+            if asyncio.run(answered(settings, job_id)) >= len(requests):
                 break
             if worker.poll() is not None:
                 raise RuntimeError(f"worker died:\n{stack.tail(Path(log.name), 40)}")

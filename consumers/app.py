@@ -25,12 +25,9 @@ from consumers.prefetch import Prefetcher
 from consumers.recalibration import Recalibrator
 from consumers.worker import Worker
 from infra.kafka import create_broker
-from infra.redis import create_redis
 from infra.settings import Settings
-from infra.store import ResultStore
-from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
-from state.calibration import CalibrationStore
+from state import State
 
 log = structlog.get_logger(__name__)
 LAG_SECONDS = 5.0
@@ -57,12 +54,9 @@ class ScoringService:
     prefetcher: Prefetcher
 
 
-def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder) -> ScoringService:
-    store = ResultStore(
-        create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
-    )
-    recalibrator = Recalibrator(CalibrationStore(store.client, settings.redis_prefix), settings.calibration_price_edges)
-    worker = Worker(settings, broker, store, models, DriftMonitor(settings.drift_window), recalibrator)
+def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
+    recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
+    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window), recalibrator)
     holder: list[LogicSubscriber[Any]] = []
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
     pipeline = CommitPipeline(
@@ -141,7 +135,8 @@ async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]
 def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | None = None) -> FastStream:
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
-    service = build_worker(settings, broker, models)
+    store = State.connect(settings)
+    service = build_worker(settings, broker, models, store)
     worker = service.worker
     lag = LagExporter(lambda: service.subscriber.consumer)
 
@@ -160,9 +155,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             start_http_server(port, addr="0.0.0.0")
         tasks = [
             asyncio.create_task(models.watch()),
-            asyncio.create_task(
-                beat_forever(worker.store.client, worker.store.keys, worker_name(worker_index), models)
-            ),
+            asyncio.create_task(beat_forever(store.heartbeats, worker_name(worker_index), models)),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
             asyncio.create_task(every(settings.calibration_poll_seconds, "calibration", read_calibration)),
@@ -173,7 +166,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
         finally:
             for task in tasks:
                 task.cancel()
-            await worker.store.client.aclose()
+            await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
     app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops

@@ -28,6 +28,7 @@ from schemas.topics import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TOPIC_HEADER,
 )
+from state import State
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REQUEST_MESSAGE = "score-requests:SubscribeMessage"
@@ -43,7 +44,7 @@ def _headers(properties: dict[str, str]) -> dict[str, Any]:
 
 def document(settings: Settings) -> dict[str, Any]:
     broker = create_broker(settings, client_id="asyncapi")
-    build_worker(settings, broker, ModelHolder(settings))
+    build_worker(settings, broker, ModelHolder(settings), State.connect(settings))  # connects lazily: never here
     spec: dict[str, Any] = (
         AsyncAPI(
             broker,

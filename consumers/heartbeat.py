@@ -6,13 +6,12 @@ import asyncio
 import socket
 
 import structlog
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 
 from consumers.model import ModelHolder
 from schemas import utc_now
 from schemas.api import WorkerHeartbeat
-from schemas.keys import RedisKeys
+from state import StoreUnavailableError
+from state.heartbeats import Heartbeats
 
 log = structlog.get_logger(__name__)
 INTERVAL_SECONDS = 5.0
@@ -23,11 +22,11 @@ def worker_name(index: int) -> str:
     return f"worker-{index}@{socket.gethostname()}"
 
 
-async def beat_forever(client: Redis, keys: RedisKeys, name: str, models: ModelHolder) -> None:
+async def beat_forever(heartbeats: Heartbeats, name: str, models: ModelHolder) -> None:
     while True:
         beat = WorkerHeartbeat(name=name, model=models.current.ref if models.loaded else None, seen_at=utc_now())
         try:
-            await client.set(keys.worker(name), beat.model_dump_json(), ex=int(INTERVAL_SECONDS * 3))
-        except RedisError as exc:
+            await heartbeats.beat(beat, int(INTERVAL_SECONDS * 3))
+        except StoreUnavailableError as exc:
             log.warning("heartbeat_failed", error=str(exc))
         await asyncio.sleep(INTERVAL_SECONDS)

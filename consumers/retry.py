@@ -12,16 +12,15 @@ from typing import TypeVar
 
 import structlog
 from aiokafka.errors import KafkaError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
 
 from consumers.metrics import RETRIES
+from state import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 T = TypeVar("T")
 
-TRANSIENT = (RedisConnectionError, RedisTimeoutError, KafkaError, OSError, asyncio.TimeoutError)
+TRANSIENT = (StoreUnavailableError, KafkaError, OSError, asyncio.TimeoutError)
 
 
 async def with_retry(operation: str, call: Callable[[], Awaitable[T]], max_wait: float = 5.0) -> T:

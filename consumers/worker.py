@@ -25,7 +25,6 @@ from consumers.retry import with_retry
 from consumers.scoring import score
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
-from infra.store import ResultStore
 from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
 from schemas.topics import (
     ERROR_CODE_HEADER,
@@ -34,6 +33,7 @@ from schemas.topics import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TOPIC_HEADER,
 )
+from state.predictions import Predictions
 
 log = structlog.get_logger(__name__)
 
@@ -78,21 +78,21 @@ class Worker:
         self,
         settings: Settings,
         broker: KafkaBroker,
-        store: ResultStore,
+        predictions: Predictions,
         models: ModelHolder,
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
-        self.store = store
+        self.predictions = predictions
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
-        states = await with_retry("redis_read", lambda: self.store.get_many(ids))
+        states = await with_retry("redis_read", lambda: self.predictions.get_many(ids))
         _lap("redis_read", started)
         return states
 
@@ -133,7 +133,7 @@ class Worker:
         ]
         started = _lap("score", started)
 
-        await with_retry("redis_write", lambda: self.store.save_results([*scored, *failures]))
+        await with_retry("redis_write", lambda: self.predictions.save_results([*scored, *failures]))
         _lap("redis_write", started)
         self._observe(scored, failures, rejected, answered)
         replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}

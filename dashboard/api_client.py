@@ -37,9 +37,10 @@ def _error(response: httpx.Response) -> ApiError:
     return ApiError(body.message, [f"{d.field}: {d.reason}" for d in body.details])
 
 
-def _call(base_url: str, method: str, path: str, **kwargs: Any) -> httpx.Response:
+def _call(base_url: str, method: str, path: str, api_key: str | None, **kwargs: Any) -> httpx.Response:
+    headers = {"X-API-Key": api_key} if api_key else {}
     try:
-        response = http_client(base_url).request(method, path, **kwargs)
+        response = http_client(base_url).request(method, path, headers=headers, **kwargs)
     except httpx.HTTPError as exc:
         raise ApiError(f"The API at {base_url} is not reachable ({type(exc).__name__}); try again shortly.") from exc
     if response.status_code >= 400:
@@ -47,29 +48,32 @@ def _call(base_url: str, method: str, path: str, **kwargs: Any) -> httpx.Respons
     return response
 
 
-def submit(base_url: str, features: PropertyFeatures, wait: float) -> PredictionResult | PredictionAccepted:
+def submit(
+    base_url: str, features: PropertyFeatures, wait: float, api_key: str | None = None
+) -> PredictionResult | PredictionAccepted:
     """The result if the API has it within ``wait`` seconds, else the accepted id to poll."""
     body = PredictionCreate(features=features).model_dump(mode="json", exclude_none=True)
-    response = _call(base_url, "POST", "/api/v1/predict", params={"wait": wait}, json=body)
+    response = _call(base_url, "POST", "/api/v1/predict", api_key, params={"wait": wait}, json=body)
     if response.status_code == 200:
         return PredictionResult.model_validate_json(response.content)
     return PredictionAccepted.model_validate_json(response.content)
 
 
-def prediction(base_url: str, request_id: str) -> PredictionResult:
-    return PredictionResult.model_validate_json(_call(base_url, "GET", f"/api/v1/predictions/{request_id}").content)
+def prediction(base_url: str, request_id: str, api_key: str | None = None) -> PredictionResult:
+    response = _call(base_url, "GET", f"/api/v1/predictions/{request_id}", api_key)
+    return PredictionResult.model_validate_json(response.content)
 
 
-def upload_job(base_url: str, filename: str, content: bytes) -> str:
+def upload_job(base_url: str, filename: str, content: bytes, api_key: str | None = None) -> str:
     """Start a file job (CSV or Parquet with ``PropertyFeatures`` columns); returns its id."""
-    response = _call(base_url, "POST", "/api/v1/jobs", files={"file": (filename, content)})
+    response = _call(base_url, "POST", "/api/v1/jobs", api_key, files={"file": (filename, content)})
     return JobAccepted.model_validate_json(response.content).job_id
 
 
-def job_results(base_url: str, job_id: str, fmt: ResultFormat) -> bytes:
-    return _call(base_url, "GET", f"/api/v1/jobs/{job_id}/results", params={"format": fmt}).content
+def job_results(base_url: str, job_id: str, fmt: ResultFormat, api_key: str | None = None) -> bytes:
+    return _call(base_url, "GET", f"/api/v1/jobs/{job_id}/results", api_key, params={"format": fmt}).content
 
 
-def model(base_url: str) -> ModelPublic:
+def model(base_url: str, api_key: str | None = None) -> ModelPublic:
     """The champion as the API describes it, with its intervals' recalibration state."""
-    return ModelPublic.model_validate_json(_call(base_url, "GET", "/api/v1/model").content)
+    return ModelPublic.model_validate_json(_call(base_url, "GET", "/api/v1/model", api_key).content)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from dashboard.principal import sign_in
 from dashboard.views import analytics, history, jobs, live, model, value
 
 
@@ -17,7 +18,10 @@ def main() -> None:
         st.Page(jobs.main, title="Jobs", icon=":material/upload_file:", url_path="jobs"),
         st.Page(model.main, title="Model", icon=":material/model_training:", url_path="model"),
     ]
-    st.navigation(pages).run()
+    navigation = st.navigation(pages)
+    if sign_in() is None:
+        return
+    navigation.run()
 
 
 main()

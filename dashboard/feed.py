@@ -1,23 +1,23 @@
-"""Results from Redis as flat table rows: the live feed stream, and single records by id.
+"""Results as flat table rows: the viewer's part of the live feed, and single records by id.
 
-The feed stream (``RedisKeys.feed``, capped at ``feed_maxlen``) is the dashboard's window on
-recent results; its entry ids are the write times in milliseconds, so throughput needs no
-parsing. A result's ``subject`` says where the valued house is; a house sent without coordinates
-is drawn at its neighbourhood's centre.
+The feed (``state.feed``, capped at ``feed_maxlen`` and the retention period) is the dashboard's
+window on recent results; its entry ids are the write times in milliseconds, so throughput needs
+no parsing. A result's ``subject`` says where the valued house is; a house sent without
+coordinates is drawn at its neighbourhood's centre.
 """
 
 from __future__ import annotations
 
-from typing import Any, cast
+from typing import Any
 
 import orjson
 import pandas as pd
 import streamlit as st
 
-from dashboard.context import redis_client
+from dashboard.context import run, state
 from dashboard.reference import neighbourhoods
-from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
+from state import FeedEntry, Viewer
 
 COLUMNS: tuple[str, ...] = (
     "written_at",
@@ -95,12 +95,12 @@ def place_at_centres(frame: pd.DataFrame, centres: pd.DataFrame) -> pd.DataFrame
     return frame
 
 
-def to_frame(entries: list[tuple[str, dict[str, str]]]) -> pd.DataFrame:
-    """Stream entries (newest first) as a table with ``COLUMNS``; times are UTC timestamps."""
+def to_frame(entries: list[FeedEntry]) -> pd.DataFrame:
+    """Feed entries (newest first) as a table with ``COLUMNS``; times are UTC timestamps."""
     rows = []
-    for entry_id, fields in entries:
-        row = flatten(fields["result"])
-        row["written_at"] = int(entry_id.split("-", 1)[0])
+    for entry in entries:
+        row = flatten(entry.result)
+        row["written_at"] = entry.written_ms
         rows.append(row)
     frame = pd.DataFrame(rows, columns=[*COLUMNS, "scored_at"])
     frame["written_at"] = pd.to_datetime(frame["written_at"], unit="ms", utc=True)
@@ -112,14 +112,25 @@ def to_frame(entries: list[tuple[str, dict[str, str]]]) -> pd.DataFrame:
 
 
 @st.cache_data(ttl=2, show_spinner=False, max_entries=16)
-def read_feed(redis_url: str, prefix: str, count: int, since_ms: int = 0) -> pd.DataFrame:
-    """The newest ``count`` results written at or after ``since_ms`` (epoch ms), newest first."""
-    client = redis_client(redis_url)
-    entries = client.xrevrange(RedisKeys(prefix).feed, max="+", min=str(since_ms), count=count)
-    return to_frame(cast("list[tuple[str, dict[str, str]]]", entries))
+def _read_feed(owner: str, keys_enabled: bool, operator: bool, count: int, since_ms: int) -> pd.DataFrame:
+    entries = run(state().feed.recent(Viewer(owner, keys_enabled, operator), count, since_ms))
+    return to_frame(entries)
 
 
-def find_result(redis_url: str, prefix: str, request_id: str) -> PredictionResult | None:
-    """One request's record, also when it has left the feed (until its TTL)."""
-    raw = redis_client(redis_url).get(RedisKeys(prefix).prediction(request_id))
-    return None if raw is None else PredictionResult.model_validate_json(cast("str", raw))
+def read_feed(viewer: Viewer, count: int, since_ms: int = 0) -> pd.DataFrame:
+    """The viewer's newest ``count`` results written at or after ``since_ms`` (epoch ms), newest first
+    (cached per viewer for two seconds, so fragments refreshing together share one read)."""
+    return _read_feed(viewer.owner, viewer.keys_enabled, viewer.operator, count, since_ms)
+
+
+async def _visible_result(viewer: Viewer, request_id: str) -> PredictionResult | None:
+    predictions = state().predictions
+    result = await predictions.get(request_id)
+    if result is None or not viewer.sees(await predictions.owner(request_id, result)):
+        return None
+    return result
+
+
+def find_result(viewer: Viewer, request_id: str) -> PredictionResult | None:
+    """One request's record if the viewer may see it, also when it has left the feed (until it expires)."""
+    return run(_visible_result(viewer, request_id))

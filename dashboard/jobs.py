@@ -1,4 +1,4 @@
-"""File jobs from Redis: the index of recent jobs and each job's counters, with rate and ETA."""
+"""File jobs from the state store: the viewer's recent jobs and each job's counters, with rate and ETA."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import datetime
 
 from pydantic import BaseModel, computed_field
 
-from dashboard.context import redis_client
+from dashboard.context import run, state
 from schemas.jobs import job_pace
-from schemas.keys import RedisKeys
 from schemas.messages import utc_now
+from state import StoredJob, Viewer
 
 
 class JobProgress(BaseModel):
@@ -50,26 +50,24 @@ class JobProgress(BaseModel):
         return None if self.finished else eta
 
 
-def _progress(job_id: str, fields: dict[str, str], now: datetime) -> JobProgress | None:
-    if "total" not in fields or "created_at" not in fields:
-        return None  # expired, or not created yet
-    return JobProgress.model_validate({**fields, "job_id": job_id, "seen_at": now})
+def _progress(job: StoredJob, now: datetime) -> JobProgress | None:
+    if job.created_at is None:
+        return None  # not created yet
+    return JobProgress.model_validate(job.model_dump() | {"seen_at": now})
 
 
-def job_progress(redis_url: str, prefix: str, job_id: str) -> JobProgress | None:
-    fields: dict[str, str] = redis_client(redis_url).hgetall(RedisKeys(prefix).job(job_id))  # type: ignore[assignment]
-    return _progress(job_id, fields, utc_now())
+async def _visible(viewer: Viewer, job_id: str) -> StoredJob | None:
+    job = await state().jobs.get(job_id)
+    return job if job is not None and viewer.sees(job.owner) else None
 
 
-def recent_jobs(redis_url: str, prefix: str, limit: int = 20) -> list[JobProgress]:
-    """The newest jobs of the index, newest first; expired ones are left out."""
-    client = redis_client(redis_url)
-    keys = RedisKeys(prefix)
-    ids: list[str] = client.zrevrange(keys.jobs_index, 0, limit - 1)  # type: ignore[assignment]
-    with client.pipeline(transaction=False) as pipe:
-        for job_id in ids:
-            pipe.hgetall(keys.job(job_id))
-        hashes: list[dict[str, str]] = pipe.execute()
+def job_progress(viewer: Viewer, job_id: str) -> JobProgress | None:
+    job = run(_visible(viewer, job_id))
+    return None if job is None else _progress(job, utc_now())
+
+
+def recent_jobs(viewer: Viewer, limit: int = 20) -> list[JobProgress]:
+    """The viewer's newest jobs, newest first; expired ones are left out."""
     now = utc_now()
-    jobs = [_progress(job_id, fields, now) for job_id, fields in zip(ids, hashes, strict=True)]
+    jobs = [_progress(job, now) for job in run(state().jobs.recent(viewer, limit))]
     return [job for job in jobs if job is not None]

@@ -7,27 +7,16 @@ record is the file the training process keeps under the state folder (``schemas.
 
 from __future__ import annotations
 
-import redis
-from pydantic import ValidationError
-
+from dashboard.context import run, state
 from infra.settings import Settings
 from infra.training_status import read_status, status_path
-from schemas.api import WorkerHeartbeat
-from schemas.keys import RedisKeys
 from schemas.training import TrainingStatus
 
 
-def served_versions(client: redis.Redis, prefix: str) -> dict[str, list[str]]:
+def served_versions() -> dict[str, list[str]]:
     """Model version -> the workers serving it, from their live heartbeats."""
     served: dict[str, list[str]] = {}
-    for key in client.scan_iter(match=RedisKeys(prefix).workers_pattern, count=100):
-        raw = client.get(key)
-        if not raw:
-            continue
-        try:
-            beat = WorkerHeartbeat.model_validate_json(raw)
-        except ValidationError:
-            continue
+    for beat in run(state().heartbeats.live()):
         if beat.model is not None:
             served.setdefault(beat.model.version, []).append(beat.name)
     return served

@@ -1,7 +1,8 @@
 """Is it up yet? One quiet probe per kind of service ``make run`` starts.
 
 A probe answers True or False and never logs: a service still starting is what is being
-waited for, not an error. Standard library and Redis only, so the orchestrator stays light.
+waited for, not an error. Standard library and the state package's blocking probes only, so the
+orchestrator stays light.
 """
 
 from __future__ import annotations
@@ -12,13 +13,12 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable
 
-import redis
 from pydantic import ValidationError
 
 from infra import stack
 from infra.settings import Settings
-from schemas.api import HealthPublic, WorkerHeartbeat
-from schemas.keys import RedisKeys
+from schemas.api import HealthPublic
+from state.probe import heartbeats
 
 Probe = Callable[[], bool]
 
@@ -60,17 +60,8 @@ def serving_versions(settings: Settings) -> list[str]:
 
 def worker_serving(settings: Settings, index: int) -> bool:
     """Worker ``index`` has a model loaded: its heartbeat in Redis names one."""
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=1.0)
-    try:
-        for key in client.scan_iter(match=RedisKeys(settings.redis_prefix).worker(f"worker-{index}@*")):
-            raw = client.get(key)
-            if raw and WorkerHeartbeat.model_validate_json(raw).model is not None:
-                return True
-        return False
-    except (redis.RedisError, ValidationError):
-        return False
-    finally:
-        client.close()
+    beats = heartbeats(settings.redis_url, settings.redis_prefix, f"worker-{index}@*")
+    return any(beat.model is not None for beat in beats)
 
 
 def probes(settings: Settings) -> dict[str, Probe]:

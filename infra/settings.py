@@ -135,7 +135,12 @@ class Settings(BaseSettings):
     api_keys: str = Field(
         default="",
         description="Comma-separated 'key_id:sha256hex' pairs, hash = sha256(salt + key) "
-        "(`python -m api.security KEY`); empty = no keys (local default).",
+        "(`python -m api.security KEY_ID KEY`); empty = no keys (local default).",
+    )
+    api_operator_key_id: str = Field(
+        default="",
+        description="The key id that sees everything (all keys' predictions, jobs and feed) in the API and the "
+        "dashboard; empty = no operator.",
     )
     rate_limit: str = Field(
         default="100/second",

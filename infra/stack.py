@@ -20,10 +20,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.client import AIOKafkaClient, CoordinationType
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from state.probe import store_answers
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 KAFKA_POM = REPO_ROOT / "deploy" / "kafka" / "pom.xml"
@@ -300,10 +301,7 @@ def _wait(service: Service, probe: Callable[[], bool], timeout: float, log: Path
 
 
 def redis_ready(port: int) -> bool:
-    try:
-        return bool(redis.Redis(port=port, socket_connect_timeout=0.5).ping())
-    except redis.RedisError:
-        return False
+    return store_answers(f"redis://127.0.0.1:{port}/0")
 
 
 @contextlib.contextmanager

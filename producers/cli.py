@@ -10,7 +10,7 @@ import typer
 from infra.kafka import KafkaUnavailableError
 from infra.logging import configure_logging
 from infra.settings import get_settings
-from producers.files import TableError
+from jobs.tables import TableError
 from producers.ingest import IngestTimeoutError, ingest
 from producers.simulate import simulate
 

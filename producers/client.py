@@ -31,13 +31,11 @@ from infra.kafka import (
     keyed_json,
     stop_within,
 )
-from infra.redis import create_redis
 from infra.settings import Settings
 from infra.stack import ensure_topics
-from infra.store import ResultStore
 from schemas import PredictionRequest, PredictionResult, PropertyFeatures, Source
-from schemas.keys import RedisKeys
 from schemas.topics import REPLY_TO_HEADER
+from state import State
 
 log = structlog.get_logger(__name__)
 POLL_SECONDS = 0.05
@@ -66,9 +64,7 @@ class ValuationClient:
         self.reply_topic = reply_topic
         self.source = source
         self.broker = create_broker(settings, client_id="producer")
-        self.store = ResultStore(
-            create_redis(settings), RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen
-        )
+        self.store = State.connect(settings)
         self._replies: dict[str, PredictionResult] = {}
         self._arrived = asyncio.Event()
         self._consumer: AIOKafkaConsumer | None = None
@@ -78,7 +74,7 @@ class ValuationClient:
         try:
             await self.broker.start()
         except PUBLISH_FAULTS as exc:
-            await self.store.client.aclose()
+            await self.store.close()
             raise KafkaUnavailableError(f"Kafka is not reachable at {self.settings.kafka_bootstrap}") from exc
         if self.reply_topic:
             await self._listen(self.reply_topic)
@@ -94,7 +90,7 @@ class ValuationClient:
         if self._consumer is not None:
             await self._consumer.stop()
         await stop_within(self.broker, self.settings.kafka_ack_timeout_seconds)
-        await self.store.client.aclose()
+        await self.store.close()
 
     async def _listen(self, topic: str) -> None:
         """Read the reply topic from its current end, before anything is sent."""
@@ -159,7 +155,7 @@ class ValuationClient:
             if self._consumer is not None:
                 found.update({rid: self._replies.pop(rid) for rid in missing if rid in self._replies})
             else:
-                stored = await self.store.get_many(missing)
+                stored = await self.store.predictions.get_many(missing)
                 found.update({r.request_id: r for r in stored if r is not None and r.status != "queued"})
             if len(found) == len(request_ids):
                 return found

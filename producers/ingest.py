@@ -18,10 +18,11 @@ from pathlib import Path
 from tqdm import tqdm
 
 from infra.settings import Settings
+from jobs.service import JobService
+from jobs.tables import RowEncoder, TableFormat, file_format, inspect, iter_rows, table_format
 from producers.client import ValuationClient
-from producers.files import RowEncoder, TableFormat, file_format, inspect, iter_rows, table_format
-from producers.jobs import JobSubmitter, create_job, iter_results
 from schemas.jobs import JobFormat
+from state import Viewer
 
 POLL_SECONDS = 0.25
 
@@ -74,11 +75,8 @@ async def ingest(
     total = await asyncio.to_thread(inspect, path, fmt)
     job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
     async with ValuationClient(settings, source="file") as client:
-        store = client.store
-        resume = bool(await store.job_counters(job))
-        if not resume:
-            await create_job(store, job, total, "file", owner)
-        submitter = JobSubmitter(store, client.publish, job, "file", skip_existing=resume)
+        jobs = JobService(client.store, client.publish)
+        submitter = await jobs.open(Viewer(owner, operator=True), job, total, "file", with_meta=False)
         with (
             closing(iter_rows(path, fmt)) as chunks,
             tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
@@ -93,24 +91,24 @@ async def ingest(
         sent = submitter.outcome
         if max_rows is not None and submitter.next_row < total:
             return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
-        done, failed = await wait_for_job(client, job, total, wait_seconds, progress)
+        done, failed = await wait_for_job(jobs, job, owner, total, wait_seconds, progress)
         target = output or results_path(path, fmt)
         encoder = RowEncoder(output_format(target))
         with target.open("wb") as handle:
-            async for rows in iter_results(store, job, total):
+            async for rows in jobs.rows(job, total):
                 handle.write(encoder.encode(rows))
             handle.write(encoder.finish())
     return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, done, failed, target)
 
 
 async def wait_for_job(
-    client: ValuationClient, job_id: str, total: int, wait_seconds: float, progress: bool
+    jobs: JobService, job_id: str, owner: str, total: int, wait_seconds: float, progress: bool
 ) -> tuple[int, int]:
     deadline = time.monotonic() + wait_seconds
     with tqdm(total=total, desc="scored", unit="row", disable=not progress) as bar:
         while True:
-            counters = await client.store.job_counters(job_id)
-            done, failed = int(counters.get("done", 0)), int(counters.get("failed", 0))
+            job = await jobs.find(job_id, Viewer(owner, operator=True))
+            done, failed = job.done, job.failed
             bar.update(done + failed - bar.n)
             if done + failed >= total:
                 return done, failed

@@ -25,7 +25,7 @@ import redis
 from infra import stack
 from infra.settings import Settings, to_env
 from schemas.api import WorkerHeartbeat
-from schemas.keys import RedisKeys
+from state.keys import Keys
 
 REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".state" / "cache"
@@ -139,7 +139,7 @@ class WorkerProcess:
 
     def wait_ready(self, timeout: float = 90.0) -> WorkerHeartbeat:
         client = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
-        pattern = RedisKeys(self.settings.redis_prefix).worker(f"{self.name}@*")
+        pattern = Keys(self.settings.redis_prefix).worker(f"{self.name}@*")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import AccuracyDep, CalibrationDep, OwnerDep, RecordsDep, SettingsDep, StoreDep
+from api.deps import SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.feedback import UNKNOWN, observation
+from api.feedback import UNKNOWN, export, observation
 from infra.recalibration import missed_by
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
@@ -21,33 +21,28 @@ router = APIRouter(tags=["feedback"])
     responses={
         404: {"model": ErrorBody, "description": "Unknown request, or created by another key."},
         409: {"model": ErrorBody, "description": "The request is not scored yet, or already has feedback."},
+        503: {"model": ErrorBody, "description": "The result store is not reachable; see Retry-After."},
     },
 )
 async def give_feedback(
-    body: FeedbackCreate,
-    store: StoreDep,
-    records: RecordsDep,
-    accuracy: AccuracyDep,
-    owner: OwnerDep,
-    calibration: CalibrationDep,
-    settings: SettingsDep,
+    body: FeedbackCreate, store: StateDep, viewer: ViewerDep, settings: SettingsDep
 ) -> FeedbackAccepted:
     """Record the sale price later observed for a scored request; answers the updated figures and
     recalibrates the intervals of the request's segment."""
-    result = await store.get(body.request_id)
-    if result is None or not records.visible(await records.request_owner(body.request_id, result), owner):
+    result = await store.predictions.get(body.request_id)
+    if result is None or not viewer.sees(await store.predictions.owner(body.request_id, result)):
         raise ApiError(404, "not_found", f"no prediction {body.request_id}")
     if result.status != "done" or result.price is None or result.model is None:
         raise ApiError(409, "not_scored", f"prediction {body.request_id} has no price ({result.status})")
-    first = await store.client.set(
-        records.keys.feedback(body.request_id), f"{body.sale_price}", nx=True, ex=store.ttl_seconds
-    )
-    if not first:
+    if not await store.feedback.claim(body.request_id, body.sale_price):
         raise ApiError(409, "feedback_exists", f"prediction {body.request_id} already has feedback")
     observed = observation(result, body.sale_price)
-    neighborhood = await records.neighborhood(body.request_id) or UNKNOWN
-    figures = await accuracy.record(neighborhood, result.model.version, observed)
+    neighborhood = await store.predictions.neighborhood(body.request_id) or UNKNOWN
+    figures = await store.feedback.record(neighborhood, result.model.version, observed)
+    export(figures)
     if result.segment is not None:  # results written before recalibration have none
         missed = missed_by(result.intervals, body.sale_price)
-        await calibration.observe(result.model.version, result.segment, missed, settings.calibration_learning_rate)
+        await store.calibration.observe(
+            result.model.version, result.segment, missed, settings.calibration_learning_rate
+        )
     return FeedbackAccepted(request_id=body.request_id, absolute_pct_error=observed[0], figures=figures)

@@ -4,43 +4,27 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
-from redis.exceptions import RedisError
 
-from api.deps import PublisherDep, StoreDep
+from api.deps import PublisherDep, StateDep
 from schemas.api import DependencyState, HealthPublic, WorkerHeartbeat
+from state import StoreUnavailableError
 
 router = APIRouter(tags=["operations"])
 
 
-async def worker_heartbeats(store: StoreDep) -> list[WorkerHeartbeat]:
-    keys = [key async for key in store.client.scan_iter(match=store.keys.workers_pattern, count=100)]
-    if not keys:
-        return []
-    beats = []
-    for raw in await store.client.mget(keys):
-        if raw is None:
-            continue
-        try:
-            beats.append(WorkerHeartbeat.model_validate_json(raw))
-        except ValidationError:
-            continue
-    return sorted(beats, key=lambda b: b.name)
-
-
 @router.get("/health", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
 @router.get("/health/ready", response_model=HealthPublic, responses={503: {"model": HealthPublic}})
-async def health(store: StoreDep, publisher: PublisherDep) -> JSONResponse:
+async def health(store: StateDep, publisher: PublisherDep) -> JSONResponse:
     """Readiness: 200 when Kafka, Redis and at least one worker with a model are up; 503 otherwise."""
     kafka_ok = await publisher.ping()
     kafka = DependencyState(ok=kafka_ok, detail="" if kafka_ok else "no connection to the brokers")
     workers: list[WorkerHeartbeat] = []
     try:
-        await store.client.ping()
+        await store.ping()
         redis = DependencyState(ok=True)
-        workers = await worker_heartbeats(store)
-    except RedisError as exc:
-        redis = DependencyState(ok=False, detail=type(exc).__name__)
+        workers = await store.heartbeats.live()
+    except StoreUnavailableError as exc:
+        redis = DependencyState(ok=False, detail=str(exc))
     serving = sorted({b.model.version for b in workers if b.model is not None})
     model = DependencyState(
         ok=bool(serving),

@@ -4,29 +4,27 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from contextlib import closing
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
-from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep
+from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.idempotency import IdempotencyKey, claim, release
-from api.jobs import accepted, job_state, open_job
+from api.headers import IdempotencyKey
 from api.uploads import saved_upload
 from infra.kafka import KafkaUnavailableError
-from infra.store import ResultStore
-from producers.files import MEDIA_TYPES, RowEncoder, TableError, file_format, inspect, iter_rows
-from producers.jobs import JobSubmitter, iter_results
-from schemas import PredictionRequest
+from jobs.service import JobService, accepted
+from jobs.tables import MEDIA_TYPES, RowEncoder, TableError, file_format, inspect, iter_rows
 from schemas.api import ErrorBody
 from schemas.jobs import JobAccepted, JobFormat, JobPublic
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "Unknown or expired job, or created by another key."}
+    404: {"model": ErrorBody, "description": "Unknown or expired job, or created by another key."},
+    503: {"model": ErrorBody, "description": "The result store is not reachable; see Retry-After."},
 }
 JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
 
@@ -40,16 +38,18 @@ JOB_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]*$"
         413: {"model": ErrorBody, "description": "File larger than `api_max_upload_bytes` or `job_max_rows`."},
         415: {"model": ErrorBody, "description": "Neither .csv nor .parquet."},
         422: {"model": ErrorBody, "description": "Unreadable file, unknown or missing columns."},
-        503: {"model": ErrorBody, "description": "Kafka could not take the rows; retry with the same job id."},
+        503: {
+            "model": ErrorBody,
+            "description": "Kafka or the result store could not take the rows; retry with the same job id.",
+        },
     },
 )
 async def upload_job(
     file: Annotated[UploadFile, File(description="CSV or Parquet; column names are PropertyFeatures fields.")],
-    store: StoreDep,
-    publisher: PublisherDep,
-    records: RecordsDep,
+    store: StateDep,
+    jobs: JobsDep,
     settings: SettingsDep,
-    owner: OwnerDep,
+    viewer: ViewerDep,
     job_id: Annotated[str | None, Form(min_length=1, max_length=48, pattern=JOB_ID_PATTERN)] = None,
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
@@ -67,32 +67,27 @@ async def upload_job(
             raise ApiError(413, "too_many_rows", f"{total} rows; at most {settings.job_max_rows} per file")
         if total == 0:
             raise ApiError(422, "invalid_file", "the file has no rows")
-        job = await claim(store, owner, idempotency_key, job_id or uuid.uuid4().hex)
-        resume = await open_job(store, records, owner, job, total, "file")
-
-        async def remember(requests: Sequence[PredictionRequest]) -> None:
-            await records.remember(requests, None)
-
-        submitter = JobSubmitter(store, publisher.publish, job, "file", skip_existing=resume, on_queued=remember)
+        job = await store.idempotency.claim(viewer.owner, idempotency_key, job_id or uuid.uuid4().hex)
+        submitter = await jobs.open(viewer, job, total, "file", with_meta=True)
         try:
             with closing(iter_rows(path, fmt)) as chunks:
                 while chunk := await asyncio.to_thread(next, chunks, None):
                     await submitter.submit(chunk)
         except KafkaUnavailableError as exc:
-            await release(store, owner, idempotency_key)
+            await store.idempotency.release(viewer.owner, idempotency_key)
             raise ApiError(503, "kafka_unavailable", f"{exc}; retry with job_id {job} to resume.") from exc
     return accepted(job, total, submitter.outcome)
 
 
 @router.get("/{job_id}", response_model=JobPublic, responses=NOT_FOUND)
-async def get_job(job_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> JobPublic:
+async def get_job(job_id: str, jobs: JobsDep, viewer: ViewerDep) -> JobPublic:
     """Progress of a job: total, queued, done, failed, rate and estimated time left."""
-    return await job_state(store, records, job_id, owner)
+    return await jobs.status(job_id, viewer)
 
 
-async def encoded(store: ResultStore, job_id: str, total: int, fmt: JobFormat) -> AsyncIterator[bytes]:
+async def encoded(jobs: JobService, job_id: str, total: int, fmt: JobFormat) -> AsyncIterator[bytes]:
     encoder = RowEncoder(fmt)
-    async for rows in iter_results(store, job_id, total):
+    async for rows in jobs.rows(job_id, total):
         yield encoder.encode(rows)
     yield encoder.finish()
 
@@ -110,23 +105,21 @@ async def encoded(store: ResultStore, job_id: str, total: int, fmt: JobFormat) -
 )
 async def job_results(
     job_id: str,
-    store: StoreDep,
-    records: RecordsDep,
-    owner: OwnerDep,
+    jobs: JobsDep,
+    viewer: ViewerDep,
     format: JobFormat = Query("csv", description="csv, json or parquet."),
 ) -> StreamingResponse:
     """Download a job's results (streamed); rows still queued appear with status `queued`."""
-    state = await job_state(store, records, job_id, owner)
+    job = await jobs.find(job_id, viewer)
     return StreamingResponse(
-        encoded(store, job_id, state.total, format),
+        encoded(jobs, job_id, job.total, format),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
     )
 
 
 @router.delete("/{job_id}", status_code=204, responses=NOT_FOUND)
-async def delete_job(job_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> Response:
-    """Erase a job now: every row's record, its counters and results."""
-    state = await job_state(store, records, job_id, owner)
-    await records.erase_job(job_id, state.total)
+async def delete_job(job_id: str, jobs: JobsDep, viewer: ViewerDep) -> Response:
+    """Erase a job everywhere now (rows, counters, results, live feed); rows still on their way are dropped."""
+    await jobs.erase(job_id, viewer)
     return Response(status_code=204)

@@ -1,26 +1,30 @@
-"""Prometheus exposition, with the feedback gauges refreshed from Redis on each scrape."""
+"""Prometheus exposition, with the feedback gauges refreshed from the state store on each scrape."""
 
 from __future__ import annotations
 
 import structlog
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
-from redis.exceptions import RedisError
 
 from api import calibration
-from api.deps import AccuracyDep, CalibrationDep, SettingsDep
+from api.deps import SettingsDep, StateDep
+from api.feedback import export
+from state import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
 router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(accuracy: AccuracyDep, recalibration: CalibrationDep, settings: SettingsDep) -> Response:
+async def metrics(store: StateDep, settings: SettingsDep) -> Response:
     """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy and the
     intervals' recalibration."""
     try:
-        await accuracy.refresh()
-        await calibration.refresh(recalibration, settings.calibration_learning_rate, settings.calibration_price_edges)
-    except RedisError as exc:
-        log.warning("feedback_refresh_failed", error=type(exc).__name__)
+        for figures in await store.feedback.figures():
+            export(figures)
+        await calibration.refresh(
+            store.calibration, settings.calibration_learning_rate, settings.calibration_price_edges
+        )
+    except StoreUnavailableError as exc:
+        log.warning("feedback_refresh_failed", error=str(exc))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from redis.exceptions import RedisError
 
-from api.deps import CalibrationDep, CatalogDep, SettingsDep
+from api.deps import CatalogDep, SettingsDep, StateDep
 from api.errors import ApiError
 from api.model_info import NoModelError
 from schemas.api import ErrorBody
 from schemas.registry import ModelPublic
+from state import StoreUnavailableError
 
 router = APIRouter(tags=["model"])
 
@@ -19,7 +19,7 @@ router = APIRouter(tags=["model"])
     response_model=ModelPublic,
     responses={503: {"model": ErrorBody, "description": "No champion registered, or the registry is away."}},
 )
-async def get_model(catalog: CatalogDep, calibration: CalibrationDep, settings: SettingsDep) -> ModelPublic:
+async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep) -> ModelPublic:
     """The registry's champion (the version workers switch to; cached for a few seconds) and its intervals'
     recalibration state."""
     try:
@@ -27,9 +27,9 @@ async def get_model(catalog: CatalogDep, calibration: CalibrationDep, settings: 
     except NoModelError as exc:
         raise ApiError(503, "no_model", str(exc)) from exc
     try:
-        state = await calibration.public(
+        state = await store.calibration.public(
             model.version, settings.calibration_learning_rate, settings.calibration_price_edges
         )
-    except RedisError:  # the registry's answer stands without it
+    except StoreUnavailableError:  # the registry's answer stands without it
         return model
     return model.model_copy(update={"calibration": state})

@@ -8,19 +8,21 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Query, Response
 
-from api.deps import OwnerDep, PublisherDep, RecordsDep, SettingsDep, StoreDep, WaiterDep
+from api.deps import PublisherDep, SettingsDep, StateDep, ViewerDep, WaiterDep
 from api.errors import ApiError
-from api.idempotency import IdempotencyKey, claim, release
+from api.headers import IdempotencyKey
 from api.publisher import RequestPublisher
-from api.records import Records
 from infra.kafka import KafkaUnavailableError
-from infra.store import ResultStore
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
+from state import State, StoreUnavailableError, Viewer
 
 router = APIRouter(tags=["predictions"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody, "description": "Unknown or expired id, or created by another key."}
+}
+STORE_AWAY: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorBody, "description": "The result store is not reachable; see Retry-After."}
 }
 
 
@@ -52,17 +54,19 @@ def queued_response(request_id: str) -> Response:
         200: {"model": PredictionResult, "description": "The result, ready within `wait` seconds."},
         409: {"model": ErrorBody, "description": "The client `request_id` belongs to another key."},
         422: {"model": ErrorBody, "description": "Invalid house: which field, and why."},
-        503: {"model": ErrorBody, "description": "Kafka could not take the request; nothing was queued."},
+        503: {
+            "model": ErrorBody,
+            "description": "Kafka or the result store could not take the request; nothing was queued.",
+        },
     },
 )
 async def predict(
     body: PredictionCreate,
-    store: StoreDep,
+    store: StateDep,
     publisher: PublisherDep,
-    records: RecordsDep,
     settings: SettingsDep,
     waiter: WaiterDep,
-    owner: OwnerDep,
+    viewer: ViewerDep,
     idempotency_key: IdempotencyKey = None,
     wait: float = Query(0.0, ge=0, le=60, description="Seconds to wait for the result (capped by the server)."),
 ) -> Response:
@@ -72,63 +76,75 @@ async def predict(
         request = PredictionRequest(request_id=uuid.uuid4().hex, source="rest", features=body.features)
         future = waiter.expect(request.request_id) if seconds > 0 and await waiter.ready() else None
         try:
-            await queue(request, store, publisher, records, owner, None)
+            await queue(request, store, publisher, viewer, None)
             raw = None if future is None else await waiter.settle(future, seconds)
         finally:
             if future is not None:
                 waiter.forget(request.request_id, future)
         if raw is not None:
             return json_response(200, raw.encode())
-        fresh = None if future is None else await store.get(request.request_id)
-        return queued_response(request.request_id) if fresh is None else accepted(fresh)
-    request_id = await claim(store, owner, idempotency_key, body.request_id or uuid.uuid4().hex)
-    existing = await store.get(request_id)
+        return await latest(store, request.request_id) if future is not None else queued_response(request.request_id)
+    request_id = await store.idempotency.claim(viewer.owner, idempotency_key, body.request_id or uuid.uuid4().hex)
+    existing = await store.predictions.get(request_id)
     if existing is not None:
-        if not records.visible(await records.request_owner(request_id, existing), owner):
+        if not viewer.sees(await store.predictions.owner(request_id, existing)):
             raise ApiError(409, "conflict", f"request id {request_id} is already in use")
     else:
         request = PredictionRequest(request_id=request_id, source="rest", features=body.features)
-        await queue(request, store, publisher, records, owner, idempotency_key)
-    result = await waiter.wait(request_id, seconds)
+        await queue(request, store, publisher, viewer, idempotency_key)
+    try:
+        result = await waiter.wait(request_id, seconds)
+    except StoreUnavailableError:
+        return queued_response(request_id)  # it is in Kafka: its result lands once the store is back
     if result is None:
         raise ApiError(404, "not_found", f"no prediction {request_id}")
     return accepted(result)
 
 
+async def latest(store: State, request_id: str) -> Response:
+    """A request just handed to Kafka: its result if it has landed, else 202 (also while the store is away)."""
+    try:
+        fresh = await store.predictions.get(request_id)
+    except StoreUnavailableError:
+        fresh = None
+    return queued_response(request_id) if fresh is None else accepted(fresh)
+
+
 async def queue(
-    request: PredictionRequest,
-    store: ResultStore,
-    publisher: RequestPublisher,
-    records: Records,
-    owner: str,
-    idempotency_key: str | None,
+    request: PredictionRequest, store: State, publisher: RequestPublisher, viewer: Viewer, idempotency_key: str | None
 ) -> None:
     """Meta and queued record in one round trip, then Kafka; undone if Kafka refuses."""
-    await records.remember([request], owner, queued=True)
+    await store.predictions.accept([request], viewer.owner, queued=True)
     try:
         await publisher.publish([request])
     except KafkaUnavailableError as exc:
-        await release(store, owner, idempotency_key)
-        await records.erase_request(request.request_id)
+        await store.idempotency.release(viewer.owner, idempotency_key)
+        await store.predictions.erase(request.request_id)
         raise ApiError(503, "kafka_unavailable", f"{exc}; the request was not queued, retry later.") from exc
 
 
-async def visible_result(store: ResultStore, records: RecordsDep, request_id: str, owner: str) -> PredictionResult:
-    result = await store.get(request_id)
-    if result is None or not records.visible(await records.request_owner(request_id, result), owner):
+async def visible_result(store: State, request_id: str, viewer: Viewer) -> PredictionResult:
+    result = await store.predictions.get(request_id)
+    if result is None or not viewer.sees(await store.predictions.owner(request_id, result)):
         raise ApiError(404, "not_found", f"no prediction {request_id}")
     return result
 
 
-@router.get("/predictions/{request_id}", response_model=PredictionResult, responses=NOT_FOUND)
-async def get_prediction(request_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> PredictionResult:
+@router.get("/predictions/{request_id}", response_model=PredictionResult, responses=NOT_FOUND | STORE_AWAY)
+async def get_prediction(request_id: str, store: StateDep, viewer: ViewerDep) -> PredictionResult:
     """State of one request: queued, done (price, intervals, contributions, model, timings) or failed (reason)."""
-    return await visible_result(store, records, request_id, owner)
+    return await visible_result(store, request_id, viewer)
 
 
-@router.delete("/predictions/{request_id}", status_code=204, responses=NOT_FOUND)
-async def delete_prediction(request_id: str, store: StoreDep, records: RecordsDep, owner: OwnerDep) -> Response:
-    """Erase one request's record and metadata from Redis now."""
-    await visible_result(store, records, request_id, owner)
-    await records.erase_request(request_id)
+@router.delete(
+    "/predictions/{request_id}",
+    status_code=204,
+    responses=NOT_FOUND
+    | STORE_AWAY
+    | {409: {"model": ErrorBody, "description": "A row of a job: erase the job instead."}},
+)
+async def delete_prediction(request_id: str, store: StateDep, viewer: ViewerDep) -> Response:
+    """Erase one request everywhere (record, metadata, feedback, live feed); a result still on its way is dropped."""
+    await visible_result(store, request_id, viewer)
+    await store.predictions.erase(request_id)
     return Response(status_code=204)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-import redis
 import streamlit as st
 
-from dashboard import charts
-from dashboard.context import redis_down, settings
+from dashboard import charts, principal
+from dashboard.context import settings, store_down
 from dashboard.feed import read_feed
+from state import StoreUnavailableError
 
 
 def versions_table(frame: pd.DataFrame) -> pd.DataFrame:
@@ -25,9 +25,9 @@ def main() -> None:
     st.title("Analytics")
     conf = settings()
     try:
-        frame = read_feed(conf.redis_url, conf.redis_prefix, conf.feed_maxlen)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        frame = read_feed(principal.viewer(), conf.feed_maxlen)
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return
     if frame.empty:
         st.info("No results yet.")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pandas as pd
-import redis
 import streamlit as st
 
-from dashboard.context import redis_down, settings
+from dashboard import principal
+from dashboard.context import settings, store_down
 from dashboard.feed import find_result, read_feed
+from state import StoreUnavailableError
 
 SHOWN_ROWS = 1_000
 
@@ -39,9 +40,9 @@ def filters(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[mask]
 
 
-def lookup(conf_url: str, prefix: str, request_id: str) -> None:
+def lookup(request_id: str) -> None:
     """An exact id also finds a record that has left the feed (until it expires)."""
-    result = find_result(conf_url, prefix, request_id)
+    result = find_result(principal.viewer(), request_id)
     if result is None:
         st.info(f"No record {request_id!r} (unknown or expired).")
     else:
@@ -52,16 +53,16 @@ def main() -> None:
     st.title("History")
     conf = settings()
     try:
-        frame = read_feed(conf.redis_url, conf.redis_prefix, conf.feed_maxlen)
+        frame = read_feed(principal.viewer(), conf.feed_maxlen)
         if frame.empty:
             st.info("No results yet.")
             return
         selected = filters(frame)
         search = st.session_state.get("history_search", "").strip()
         if search and selected.empty:
-            lookup(conf.redis_url, conf.redis_prefix, search)
-    except redis.RedisError as exc:
-        redis_down(exc)
+            lookup(search)
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return
     st.caption(
         f"{len(selected):,} of {len(frame):,} results match; the newest {min(len(selected), SHOWN_ROWS):,} shown."

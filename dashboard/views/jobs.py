@@ -1,14 +1,14 @@
-"""Jobs: upload a CSV or Parquet file, follow its progress from Redis, download the results."""
+"""Jobs: upload a CSV or Parquet file, follow its progress, download the results."""
 
 from __future__ import annotations
 
 import pandas as pd
-import redis
 import streamlit as st
 
-from dashboard import api_client
-from dashboard.context import redis_down, settings
+from dashboard import api_client, principal
+from dashboard.context import settings, store_down
 from dashboard.jobs import JobProgress, job_progress, recent_jobs
+from state import StoreUnavailableError
 
 FORMATS: tuple[api_client.ResultFormat, ...] = ("csv", "parquet", "json")
 
@@ -18,7 +18,7 @@ def upload() -> None:
     if file is None or not st.button("Start the job", type="primary"):
         return
     try:
-        job_id = api_client.upload_job(settings().api_url, file.name, file.getvalue())
+        job_id = api_client.upload_job(settings().api_url, file.name, file.getvalue(), principal.api_key())
     except api_client.ApiError as exc:
         st.error(exc.message)
         for detail in exc.details[:10]:
@@ -39,7 +39,7 @@ def downloads(job_id: str) -> None:
     fmt = st.radio("Format", FORMATS, horizontal=True, key="result_format")
     if st.button("Fetch the results", key="fetch_results"):
         try:
-            content = api_client.job_results(settings().api_url, job_id, fmt)
+            content = api_client.job_results(settings().api_url, job_id, fmt, principal.api_key())
         except api_client.ApiError as exc:
             st.error(exc.message)
             return
@@ -48,15 +48,14 @@ def downloads(job_id: str) -> None:
 
 @st.fragment(run_every=1)
 def progress(job_id: str) -> None:
-    conf = settings()
     try:
-        job = job_progress(conf.redis_url, conf.redis_prefix, job_id)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        job = job_progress(principal.viewer(), job_id)
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return
     st.subheader(f"Job {job_id}")
     if job is None:
-        st.info("Waiting for the job to appear in Redis…")
+        st.info("Waiting for the job to appear…")
         return
     st.progress(job.fraction, text=eta_text(job))
     if job.finished:
@@ -65,11 +64,10 @@ def progress(job_id: str) -> None:
 
 @st.fragment(run_every=3)
 def job_list() -> None:
-    conf = settings()
     try:
-        jobs = recent_jobs(conf.redis_url, conf.redis_prefix)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        jobs = recent_jobs(principal.viewer())
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return
     st.subheader("Recent jobs")
     if not jobs:

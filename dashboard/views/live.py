@@ -5,12 +5,12 @@ from __future__ import annotations
 import time
 
 import pandas as pd
-import redis
 import streamlit as st
 
-from dashboard import charts, maps
-from dashboard.context import redis_down, settings
+from dashboard import charts, maps, principal
+from dashboard.context import store_down
 from dashboard.feed import read_feed
+from state import StoreUnavailableError
 
 WINDOW_MINUTES = 10
 TABLE_ROWS = 200
@@ -22,11 +22,10 @@ TABLE_COLUMNS = ["written_at", "request_id", "status", "price", "source", "model
 def recent(window_minutes: int = WINDOW_MINUTES) -> pd.DataFrame | None:
     """Results of the last minutes (window start rounded to 5 s so fragments share the cached read)."""
     since_ms = (int(time.time() * 1000) // 5000 * 5000) - window_minutes * 60_000
-    conf = settings()
     try:
-        return read_feed(conf.redis_url, conf.redis_prefix, WINDOW_ROWS, since_ms)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        return read_feed(principal.viewer(), WINDOW_ROWS, since_ms)
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return None
 
 

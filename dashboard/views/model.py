@@ -5,15 +5,15 @@ from __future__ import annotations
 import math
 
 import pandas as pd
-import redis
 import streamlit as st
 
-from dashboard import api_client, charts
+from dashboard import api_client, charts, principal
 from dashboard.accuracy import feedback_figures
-from dashboard.context import redis_down, settings, store
+from dashboard.context import settings, store_down
 from dashboard.registry import SHOWN_METRICS, RegistryError, VersionInfo, report_plots, versions
 from dashboard.serving import latest_training, served_versions, training_line
 from schemas.calibration import CalibrationPublic
+from state import StoreUnavailableError
 
 
 def comparison(infos: list[VersionInfo], alias: str) -> pd.DataFrame:
@@ -63,11 +63,10 @@ def plots(tracking_uri: str, info: VersionInfo) -> None:
 def production_accuracy() -> None:
     """Rolling figures from the sale prices clients sent back, by neighbourhood and model version."""
     st.subheader("Accuracy on observed sales")
-    conf = settings()
     try:
-        frame = feedback_figures(conf.redis_url, conf.redis_prefix)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        frame = feedback_figures()
+    except StoreUnavailableError as exc:
+        store_down(exc)
         return
     if frame.empty:
         st.info("No sale prices received yet: clients send them with `POST /api/v1/feedback`.")
@@ -107,7 +106,7 @@ def recalibration() -> None:
     """The champion's intervals as corrected by the sale prices fed back (from ``GET /api/v1/model``)."""
     st.subheader("Intervals that correct themselves")
     try:
-        state = api_client.model(settings().api_url).calibration
+        state = api_client.model(settings().api_url, principal.api_key()).calibration
     except api_client.ApiError as exc:
         st.info(f"Recalibration state unavailable: {exc.message}")
         return
@@ -131,9 +130,9 @@ def serving_and_training() -> None:
     """The version(s) the workers serve now, and the latest training's progress (it may run in the background)."""
     conf = settings()
     try:
-        served = served_versions(store(), conf.redis_prefix)
-    except redis.RedisError as exc:
-        redis_down(exc)
+        served = served_versions()
+    except StoreUnavailableError as exc:
+        store_down(exc)
         served = {}
     if served:
         st.caption(

@@ -9,7 +9,7 @@ import pandas as pd
 import streamlit as st
 from pydantic import ValidationError
 
-from dashboard import api_client, charts, maps
+from dashboard import api_client, charts, maps, principal
 from dashboard.context import settings
 from dashboard.reference import neighbourhoods
 from schemas.api import PredictionAccepted
@@ -104,14 +104,14 @@ def value(features: PropertyFeatures) -> None:
     base = settings().api_url
     try:
         with st.spinner("Valuing…"):
-            answer = api_client.submit(base, features, WAIT_SECONDS)
+            answer = api_client.submit(base, features, WAIT_SECONDS, principal.api_key())
             deadline = time.monotonic() + POLL_LIMIT_SECONDS
             while isinstance(answer, PredictionAccepted) or answer.status == "queued":
                 if time.monotonic() > deadline:
                     st.warning(f"Still queued after {POLL_LIMIT_SECONDS:.0f} s: are the workers running?")
                     return
                 time.sleep(0.25)
-                answer = api_client.prediction(base, answer.request_id)
+                answer = api_client.prediction(base, answer.request_id, principal.api_key())
     except api_client.ApiError as exc:
         st.error(exc.message)
         for detail in exc.details:

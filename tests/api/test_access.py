@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from api.security import hash_key
+from infra.api_keys import hash_key
 from infra.settings import Settings
 from tests.api.conftest import HOUSE, connected_client
 from tests.conftest import isolated_settings

@@ -21,8 +21,8 @@ import pytest
 import redis
 
 from infra.settings import Settings
-from schemas.keys import RedisKeys
 from schemas.messages import PredictionResult
+from state.keys import Keys
 from tests.api.conftest import wait_until
 from tests.api.server import served
 from tests.conftest import WorkerProcess
@@ -53,7 +53,7 @@ def upload(url: str, path: Path) -> httpx.Response:
         return httpx.post(f"{url}/api/v1/jobs", files={"file": (path.name, handle)}, timeout=600)
 
 
-def check_job(store: redis.Redis, keys: RedisKeys, job_id: str, frame: pd.DataFrame) -> None:
+def check_job(store: redis.Redis, keys: Keys, job_id: str, frame: pd.DataFrame) -> None:
     stored = store.hgetall(keys.job_results(job_id))
     assert sorted(int(k) for k in stored) == list(range(len(frame))), "not exactly one answer per row"
     bad = invalid_rows(len(frame))
@@ -100,7 +100,7 @@ def test_concurrent_uploads_on_busy_cores_are_lossless_and_in_order(
 
         wait_until(finished, timeout=900, step=1.0)
         store = redis.Redis.from_url(module_settings.redis_url)
-        keys = RedisKeys(module_settings.redis_prefix)
+        keys = Keys(module_settings.redis_prefix)
         for job in jobs:
             check_job(store, keys, job["job_id"], frame)
 

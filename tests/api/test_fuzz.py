@@ -41,7 +41,7 @@ from schemathesis.core.result import Ok
 from schemathesis.generation.stateful.state_machine import StepInput
 
 from api.app import create_app
-from api.security import hash_key
+from infra.api_keys import hash_key
 from infra.settings import Settings
 from schemas.features import EXAMPLE_HOUSE
 from tests.api.server import served

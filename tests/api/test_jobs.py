@@ -13,7 +13,7 @@ import redis
 from fastapi.testclient import TestClient
 
 from infra.settings import Settings
-from schemas.keys import RedisKeys
+from state.keys import Keys
 from tests.api.conftest import HOUSE, poll
 from tests.conftest import WorkerProcess
 
@@ -86,7 +86,7 @@ READ_CORRECTLY = {
 def traces(settings: Settings, job_id: str) -> list[str]:
     """Every Redis key, and every jobs-index member, that mentions the job."""
     store = redis.Redis.from_url(settings.redis_url, decode_responses=True)
-    keys = RedisKeys(settings.redis_prefix)
+    keys = Keys(settings.redis_prefix)
     found = list(store.scan_iter(match=f"*{job_id}*", count=1_000))
     return found + [m for m in store.zrange(keys.jobs_index, 0, -1) if job_id in m]
 

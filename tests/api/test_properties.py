@@ -9,7 +9,7 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from producers.jobs import validate_rows
+from jobs.rows import validate_rows
 from schemas import PropertyFeatures, utc_now
 from schemas.api import PredictionCreate
 from schemas.jobs import BatchCreate

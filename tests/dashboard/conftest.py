@@ -16,10 +16,12 @@ import httpx
 import pytest
 import streamlit as st
 import uvicorn
+from pydantic import SecretStr
 from streamlit.testing.v1 import AppTest
 
 from api.app import create_app
 from infra import stack
+from infra.api_keys import hash_key
 from infra.settings import Settings, get_settings, to_env
 from tests.conftest import REPO, WorkerProcess, isolated_settings
 from tests.dashboard import seeding
@@ -113,12 +115,9 @@ class Dashboard:
     log: Path
 
 
-@pytest.fixture(scope="package")
-def dashboard_server(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
-    """``streamlit run dashboard/app.py`` as a real server process against the live stack."""
+def serve_dashboard(settings: Settings, log: Path) -> Iterator[Dashboard]:
+    """``streamlit run dashboard/app.py`` as a real server process with ``settings`` in its environment."""
     port = stack.free_port()
-    log = tmp_path_factory.mktemp("dashboard") / "streamlit.log"
-    env = os.environ | to_env(live_stack.settings)
     process = subprocess.Popen(
         [
             sys.executable,
@@ -134,7 +133,7 @@ def dashboard_server(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory
             "false",
         ],
         cwd=REPO,
-        env=env,
+        env=os.environ | to_env(settings),
         stdout=log.open("wb"),
         stderr=subprocess.STDOUT,
         start_new_session=True,
@@ -153,3 +152,25 @@ def dashboard_server(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory
     yield Dashboard(url, log)
     stack.stop_process_group(process.pid, timeout=10.0, alive=lambda: process.poll() is None)
     process.wait()
+
+
+@pytest.fixture(scope="package")
+def dashboard_server(live_stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Dashboard]:
+    """The dashboard against the live stack."""
+    yield from serve_dashboard(live_stack.settings, tmp_path_factory.mktemp("dashboard") / "streamlit.log")
+
+
+@pytest.fixture(scope="package")
+def keyed_dashboard(
+    base_settings: Settings, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[Dashboard, dict[str, int]]]:
+    """The dashboard with two API keys configured, over results created by each key (and some by none)."""
+    salt = "browser-salt"
+    keys = ",".join(f"{name}:{hash_key(salt, f'secret-{name}')}" for name in ("alice", "bob"))
+    settings = base_settings.model_copy(update={"redis_prefix": f"b{uuid.uuid4().hex[:8]}", "api_keys": keys})
+    settings.api_key_salt = SecretStr(salt)
+    counts = {"alice": 3, "bob": 5}
+    for seed, (name, count) in enumerate(counts.items(), start=1):
+        seeding.save_owned(settings, name, seeding.fake_results(count, seed=seed, failed_every=0))
+    seeding.save(settings, seeding.fake_results(4, seed=9, failed_every=0))
+    yield from ((d, counts) for d in serve_dashboard(settings, tmp_path_factory.mktemp("keyed") / "streamlit.log"))

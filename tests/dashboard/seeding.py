@@ -1,4 +1,4 @@
-"""Realistic results written through the real store (``ResultStore.save_results``), for tests and the bench."""
+"""Realistic results written through the real store (``Predictions.save_results``), for tests and the bench."""
 
 from __future__ import annotations
 
@@ -7,13 +7,11 @@ import random
 from collections.abc import Sequence
 from datetime import date, timedelta
 
-from infra.redis import create_redis
 from infra.settings import Settings
-from infra.store import ResultStore
-from schemas.features import NEIGHBORHOODS
-from schemas.keys import RedisKeys
-from schemas.messages import ErrorInfo, ModelRef, PredictionResult, Source, Subject, Timings, utc_now
+from schemas.features import EXAMPLE_HOUSE, NEIGHBORHOODS, PropertyFeatures
+from schemas.messages import ErrorInfo, ModelRef, PredictionRequest, PredictionResult, Source, Subject, Timings, utc_now
 from schemas.valuation import Comparable, Contribution, Interval
+from state import ANONYMOUS, State
 
 SOURCES: tuple[Source, ...] = ("rest", "rest", "kafka", "batch", "file")
 FEATURES = ("gr_liv_area", "overall_cond", "year_built", "neighborhood", "total_bsmt_sf", "garage_cars")
@@ -86,24 +84,39 @@ def fake_results(
 
 def save(settings: Settings, results: Sequence[PredictionResult], chunk: int = 2_000) -> None:
     async def write() -> None:
-        client = create_redis(settings)
-        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        store = State.connect(settings)
         try:
             for start in range(0, len(results), chunk):
-                await store.save_results(results[start : start + chunk])
+                await store.predictions.save_results(results[start : start + chunk])
         finally:
-            await client.aclose()
+            await store.close()
 
     asyncio.run(write())
 
 
 def create_job(settings: Settings, job_id: str, total: int, age_seconds: float = 10.0) -> None:
     async def write() -> None:
-        client = create_redis(settings)
-        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        store = State.connect(settings)
         try:
-            await store.create_job(job_id, total, "file", utc_now() - timedelta(seconds=age_seconds))
+            await store.jobs.create(job_id, total, "file", ANONYMOUS, utc_now() - timedelta(seconds=age_seconds))
         finally:
-            await client.aclose()
+            await store.close()
+
+    asyncio.run(write())
+
+
+def save_owned(settings: Settings, owner: str, results: Sequence[PredictionResult]) -> None:
+    """Results of single requests created by ``owner`` (as the API records them), through the real store."""
+
+    async def write() -> None:
+        store = State.connect(settings)
+        try:
+            requests = [
+                PredictionRequest(request_id=r.request_id, features=PropertyFeatures(**EXAMPLE_HOUSE)) for r in results
+            ]
+            await store.predictions.accept(requests, owner)
+            await store.predictions.save_results(results)
+        finally:
+            await store.close()
 
     asyncio.run(write())

@@ -97,3 +97,34 @@ def test_a_browser_values_a_house_and_sees_the_live_feed(
     no_exception(browser, dashboard_server.log)
     browser.save_screenshot(str(OUTPUT / "live_feed.png"))
     browser.save_screenshot(str(SCREENSHOTS / "live_feed.png"))
+
+
+def sign_in(driver: WebDriver, key: str) -> None:
+    field = WebDriverWait(driver, 60).until(
+        ec.element_to_be_clickable((By.CSS_SELECTOR, 'input[aria-label="API key"]'))
+    )
+    field.send_keys(key, Keys.ENTER)
+    WebDriverWait(driver, 60).until(ec.text_to_be_present_in_element((By.CSS_SELECTOR, "section"), "Signed in as"))
+
+
+def history_caption(driver: WebDriver) -> str:
+    link = WebDriverWait(driver, 30).until(ec.element_to_be_clickable((By.CSS_SELECTOR, 'a[href$="/history"]')))
+    link.click()  # in-app navigation keeps the session (and its key); a new page load would not
+    locator = (By.XPATH, "//*[@data-testid='stCaptionContainer'][contains(., 'results match')]")
+    return str(WebDriverWait(driver, 60).until(ec.presence_of_element_located(locator)).text)
+
+
+def test_two_keys_each_see_only_their_own_history(
+    browser: WebDriver, keyed_dashboard: tuple[Dashboard, dict[str, int]]
+) -> None:
+    dashboard, counts = keyed_dashboard
+    browser.get(dashboard.url)
+    WebDriverWait(browser, 60).until(ec.text_to_be_present_in_element((By.TAG_NAME, "body"), "needs an API key"))
+    assert not browser.find_elements(By.CSS_SELECTOR, '[data-testid="stDataFrame"]')
+    for name, count in counts.items():
+        browser.delete_all_cookies()
+        browser.get(dashboard.url)
+        sign_in(browser, f"secret-{name}")
+        caption = history_caption(browser)
+        no_exception(browser, dashboard.log)
+        assert caption.startswith(f"{count} of {count} results match"), (name, caption)

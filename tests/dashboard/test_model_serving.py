@@ -11,7 +11,7 @@ from infra.settings import Settings
 from infra.training_status import read_status, status_path
 from schemas import ModelRef, utc_now
 from schemas.api import WorkerHeartbeat
-from schemas.keys import RedisKeys
+from state.keys import Keys
 from tests.dashboard.conftest import page, use
 from training.progress import Progress
 
@@ -32,7 +32,7 @@ def own_state(base_settings: Settings, champion: str, tmp_path: Path, monkeypatc
         name="worker-0@here", model=ModelRef(name=settings.model_name, version=champion), seen_at=utc_now()
     )
     redis.Redis.from_url(settings.redis_url).set(
-        RedisKeys(settings.redis_prefix).worker(beat.name), beat.model_dump_json(), ex=60
+        Keys(settings.redis_prefix).worker(beat.name), beat.model_dump_json(), ex=60
     )
     return use(settings, monkeypatch)
 

@@ -8,17 +8,14 @@ import time
 from pathlib import Path
 
 import pytest
-from redis.asyncio import Redis
 from streamlit.testing.v1 import AppTest
 from streamlit.testing.v1.element_tree import Progress
 
-from api.feedback import Accuracy
 from dashboard import api_client
 from infra import stack
 from infra.settings import Settings
 from schemas.calibration import Segment
-from schemas.rest_keys import RestKeys
-from state.calibration import CalibrationStore
+from state import State
 from tests.dashboard import seeding
 from tests.dashboard.conftest import SEEDED, page, use
 
@@ -83,7 +80,7 @@ def test_pages_say_redis_is_down_and_recover_when_it_is_back(
     use(settings, monkeypatch)
     for name in ("live", "analytics", "history", "jobs"):
         at = rendered(name)
-        assert any("Redis is not reachable" in w.value for w in at.warning), name
+        assert any("result store (Redis) is not reachable" in w.value for w in at.warning), name
     service = stack.start_redis(tmp_path, port)
     try:
         seeding.save(settings, seeding.fake_results(20, seed=3))
@@ -195,13 +192,12 @@ def test_model_page_shows_accuracy_on_observed_sales(
     settings = base_settings.model_copy(update={"redis_prefix": f"fb{time.monotonic_ns()}"})
 
     async def send_feedback() -> None:
-        client = Redis.from_url(settings.redis_url, decode_responses=True)
+        store = State.connect(settings)
         try:
-            accuracy = Accuracy(client, RestKeys(settings.redis_prefix))
             for ape in (2.0, 4.0, 30.0):  # two close prices and one far off, all inside the interval
-                await accuracy.record("Gilbert", champion, (ape, ape <= 10.0, True))
+                await store.feedback.record("Gilbert", champion, (ape, ape <= 10.0, True))
         finally:
-            await client.aclose()
+            await store.close()
 
     asyncio.run(send_feedback())
     use(settings, monkeypatch)
@@ -216,13 +212,12 @@ def test_model_page_shows_accuracy_on_observed_sales(
 
 def test_model_page_shows_the_intervals_recalibration(served: Settings, champion: str) -> None:
     async def feed_back() -> None:
-        client = Redis.from_url(served.redis_url, decode_responses=True)
+        store = State.connect(served)
         try:
-            store = CalibrationStore(client, served.redis_prefix)
             for missed in (True, False, False):
-                await store.observe(champion, NEW_HIGH, {0.8: missed, 0.9: missed}, 0.05)
+                await store.calibration.observe(champion, NEW_HIGH, {0.8: missed, 0.9: missed}, 0.05)
         finally:
-            await client.aclose()
+            await store.close()
 
     asyncio.run(feed_back())
     at = rendered("model")

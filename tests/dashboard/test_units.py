@@ -10,11 +10,15 @@ from dashboard import charts, maps
 from dashboard.feed import COLUMNS, flatten, to_frame
 from dashboard.jobs import JobProgress
 from schemas.messages import utc_now
+from state import FeedEntry
 from tests.dashboard.seeding import fake_results
 
 
-def entries(count: int) -> list[tuple[str, dict[str, str]]]:
-    return [(f"{1_700_000_000_000 + i}-0", {"result": r.model_dump_json()}) for i, r in enumerate(fake_results(count))]
+def entries(count: int) -> list[FeedEntry]:
+    return [
+        FeedEntry.of(f"{1_700_000_000_000 + i}-0", {"id": r.request_id, "result": r.model_dump_json()})
+        for i, r in enumerate(fake_results(count))
+    ]
 
 
 def test_flatten_takes_intervals_latency_and_the_subject() -> None:

@@ -12,6 +12,7 @@ from infra.recalibration import BOUND, Tracker, term
 from infra.settings import Settings
 from schemas.calibration import Segment
 from state.calibration import CalibrationStore
+from state.keys import Keys
 
 pytestmark = pytest.mark.integration
 NEW_LOW = Segment(construction="new", grade="low", price="low")
@@ -21,7 +22,7 @@ OLD_HIGH = Segment(construction="existing", grade="high", price="high")
 async def test_concurrent_updates_from_two_clients_add_up(base_settings: Settings) -> None:
     prefix = f"t{uuid.uuid4().hex[:6]}"
     clients = [aioredis.Redis.from_url(base_settings.redis_url, decode_responses=True) for _ in range(2)]
-    stores = [CalibrationStore(client, prefix) for client in clients]
+    stores = [CalibrationStore(client, Keys(prefix), 600) for client in clients]
     sales = [(NEW_LOW if i % 3 else OLD_HIGH, {0.8: i % 4 == 0, 0.9: i % 7 == 0}) for i in range(300)]
     expected = Tracker(learning_rate=0.01)
     for segment, missed in sales:
@@ -52,14 +53,16 @@ async def test_concurrent_updates_from_two_clients_add_up(base_settings: Setting
 
 async def test_terms_are_clipped_in_redis_as_in_memory(base_settings: Settings) -> None:
     client = aioredis.Redis.from_url(base_settings.redis_url, decode_responses=True)
-    store = CalibrationStore(client, f"t{uuid.uuid4().hex[:6]}")
+    store = CalibrationStore(client, Keys(f"t{uuid.uuid4().hex[:6]}"), 600)
     try:
         for _ in range(10):
             await store.observe("1", NEW_LOW, {0.9: True}, 0.5)
         for _ in range(30):
             await store.observe("1", OLD_HIGH, {0.9: False}, 0.5)
         factors = (await store.adjustments("1")).log_factors
+        ttl = await client.ttl(store.keys.calibration("1"))
     finally:
         await client.aclose()
     assert factors[term(0.9, "construction", "new")] == pytest.approx(BOUND)
     assert factors[term(0.9, "construction", "existing")] == pytest.approx(-BOUND)
+    assert 0 < ttl <= 600  # renewed by every sale, gone after the retention period without feedback

@@ -16,7 +16,7 @@ from api.app import create_app
 from infra import stack
 from infra.settings import Settings
 from schemas.features import EXAMPLE_HOUSE
-from schemas.keys import RedisKeys
+from state.keys import Keys
 from tests.conftest import StartWorker
 
 pytestmark = pytest.mark.integration
@@ -124,4 +124,4 @@ def test_kafka_unreachable_is_503_and_nothing_is_queued(settings: Settings) -> N
         assert response.json()["code"] == "kafka_unavailable"
         assert client.get("/api/v1/health").status_code == 503
     store = redis.Redis.from_url(settings.redis_url)
-    assert store.get(RedisKeys(settings.redis_prefix).prediction("no-kafka-1")) is None
+    assert store.get(Keys(settings.redis_prefix).prediction("no-kafka-1")) is None

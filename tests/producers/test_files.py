@@ -10,7 +10,7 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
-from producers.files import TableError, columns, file_format, inspect, iter_rows, table_format
+from jobs.tables import TableError, columns, file_format, inspect, iter_rows, table_format
 from tests.producers.tables import houses_table
 
 HEADER = "gr_liv_area,year_built,neighborhood"

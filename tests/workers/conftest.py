@@ -15,11 +15,10 @@ import redis
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from infra import stack
-from infra.redis import create_redis
 from infra.settings import Settings
-from infra.store import ResultStore
 from schemas import NEIGHBORHOODS, PredictionRequest, PredictionResult, PropertyFeatures, utc_now
-from schemas.keys import RedisKeys
+from state import ANONYMOUS, State
+from state.keys import Keys
 
 Message = tuple[bytes | None, bytes, list[tuple[str, bytes]]]
 
@@ -52,12 +51,11 @@ def requests_for(count: int, prefix: str, job_id: str | None = None, seed: int =
 
 def create_job(settings: Settings, job_id: str, total: int) -> None:
     async def run() -> None:
-        client = create_redis(settings)
-        store = ResultStore(client, RedisKeys(settings.redis_prefix), settings.result_ttl_seconds, settings.feed_maxlen)
+        store = State.connect(settings)
         try:
-            await store.create_job(job_id, total, "batch", utc_now())
+            await store.jobs.create(job_id, total, "batch", ANONYMOUS, utc_now())
         finally:
-            await client.aclose()
+            await store.close()
 
     asyncio.run(run())
 
@@ -147,11 +145,11 @@ class RedisView:
 
     settings: Settings
     client: redis.Redis = field(init=False)
-    keys: RedisKeys = field(init=False)
+    keys: Keys = field(init=False)
 
     def __post_init__(self) -> None:
         self.client = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
-        self.keys = RedisKeys(self.settings.redis_prefix)
+        self.keys = Keys(self.settings.redis_prefix)
 
     def results(self, request_ids: Sequence[str]) -> list[PredictionResult | None]:
         found: list[PredictionResult | None] = []

@@ -6,11 +6,10 @@ import json
 
 import pytest
 
-from infra.redis import create_redis
 from infra.settings import Settings
-from infra.store import ResultStore
 from schemas import ErrorInfo, PredictionResult, Timings, utc_now
-from schemas.keys import RedisKeys
+from state import ANONYMOUS, State
+from state.keys import Keys
 from tests.conftest import StartWorker
 from tests.workers.conftest import RedisView, as_message, create_job, produce, read_topic, requests_for, wait_until
 
@@ -30,31 +29,33 @@ def result(request_id: str, status: str, row: int, job_id: str = "job-1") -> Pre
 
 
 async def test_store_counts_each_row_once_whatever_the_deliveries(settings: Settings) -> None:
-    keys = RedisKeys(settings.redis_prefix)
-    client = create_redis(settings)
-    store = ResultStore(client, keys, settings.result_ttl_seconds, settings.feed_maxlen)
+    keys = Keys(settings.redis_prefix)
+    store = State.connect(settings)
+    client = store.client
     try:
-        await store.create_job("job-1", 3, "batch", utc_now())
+        await store.jobs.create("job-1", 3, "batch", ANONYMOUS, utc_now())
         first = [result("a", "done", 0), result("b", "done", 1), result("c", "failed", 2)]
-        assert await store.save_results(first) == 3
-        assert await store.save_results(first) == 0  # redelivery of the whole batch
-        assert await store.save_results([result("a", "done", 0)] * 3) == 0
-        counters = await store.job_counters("job-1")
-        assert (counters["done"], counters["failed"], counters["total"]) == ("2", "1", "3")
+        assert await store.predictions.save_results(first) == 3
+        assert await store.predictions.save_results(first) == 0  # redelivery of the whole batch
+        assert await store.predictions.save_results([result("a", "done", 0)] * 3) == 0
+        job = await store.jobs.get("job-1")
+        assert job is not None
+        assert (job.done, job.failed, job.total) == (2, 1, 3)
         assert await client.hlen(keys.job_results("job-1")) == 3
         assert await client.xlen(keys.feed) == 3  # the feed shows a result once
 
         # A later delivery with another outcome moves the row between counters, never adds one.
-        assert await store.save_results([result("c", "done", 2)]) == 0
-        counters = await store.job_counters("job-1")
-        assert (counters["done"], counters["failed"]) == ("3", "0")
-        stored = await store.get("c")
+        assert await store.predictions.save_results([result("c", "done", 2)]) == 0
+        job = await store.jobs.get("job-1")
+        assert job is not None
+        assert (job.done, job.failed) == (3, 0)
+        stored = await store.predictions.get("c")
         assert stored is not None
         assert stored.status == "done"
         assert await client.ttl(keys.prediction("c")) > 0
         assert await client.ttl(keys.job("job-1")) > 0
     finally:
-        await client.aclose()
+        await store.close()
 
 
 def test_redelivered_and_repeated_ids_are_answered_from_redis(

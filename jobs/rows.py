@@ -1,5 +1,5 @@
 """A job's rows through the system: validate each row, hand the valid ones to Kafka, record
-the invalid ones as failed rows, and read the results back in input order.
+the invalid ones as failed rows.
 
 Row ids are deterministic (``job_id-row``), so submitting a job again (a retry, or a resumed
 CLI run) skips rows that already have a record instead of scoring them twice.
@@ -7,20 +7,19 @@ CLI run) skips rows that already have a record instead of scoring them twice.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pydantic import ValidationError
 
-from infra.store import ResultStore
 from schemas import ErrorInfo, PredictionRequest, PredictionResult, PropertyFeatures, Source, Timings, utc_now
-from schemas.jobs import JobRow, RowError, row_request_id
+from schemas.jobs import RowError, row_request_id
+from state import State
 
 Publish = Callable[[Sequence[PredictionRequest]], Awaitable[None]]
 MAX_REPORTED_ERRORS = 1_000
-READ_CHUNK = 1_000
 # Rows validated, published and recorded per step. Each step is CPU work that holds the event
 # loop; short steps let concurrent uploads and requests take turns, so none of their Kafka or
 # Redis waits times out behind another upload's work on a busy machine.
@@ -92,23 +91,18 @@ class Submitted:
 
 
 class JobSubmitter:
-    """Submits one job chunk by chunk; ``skip_existing`` makes a re-submission resume."""
+    """Submits one job chunk by chunk; ``skip_existing`` makes a re-submission resume. With
+    ``with_meta`` each row's neighbourhood is kept too, for sale-price feedback on the row."""
 
     def __init__(
-        self,
-        store: ResultStore,
-        publish: Publish,
-        job_id: str,
-        source: Source,
-        skip_existing: bool,
-        on_queued: Callable[[Sequence[PredictionRequest]], Awaitable[None]] | None = None,
+        self, state: State, publish: Publish, job_id: str, source: Source, skip_existing: bool, with_meta: bool = False
     ) -> None:
-        self.store = store
+        self.predictions = state.predictions
         self.publish = publish
         self.job_id = job_id
         self.source = source
         self.skip_existing = skip_existing
-        self.on_queued = on_queued
+        self.with_meta = with_meta
         self.next_row = 0
         self.outcome = Submitted()
 
@@ -122,37 +116,17 @@ class JobSubmitter:
         self.next_row += len(rows)
         requests = checked.requests
         if self.skip_existing and requests:
-            known = await self.store.get_many([r.request_id for r in requests])
+            known = await self.predictions.get_many([r.request_id for r in requests])
             requests = [r for r, k in zip(requests, known, strict=True) if k is None]
             self.outcome.skipped += len(checked.requests) - len(requests)
         if requests:
-            if self.on_queued is not None:
-                await self.on_queued(requests)
+            if self.with_meta:
+                await self.predictions.accept(requests, None)
             await self.publish(requests)
-            await self.store.mark_queued(requests)
+            await self.predictions.mark_queued(requests)
         if checked.failures:
-            await self.store.save_results(checked.failures)
+            await self.predictions.save_results(checked.failures)
         self.outcome.queued += len(requests)
         self.outcome.failed += len(checked.failures)
         room = MAX_REPORTED_ERRORS - len(self.outcome.errors)
         self.outcome.errors.extend(checked.errors[: max(room, 0)])
-
-
-async def create_job(store: ResultStore, job_id: str, total: int, source: str, owner: str) -> None:
-    """The job's hash (counters, ``owner``) and its place in the jobs index."""
-    await store.create_job(job_id, total, source, utc_now())
-    await store.client.hset(store.keys.job(job_id), "owner", owner)
-
-
-async def iter_results(
-    store: ResultStore, job_id: str, total: int, chunk: int = READ_CHUNK
-) -> AsyncIterator[list[JobRow]]:
-    """Rows in input order, ``chunk`` at a time (HMGET on the job's results hash)."""
-    key = store.keys.job_results(job_id)
-    for start in range(0, total, chunk):
-        indices = list(range(start, min(start + chunk, total)))
-        raws = await store.client.hmget(key, [str(i) for i in indices])
-        yield [
-            JobRow.of(job_id, i, None if raw is None else PredictionResult.model_validate_json(raw))
-            for i, raw in zip(indices, raws, strict=True)
-        ]

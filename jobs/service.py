@@ -1,0 +1,92 @@
+"""The job service: open a job for its owner, submit its rows, report its state, read its results
+in input order, and erase it. API routes and the CLI call it; it raises domain errors only."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from jobs.rows import JobSubmitter, Publish, Submitted
+from schemas import Source, utc_now
+from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace
+from state import State, StoredJob, Viewer
+
+READ_CHUNK = 1_000
+
+
+class JobNotFoundError(LookupError):
+    """Unknown, expired or erased job, or one the viewer may not see."""
+
+
+class JobConflictError(Exception):
+    """The job id belongs to another key."""
+
+
+def status_url(job_id: str) -> str:
+    return f"/api/v1/jobs/{job_id}"
+
+
+def accepted(job_id: str, total: int, outcome: Submitted) -> JobAccepted:
+    return JobAccepted(
+        job_id=job_id,
+        total=total,
+        queued=outcome.queued,
+        failed=outcome.failed,
+        errors=outcome.errors,
+        status_url=status_url(job_id),
+        results_url=f"{status_url(job_id)}/results?format=csv",
+    )
+
+
+def public(job: StoredJob) -> JobPublic:
+    queued = max(0, job.total - job.done - job.failed)
+    if job.created_at is not None:
+        rate, eta = job_pace(job.done + job.failed, job.total, job.created_at, utc_now())
+    else:
+        rate, eta = 0.0, None if queued else 0.0
+    return JobPublic(
+        job_id=job.job_id,
+        source=job.source,
+        state="finished" if queued == 0 else "running",
+        created_at=job.created_at,
+        total=job.total,
+        queued=queued,
+        done=job.done,
+        failed=job.failed,
+        rate_per_second=rate,
+        eta_seconds=eta,
+    )
+
+
+class JobService:
+    def __init__(self, state: State, publish: Publish) -> None:
+        self.state = state
+        self.publish = publish
+
+    async def open(self, viewer: Viewer, job_id: str, total: int, source: Source, with_meta: bool) -> JobSubmitter:
+        """A submitter for a new job, or for a retry by its owner (which skips rows already in)."""
+        found = await self.state.jobs.get(job_id)
+        if found is not None and not viewer.sees(found.owner):
+            raise JobConflictError(f"job id {job_id} is already in use")
+        if found is None:
+            await self.state.jobs.create(job_id, total, source, viewer.owner, utc_now())
+        return JobSubmitter(
+            self.state, self.publish, job_id, source, skip_existing=found is not None, with_meta=with_meta
+        )
+
+    async def find(self, job_id: str, viewer: Viewer) -> StoredJob:
+        job = await self.state.jobs.get(job_id)
+        if job is None or not viewer.sees(job.owner):
+            raise JobNotFoundError(f"no job {job_id}")
+        return job
+
+    async def status(self, job_id: str, viewer: Viewer) -> JobPublic:
+        return public(await self.find(job_id, viewer))
+
+    async def rows(self, job_id: str, total: int, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
+        """Result rows in input order, ``chunk`` at a time (queued rows say so)."""
+        async for pairs in self.state.jobs.iter_results(job_id, total, chunk):
+            yield [JobRow.of(job_id, row, result) for row, result in pairs]
+
+    async def erase(self, job_id: str, viewer: Viewer) -> None:
+        job = await self.find(job_id, viewer)
+        await self.state.jobs.erase(job_id, job.total)

@@ -1,0 +1,59 @@
+"""Observed sale prices: one per request, and rolling windows per neighbourhood and model version.
+
+Each segment keeps its newest ``WINDOW`` observations in a capped list, so every API replica
+computes the same figures. Windows and totals expire after the retention period without feedback.
+"""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from schemas.feedback import AccuracyFigures
+from state.errors import guarded
+from state.keys import Keys
+
+WINDOW = 1_000
+
+
+class Feedback:
+    def __init__(self, client: Redis, keys: Keys, ttl_seconds: int) -> None:
+        self.client = client
+        self.keys = keys
+        self.ttl_seconds = ttl_seconds
+
+    @guarded
+    async def claim(self, request_id: str, sale_price: float) -> bool:
+        """Store the sale price of a request; False if it already had one."""
+        return bool(
+            await self.client.set(self.keys.feedback(request_id), f"{sale_price}", nx=True, ex=self.ttl_seconds)
+        )
+
+    @guarded
+    async def record(self, neighborhood: str, version: str, observed: tuple[float, bool, bool]) -> AccuracyFigures:
+        ape, within, covered = observed
+        window_key = self.keys.feedback_window(neighborhood, version)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lpush(window_key, f"{ape:.6f}|{int(within)}|{int(covered)}")
+            pipe.ltrim(window_key, 0, WINDOW - 1)
+            pipe.expire(window_key, self.ttl_seconds)
+            pipe.hincrby(self.keys.feedback_totals, f"{neighborhood}|{version}", 1)
+            pipe.expire(self.keys.feedback_totals, self.ttl_seconds)
+            pipe.lrange(window_key, 0, -1)
+            results = await pipe.execute()
+        total, window = results[3], results[5]
+        return AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], int(total))
+
+    @guarded
+    async def figures(self) -> list[AccuracyFigures]:
+        """Every segment's figures, most feedback first."""
+        totals = {str(k): int(v) for k, v in (await self.client.hgetall(self.keys.feedback_totals)).items()}
+        segments = sorted(totals)
+        async with self.client.pipeline(transaction=False) as pipe:
+            for segment in segments:
+                pipe.lrange(self.keys.feedback_window(*segment.split("|", 1)), 0, -1)
+            windows = await pipe.execute()
+        out = []
+        for segment, window in zip(segments, windows, strict=True):
+            neighborhood, version = segment.split("|", 1)
+            out.append(AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], totals[segment]))
+        return sorted(out, key=lambda f: f.total, reverse=True)
