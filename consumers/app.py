@@ -19,6 +19,7 @@ from consumers.lag import LagExporter
 from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import BatchLoop, Prefetcher
+from consumers.recalibration import Recalibrator
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.settings import Settings
@@ -41,7 +42,8 @@ class ScoringService:
 
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
-    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window))
+    recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
+    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window), recalibrator)
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
 
     def consumer() -> AIOKafkaConsumer | None:
@@ -128,6 +130,10 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     async def export_drift() -> None:
         worker.drift.export(models.current.drift_reference if models.loaded else None)
 
+    async def read_calibration() -> None:
+        if models.loaded and worker.recalibrator is not None:
+            await worker.recalibrator.refresh(models.current.ref.version)
+
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
@@ -139,6 +145,7 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             asyncio.create_task(beat_forever(store.heartbeats, worker_name(worker_index), models)),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
+            asyncio.create_task(every(settings.calibration_poll_seconds, "calibration", read_calibration)),
         ]
         log.info("worker_ready", index=worker_index, metrics_port=port, model_version=models.current.ref.version)
         try:

@@ -11,6 +11,7 @@ import structlog
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, features_frame
+from consumers.recalibration import Recalibrator
 from schemas import (
     Comparable,
     Contribution,
@@ -28,8 +29,13 @@ log = structlog.get_logger(__name__)
 
 
 def _result(
-    request: PredictionRequest, row: pd.Series[Any], model: LoadedModel, inference_ms: float
+    request: PredictionRequest,
+    row: pd.Series[Any],
+    model: LoadedModel,
+    inference_ms: float,
+    recalibrator: Recalibrator | None,
 ) -> PredictionResult:
+    price = float(row["price"])
     intervals = [
         Interval(
             level=level,
@@ -38,18 +44,22 @@ def _result(
         )
         for level in INTERVAL_LEVELS
     ]
+    segment = None
+    if recalibrator is not None:
+        intervals, segment = recalibrator.apply(model.ref.version, request.features, price, intervals)
     return PredictionResult(
         request_id=request.request_id,
         job_id=request.job_id,
         row=request.row,
         source=request.source,
         status="done",
-        price=float(row["price"]),
+        price=price,
         intervals=intervals,
         contributions=[Contribution.model_validate(c) for c in row["contributions"]],
         comparables=[Comparable.model_validate(c) for c in row["comparables"]],
         model=model.ref,
         subject=Subject.of(request.features),
+        segment=segment,
         timings=timings(request, inference_ms),
     )
 
@@ -79,31 +89,38 @@ def failed(request: PredictionRequest, code: str, message: str, model: LoadedMod
 
 
 def _score_rows(
-    model: LoadedModel, requests: Sequence[PredictionRequest], frame: pd.DataFrame
+    model: LoadedModel,
+    requests: Sequence[PredictionRequest],
+    frame: pd.DataFrame,
+    recalibrator: Recalibrator | None,
 ) -> list[PredictionResult]:
     started = time.perf_counter()
     output = model.predict(frame)
     inference_ms = (time.perf_counter() - started) * 1000
     SCORING_SECONDS.observe(inference_ms / 1000)
-    return [_result(req, output.iloc[i], model, inference_ms) for i, req in enumerate(requests)]
+    return [_result(req, output.iloc[i], model, inference_ms, recalibrator) for i, req in enumerate(requests)]
 
 
 def score(
-    model: LoadedModel, requests: Sequence[PredictionRequest], frame: pd.DataFrame | None = None
+    model: LoadedModel,
+    requests: Sequence[PredictionRequest],
+    frame: pd.DataFrame | None = None,
+    recalibrator: Recalibrator | None = None,
 ) -> list[PredictionResult]:
-    """``frame``: the requests' features as built by ``features_frame``, when the caller has it already."""
+    """``frame``: the requests' features as built by ``features_frame``, when the caller has it already;
+    ``recalibrator``: rescales the intervals by the online recalibration state (none: as the model says)."""
     if not requests:
         return []
     if frame is None:
         frame = features_frame([r.features for r in requests])
     try:
-        return _score_rows(model, requests, frame)
+        return _score_rows(model, requests, frame, recalibrator)
     except Exception as exc:
         log.warning("batch_scoring_failed", size=len(requests), error=str(exc))
     results = []
     for i, request in enumerate(requests):
         try:
-            results.extend(_score_rows(model, [request], frame.iloc[[i]]))
+            results.extend(_score_rows(model, [request], frame.iloc[[i]], recalibrator))
         except Exception as exc:
             log.warning("row_scoring_failed", request_id=request.request_id, error=str(exc))
             results.append(failed(request, "model_error", f"the model could not score this house: {exc}", model))

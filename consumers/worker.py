@@ -20,6 +20,7 @@ from consumers.drift import DriftMonitor
 from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES, STAGE_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.parsing import Accepted, Rejected, parse_record
+from consumers.recalibration import Recalibrator
 from consumers.retry import with_retry
 from consumers.scoring import score
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
@@ -80,12 +81,14 @@ class Worker:
         predictions: Predictions,
         models: ModelHolder,
         drift: DriftMonitor | None = None,
+        recalibrator: Recalibrator | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
         self.predictions = predictions
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
+        self.recalibrator = recalibrator
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
@@ -99,7 +102,7 @@ class Worker:
         if not requests:
             return [], None
         frame = features_frame([r.features for r in requests])
-        return score(model, requests, frame), frame
+        return score(model, requests, frame, self.recalibrator), frame
 
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""

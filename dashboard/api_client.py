@@ -11,6 +11,7 @@ from dashboard.context import http_client
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.features import PropertyFeatures
 from schemas.messages import PredictionResult
+from schemas.registry import ModelPublic
 
 ResultFormat = Literal["csv", "json", "parquet"]
 
@@ -71,3 +72,8 @@ def upload_job(base_url: str, filename: str, content: bytes, api_key: str | None
 
 def job_results(base_url: str, job_id: str, fmt: ResultFormat, api_key: str | None = None) -> bytes:
     return _call(base_url, "GET", f"/api/v1/jobs/{job_id}/results", api_key, params={"format": fmt}).content
+
+
+def model(base_url: str, api_key: str | None = None) -> ModelPublic:
+    """The champion as the API describes it, with its intervals' recalibration state."""
+    return ModelPublic.model_validate_json(_call(base_url, "GET", "/api/v1/model", api_key).content)

@@ -115,3 +115,23 @@ def contributions(result: PredictionResult) -> go.Figure:
     )
     fig.update_layout(yaxis_autorange="reversed", xaxis_tickformat="$,.0f")
     return _layout(fig, "What moved the price (dollars)", height=120 + 28 * len(steps))
+
+
+def recalibration(table: pd.DataFrame) -> go.Figure:
+    """Realised coverage of the served intervals per band (bars), against each level's target (dotted)."""
+    shown = table.dropna(subset=["coverage"]).assign(
+        segment=lambda t: t["grouping"] + ": " + t["band"], level=lambda t: (t["level"] * 100).round().astype(int)
+    )
+    fig = px.bar(
+        shown,
+        x="segment",
+        y="coverage",
+        color=shown["level"].astype(str) + " %",
+        barmode="group",
+        hover_data=["sales", "factor"],
+        labels={"segment": "", "coverage": "realised coverage", "color": "level"},
+    )
+    for level in sorted(shown["level"].unique()):
+        fig.add_hline(y=level / 100, line_dash="dot", annotation_text=f"{level} % target")
+    fig.update_yaxes(range=[0.5, 1.0], tickformat=".0%")
+    return _layout(fig, "Intervals recalibrated from sale prices: realised coverage by segment", height=360)

@@ -58,6 +58,22 @@ class Settings(BaseSettings):
     model_name: str = Field(default="valuestream-price", description="Registered model name.")
     model_alias: str = Field(default="champion", description="Alias the workers serve.")
     model_poll_seconds: float = Field(default=30.0, gt=0, description="How often workers look for a new champion.")
+    calibration_learning_rate: float = Field(
+        default=0.05,
+        ge=0,
+        le=1,
+        description="Step of the intervals' online recalibration per sale fed back (0 = off); chosen on the 2009 "
+        "sales alone (README, 'Intervals that correct themselves').",
+    )
+    calibration_price_low: float = Field(
+        default=140_000, gt=0, description="Predicted price below which a valuation is in the low price band."
+    )
+    calibration_price_high: float = Field(
+        default=195_000, gt=0, description="Predicted price from which a valuation is in the high price band."
+    )
+    calibration_poll_seconds: float = Field(
+        default=5.0, gt=0, description="How often workers read the recalibration state from Redis."
+    )
     drift_window: int = Field(
         default=2_000, ge=10, description="Recent requests per worker compared with the training data (PSI)."
     )
@@ -139,7 +155,13 @@ class Settings(BaseSettings):
     def _safe_in_production(self) -> Settings:
         if self.environment == "production" and self.api_key_salt.get_secret_value() == "valuestream-local":
             raise ValueError("set VALUESTREAM_API_KEY_SALT in production")
+        if self.calibration_price_low >= self.calibration_price_high:
+            raise ValueError("VALUESTREAM_CALIBRATION_PRICE_LOW must be below VALUESTREAM_CALIBRATION_PRICE_HIGH")
         return self
+
+    @property
+    def calibration_price_edges(self) -> tuple[float, float]:
+        return (self.calibration_price_low, self.calibration_price_high)
 
     @property
     def rate_limited(self) -> bool:

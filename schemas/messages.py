@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from schemas.calibration import Segment
 from schemas.features import PropertyFeatures
 from schemas.valuation import Comparable, Contribution, Interval
 
@@ -86,5 +87,8 @@ class PredictionResult(BaseModel):
     comparables: list[Comparable] = Field(default_factory=list)
     model: ModelRef | None = None
     subject: Subject | None = Field(default=None, description="The valued house in brief; null for unreadable input.")
+    segment: Segment | None = Field(
+        default=None, description="The segment whose online recalibration the intervals carry (null when failed)."
+    )
     timings: Timings
     error: ErrorInfo | None = None

@@ -6,6 +6,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from schemas.calibration import CalibrationPublic
+
 
 class ModelPublic(BaseModel):
     name: str = Field(examples=["valuestream-price"])
@@ -17,6 +19,9 @@ class ModelPublic(BaseModel):
         default=None, description="When the alias moved to it (version tag `promoted_at`, when training sets it)."
     )
     metrics: dict[str, float] = Field(default_factory=dict, description="Training run metrics (CV, holdout).")
+    calibration: CalibrationPublic | None = Field(
+        default=None, description="The intervals' online recalibration from sale prices fed back, per segment."
+    )
 
 
 class VersionInfo(BaseModel):

@@ -71,6 +71,15 @@ class Keys:
         """Hash: ``neighborhood|model_version`` -> feedback count ever."""
         return f"{self.prefix}:fbtotal"
 
+    def calibration(self, model_version: str) -> str:
+        """Hash: the intervals' recalibration of one model version, ``theta:``/``sales:``/``missed:`` + term."""
+        return f"{self.prefix}:calib:{model_version}"
+
+    @property
+    def calibration_versions(self) -> str:
+        """Set: the model versions that have a recalibration state."""
+        return f"{self.prefix}:calib:versions"
+
     def worker(self, name: str) -> str:
         """String with TTL: a live worker's heartbeat (JSON ``WorkerHeartbeat``)."""
         return f"{self.prefix}:worker:{name}"

@@ -9,6 +9,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from infra.settings import Settings
+from state.calibration import CalibrationStore
 from state.errors import guarded
 from state.feed import Feed
 from state.feedback import Feedback
@@ -42,6 +43,7 @@ class State:
         self.idempotency = Idempotency(client, keys, ttl_seconds)
         self.feedback = Feedback(client, keys, ttl_seconds)
         self.heartbeats = Heartbeats(client, keys)
+        self.calibration = CalibrationStore(client, keys, ttl_seconds)
 
     @classmethod
     def connect(cls, settings: Settings) -> State:

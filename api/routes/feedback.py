@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import StateDep, ViewerDep
+from api.deps import SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
 from api.feedback import UNKNOWN, export, observation
+from infra.recalibration import missed_by
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
 
@@ -23,8 +24,11 @@ router = APIRouter(tags=["feedback"])
         503: {"model": ErrorBody, "description": "The result store is not reachable; see Retry-After."},
     },
 )
-async def give_feedback(body: FeedbackCreate, store: StateDep, viewer: ViewerDep) -> FeedbackAccepted:
-    """Record the sale price later observed for a scored request; answers the updated figures."""
+async def give_feedback(
+    body: FeedbackCreate, store: StateDep, viewer: ViewerDep, settings: SettingsDep
+) -> FeedbackAccepted:
+    """Record the sale price later observed for a scored request; answers the updated figures and
+    recalibrates the intervals of the request's segment."""
     result = await store.predictions.get(body.request_id)
     if result is None or not viewer.sees(await store.predictions.owner(body.request_id, result)):
         raise ApiError(404, "not_found", f"no prediction {body.request_id}")
@@ -36,4 +40,9 @@ async def give_feedback(body: FeedbackCreate, store: StateDep, viewer: ViewerDep
     neighborhood = await store.predictions.neighborhood(body.request_id) or UNKNOWN
     figures = await store.feedback.record(neighborhood, result.model.version, observed)
     export(figures)
+    if result.segment is not None:  # results written before recalibration have none
+        missed = missed_by(result.intervals, body.sale_price)
+        await store.calibration.observe(
+            result.model.version, result.segment, missed, settings.calibration_learning_rate
+        )
     return FeedbackAccepted(request_id=body.request_id, absolute_pct_error=observed[0], figures=figures)

@@ -6,7 +6,8 @@ import structlog
 from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
-from api.deps import StateDep
+from api import calibration
+from api.deps import SettingsDep, StateDep
 from api.feedback import export
 from state import StoreUnavailableError
 
@@ -15,11 +16,15 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(store: StateDep) -> Response:
-    """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy."""
+async def metrics(store: StateDep, settings: SettingsDep) -> Response:
+    """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy and the
+    intervals' recalibration."""
     try:
         for figures in await store.feedback.figures():
             export(figures)
+        await calibration.refresh(
+            store.calibration, settings.calibration_learning_rate, settings.calibration_price_edges
+        )
     except StoreUnavailableError as exc:
         log.warning("feedback_refresh_failed", error=str(exc))
     return Response(generate_latest(REGISTRY), media_type=CONTENT_TYPE_LATEST)

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import math
+
 import pandas as pd
 import streamlit as st
 
+from dashboard import api_client, charts, principal
 from dashboard.accuracy import feedback_figures
 from dashboard.context import settings, store_down
 from dashboard.registry import SHOWN_METRICS, report_plots, versions
 from dashboard.serving import latest_training, served_versions, training_line
 from registry.errors import RegistryError
+from schemas.calibration import CalibrationPublic
 from schemas.registry import VersionInfo
 from state import StoreUnavailableError
 
@@ -82,6 +86,47 @@ def production_accuracy() -> None:
     )
 
 
+def recalibration_table(state: CalibrationPublic) -> pd.DataFrame:
+    """One row per level and band: the factor its term contributes, the sales fed back and their coverage."""
+    return pd.DataFrame(
+        [
+            {
+                "level": s.level,
+                "grouping": s.grouping,
+                "band": s.band,
+                "factor": round(math.exp(s.log_factor), 3),
+                "sales": s.sales,
+                "coverage": s.coverage,
+            }
+            for s in state.segments
+        ],
+        columns=["level", "grouping", "band", "factor", "sales", "coverage"],
+    )
+
+
+def recalibration() -> None:
+    """The champion's intervals as corrected by the sale prices fed back (from ``GET /api/v1/model``)."""
+    st.subheader("Intervals that correct themselves")
+    try:
+        state = api_client.model(settings().api_url, principal.api_key()).calibration
+    except api_client.ApiError as exc:
+        st.info(f"Recalibration state unavailable: {exc.message}")
+        return
+    if state is None:
+        return
+    table = recalibration_table(state)
+    st.caption(
+        f"Version {state.model_version}: each served interval's log-radius is multiplied by the product of its "
+        f"bands' factors (learning rate {state.learning_rate:g}; price bands split at "
+        f"${state.price_edges[0]:,.0f} and ${state.price_edges[1]:,.0f} predicted)."
+    )
+    if table["sales"].sum() == 0:
+        st.info("No sale prices fed back for this version yet: every factor is 1.")
+    else:
+        st.plotly_chart(charts.recalibration(table), key="recalibration")
+    st.dataframe(table, hide_index=True)
+
+
 @st.fragment(run_every=5)
 def serving_and_training() -> None:
     """The version(s) the workers serve now, and the latest training's progress (it may run in the background)."""
@@ -138,4 +183,5 @@ def main() -> None:
         index=[i.version for i in infos].index(champion.version) if champion else 0,
     )
     plots(conf.tracking_uri, next(i for i in infos if i.version == shown))
+    recalibration()
     production_accuracy()

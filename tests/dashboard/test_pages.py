@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from pathlib import Path
 
@@ -13,11 +14,13 @@ from streamlit.testing.v1.element_tree import Progress
 from dashboard import api_client
 from infra import stack
 from infra.settings import Settings
+from schemas.calibration import Segment
 from state import State
 from tests.dashboard import seeding
 from tests.dashboard.conftest import SEEDED, page, use
 
 pytestmark = pytest.mark.integration
+NEW_HIGH = Segment(construction="new", grade="high", price="high")
 
 
 def rendered(name: str) -> AppTest:
@@ -205,3 +208,21 @@ def test_model_page_shows_accuracy_on_observed_sales(
     assert row["median abs % error"] == pytest.approx(4.0)
     assert row["within 10 %"] == pytest.approx(2 / 3)
     assert (row["in window"], row["total"]) == (3, 3)
+
+
+def test_model_page_shows_the_intervals_recalibration(served: Settings, champion: str) -> None:
+    async def feed_back() -> None:
+        store = State.connect(served)
+        try:
+            for missed in (True, False, False):
+                await store.calibration.observe(champion, NEW_HIGH, {0.8: missed, 0.9: missed}, 0.05)
+        finally:
+            await store.close()
+
+    asyncio.run(feed_back())
+    at = rendered("model")
+    table = next(d.value for d in at.dataframe if "factor" in d.value.columns)
+    row = table[(table["level"] == 0.9) & (table["grouping"] == "construction") & (table["band"] == "new")].iloc[0]
+    assert (row["sales"], row["coverage"]) == (3, pytest.approx(2 / 3))
+    assert row["factor"] == pytest.approx(round(math.exp(0.05 * (0.9 - 0.1 - 0.1)), 3))
+    assert len(at.get("plotly_chart")) == 1
