@@ -16,13 +16,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from schemas.topics import DLQ_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC
 
 
-class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="VALUESTREAM_",
-        env_file=".env",
-        env_ignore_empty=True,
-        extra="ignore",
-    )
+class LocalStackSettings(BaseSettings):
+    """Where the local stack keeps its files and how `make run` runs it."""
 
     environment: Literal["local", "production"] = Field(
         default="local", description="'production' refuses unsafe defaults."
@@ -31,6 +26,31 @@ class Settings(BaseSettings):
         default=Path(".state"),
         description="Folder for the local stack's data, logs and MLflow files (git-ignored).",
     )
+    workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
+    background_training: bool = Field(
+        default=True,
+        description="On a fresh state `make run` serves a quick model first, then trains the full one in the "
+        "background and promotes it if it scores better; false: the quick model only.",
+    )
+    restart_retries: int = Field(
+        default=10,
+        ge=0,
+        description="Failed restarts in a row (each waiting a second longer) after which `make run` stops "
+        "restarting a crashed process.",
+    )
+    redis_port: int = Field(
+        default=6379, description="Port of the Redis that `make run` starts (its processes use it, not REDIS_URL)."
+    )
+    kafka_port: int = Field(
+        default=9092,
+        description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
+    )
+    dashboard_port: int = Field(default=8501, description="Dashboard port.")
+    mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
+
+
+class KafkaSettings(BaseSettings):
+    """The brokers and the topics."""
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_partitions: int = Field(default=6, ge=1, description="Partitions per topic at creation.")
@@ -43,14 +63,49 @@ class Settings(BaseSettings):
         description="Longest time without any acknowledgement from Kafka before a send fails (the API answers "
         "503); it restarts with each acknowledgement, so a large upload on a busy machine is slower, not refused.",
     )
+
+
+class WorkerSettings(BaseSettings):
+    """The scoring workers: consumer group, micro-batches, commits, metrics."""
+
     consumer_group: str = Field(default="valuestream-workers", description="Workers' consumer group.")
     batch_max_records: int = Field(default=500, ge=1, description="Most records a worker scores at once.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    worker_pipeline_depth: int = Field(
+        default=8,
+        ge=1,
+        description="Batches whose results a worker may still be publishing while it scores the next ones "
+        "(offsets are committed in batch order, after the results are acknowledged on the results topic).",
+    )
+    worker_flush_seconds: float = Field(
+        default=10.0,
+        gt=0,
+        description="Longest wait for a worker's pending results and commits at shutdown or rebalance.",
+    )
+    worker_fetch_max_wait_ms: int = Field(
+        default=100,
+        ge=0,
+        description="Longest time Kafka holds a worker's fetch open waiting for new records.",
+    )
+    worker_metrics_port: int = Field(
+        default=9100, description="Metrics port of worker 0; worker i listens on this + i."
+    )
+    drift_window: int = Field(
+        default=2_000, ge=10, description="Recent requests per worker compared with the training data (PSI)."
+    )
+
+
+class StateSettings(BaseSettings):
+    """Shared state in Redis: where, under which prefix, for how long."""
 
     redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis connection URL.")
     redis_prefix: str = Field(default="vs", description="Prefix of every Redis key.")
     result_ttl_seconds: int = Field(default=7 * 24 * 3600, ge=60, description="Retention of results and jobs.")
     feed_maxlen: int = Field(default=10_000, ge=100, description="Length of the live feed stream.")
+
+
+class ModelSettings(BaseSettings):
+    """The model registry, the served alias and the intervals' online recalibration."""
 
     mlflow_tracking_uri: str | None = Field(
         default=None, description="MLflow tracking URI; a sqlite file under the state folder when unset."
@@ -74,9 +129,10 @@ class Settings(BaseSettings):
     calibration_poll_seconds: float = Field(
         default=5.0, gt=0, description="How often workers read the recalibration state from Redis."
     )
-    drift_window: int = Field(
-        default=2_000, ge=10, description="Recent requests per worker compared with the training data (PSI)."
-    )
+
+
+class ApiSettings(BaseSettings):
+    """The REST API: address, waits, keys, limits and caps."""
 
     api_host: str = Field(default="127.0.0.1", description="Address the API binds.")
     api_port: int = Field(default=8000, description="API port.")
@@ -85,53 +141,7 @@ class Settings(BaseSettings):
     api_kafka_linger_ms: int = Field(
         default=2, ge=0, description="The API producer's wait to batch concurrent requests into one Kafka send."
     )
-    dashboard_port: int = Field(default=8501, description="Dashboard port.")
-    mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
-    worker_metrics_port: int = Field(
-        default=9100, description="Metrics port of worker 0; worker i listens on this + i."
-    )
-    workers: int = Field(default=1, ge=1, description="Workers started by `make run`.")
-    background_training: bool = Field(
-        default=True,
-        description="On a fresh state `make run` serves a quick model first, then trains the full one in the "
-        "background and promotes it if it scores better; false: the quick model only.",
-    )
-    restart_retries: int = Field(
-        default=10,
-        ge=0,
-        description="Failed restarts in a row (each waiting a second longer) after which `make run` stops "
-        "restarting a crashed process.",
-    )
-    worker_pipeline_depth: int = Field(
-        default=8,
-        ge=1,
-        description="Batches whose results a worker may still be publishing while it scores the next ones "
-        "(offsets are committed in batch order, after the results are acknowledged on the results topic).",
-    )
-    worker_flush_seconds: float = Field(
-        default=10.0,
-        gt=0,
-        description="Longest wait for a worker's pending results and commits at shutdown or rebalance.",
-    )
-    worker_fetch_max_wait_ms: int = Field(
-        default=100,
-        ge=0,
-        description="Longest time Kafka holds a worker's fetch open waiting for new records.",
-    )
-
-    redis_port: int = Field(
-        default=6379, description="Port of the Redis that `make run` starts (its processes use it, not REDIS_URL)."
-    )
-    kafka_port: int = Field(
-        default=9092,
-        description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
-    )
-
-    log_level: str = Field(default="INFO", description="Log level of every process.")
-    log_format: Literal["json", "console"] = Field(default="json", description="Log line format.")
-
     api_key_salt: SecretStr = Field(default=SecretStr("valuestream-local"), description="Salt of API key hashes.")
-    # REST API limits and access (issue 5).
     api_keys: str = Field(
         default="",
         description="Comma-separated 'key_id:sha256hex' pairs, hash = sha256(salt + key) "
@@ -150,6 +160,27 @@ class Settings(BaseSettings):
     api_max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest uploaded file.")
     batch_max_rows: int = Field(default=1_000, ge=1, description="Most houses in one POST /batch.")
     job_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows in one uploaded file.")
+
+
+class LogSettings(BaseSettings):
+    """Every process's logs."""
+
+    log_level: str = Field(default="INFO", description="Log level of every process.")
+    log_format: Literal["json", "console"] = Field(default="json", description="Log line format.")
+
+
+# Pydantic orders fields from the last base to the first: the groups read top-down as declared above.
+class Settings(
+    LogSettings, ApiSettings, ModelSettings, StateSettings, WorkerSettings, KafkaSettings, LocalStackSettings
+):
+    """Every setting, grouped by concern in the classes above; one object, flat names (``VALUESTREAM_<NAME>``)."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="VALUESTREAM_",
+        env_file=".env",
+        env_ignore_empty=True,
+        extra="ignore",
+    )
 
     @model_validator(mode="after")
     def _safe_in_production(self) -> Settings:
@@ -185,6 +216,17 @@ class Settings(BaseSettings):
     @property
     def champion_uri(self) -> str:
         return f"models:/{self.model_name}@{self.model_alias}"
+
+
+GROUPS: tuple[type[BaseSettings], ...] = (
+    LocalStackSettings,
+    KafkaSettings,
+    WorkerSettings,
+    StateSettings,
+    ModelSettings,
+    ApiSettings,
+    LogSettings,
+)
 
 
 def to_env(settings: Settings) -> dict[str, str]:

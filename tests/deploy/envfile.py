@@ -10,7 +10,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from infra.settings import Settings
+from infra.settings import GROUPS, Settings
 
 REPO = Path(__file__).resolve().parents[2]
 ENV_EXAMPLE = REPO / ".env.example"
@@ -37,11 +37,15 @@ def default_text(value: object) -> str:
 
 
 def render() -> str:
+    """Every setting, group by group, each under its group's title."""
     blocks = [HEADER]
-    for name, field in Settings.model_fields.items():
-        description = " ".join((field.description or "").split())
-        default = default_text(field.get_default(call_default_factory=True))
-        blocks.append(f"# {description}\n{env_name(name)}={default}\n")
+    for group in GROUPS:
+        blocks.append(f"# ---- {group.__doc__}\n")
+        for name in group.model_fields:
+            field = Settings.model_fields[name]
+            description = " ".join((field.description or "").split())
+            default = default_text(field.get_default(call_default_factory=True))
+            blocks.append(f"# {description}\n{env_name(name)}={default}\n")
     return "\n".join(blocks)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from infra.settings import Settings
+from infra.settings import GROUPS, Settings
 from tests.deploy.envfile import ENV_EXAMPLE, env_name, render
 from tests.deploy.support import settings_from_env
 
@@ -23,3 +23,9 @@ def test_env_example_lists_every_setting_once_with_a_valid_default() -> None:
     assert set(env) == {env_name(name) for name in Settings.model_fields}
     settings = settings_from_env(env)
     assert settings.model_dump() == Settings.model_construct().model_dump()
+
+
+def test_every_setting_belongs_to_exactly_one_group() -> None:
+    grouped = [name for group in GROUPS for name in group.model_fields]
+    assert sorted(grouped) == sorted(Settings.model_fields)
+    assert len(grouped) == len(set(grouped))
