@@ -17,6 +17,7 @@ from infra.kafka import KafkaUnavailableError
 from infra.store import ResultStore
 from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
+from schemas.valuation import REFUSED_CODE
 
 router = APIRouter(tags=["predictions"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -30,8 +31,23 @@ def status_url(request_id: str) -> str:
 
 def accepted(result: PredictionResult) -> Response:
     if result.status != "queued":
+        refuse_if_outside_model(result)
         return json_response(200, result.model_dump_json().encode())
     return queued_response(result.request_id)
+
+
+def answered(raw: str) -> Response:
+    """A finished result's JSON as the worker stored it; parsed only when it failed."""
+    if '"status":"failed"' in raw:
+        refuse_if_outside_model(PredictionResult.model_validate_json(raw))
+    return json_response(200, raw.encode())
+
+
+def refuse_if_outside_model(result: PredictionResult) -> None:
+    """A house the model will not value (outside its market) is invalid input for it: 422 with the reason.
+    The request's record stays readable (``GET /predictions/{id}``: failed, with the same reason)."""
+    if result.status == "failed" and result.error is not None and result.error.code == REFUSED_CODE:
+        raise ApiError(422, REFUSED_CODE, result.error.message)
 
 
 def json_response(status: int, content: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -51,7 +67,13 @@ def queued_response(request_id: str) -> Response:
     responses={
         200: {"model": PredictionResult, "description": "The result, ready within `wait` seconds."},
         409: {"model": ErrorBody, "description": "The client `request_id` belongs to another key."},
-        422: {"model": ErrorBody, "description": "Invalid house: which field, and why."},
+        422: {
+            "model": ErrorBody,
+            "description": (
+                "Invalid house: which field, and why; or (code `outside_model_domain`, when waiting) a house "
+                "the model refuses to value, such as a location outside its market."
+            ),
+        },
         503: {"model": ErrorBody, "description": "Kafka could not take the request; nothing was queued."},
     },
 )
@@ -78,7 +100,7 @@ async def predict(
             if future is not None:
                 waiter.forget(request.request_id, future)
         if raw is not None:
-            return json_response(200, raw.encode())
+            return answered(raw)
         fresh = None if future is None else await store.get(request.request_id)
         return queued_response(request.request_id) if fresh is None else accepted(fresh)
     request_id = await claim(store, owner, idempotency_key, body.request_id or uuid.uuid4().hex)
