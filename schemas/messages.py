@@ -102,7 +102,8 @@ class PredictionResult(BaseModel):
     months_beyond_data: int | None = Field(default=None, ge=0, description=MONTHS_BEYOND_DESCRIPTION)
     base_price: float | None = Field(default=None, description=BASE_PRICE_DESCRIPTION)
     contributions: list[Contribution] = Field(
-        default_factory=list, description="Largest effects first, then 'other features'; they add up to price - base_price."
+        default_factory=list,
+        description="Largest effects first, then 'other features'; they add up to price - base_price.",
     )
     comparables: list[Comparable] = Field(default_factory=list)
     model: ModelRef | None = None

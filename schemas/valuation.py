@@ -9,7 +9,6 @@ like ``Contribution`` and ``Comparable``.
 from __future__ import annotations
 
 from datetime import date
-
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field

@@ -62,7 +62,8 @@ class FrameColumns:
         self.frame = frame
 
     def __getitem__(self, name: str) -> np.ndarray:
-        return np.asarray(self.frame[name].to_numpy())
+        column: np.ndarray = np.asarray(self.frame[name].to_numpy())
+        return column
 
 
 def columns_of(frame: pd.DataFrame) -> Columns | FrameColumns:
@@ -135,7 +136,8 @@ class ApplicabilityGuard:
     @staticmethod
     def _novelty_matrix(X: Columns | FrameColumns) -> np.ndarray:
         matrix = np.column_stack([X[name] for name in NOVELTY_COLUMNS]).astype(float)
-        return np.log1p(np.maximum(matrix, 0.0))
+        logged: np.ndarray = np.log1p(np.maximum(matrix, 0.0))
+        return logged
 
     def _distances(self, matrix: np.ndarray) -> np.ndarray:
         centred = (matrix - self.centre_) / self.scale_

@@ -103,10 +103,11 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
 def year_ahead_factors(
     data: Dataset, members: dict[str, Candidate], weights: dict[str, float], oof: np.ndarray
 ) -> dict[float, float]:
-    """Per calibrated level (the intervals' and the FSD's): |residual| quantile of the latest sale year predicted from the earlier years,
-    over the out-of-fold quantile of all sales (the errors the intervals are calibrated on). The
-    ratio carries both the cost of predicting ahead and how noisy the latest year's market was
-    against the average year. 1.0 when there is no earlier year or too few sales."""
+    """Per calibrated level (the intervals' and the FSD's): |residual| quantile of the latest sale
+    year predicted from the earlier years, over the out-of-fold quantile of all sales (the errors
+    the intervals are calibrated on). The ratio carries both the cost of predicting ahead and how
+    noisy the latest year's market was against the average year. 1.0 when there is no earlier
+    year or too few sales."""
     years = data.features["year_sold"].to_numpy()
     latest = years == years.max()
     if latest.sum() < MIN_YEAR_AHEAD_ROWS or (~latest).sum() < MIN_YEAR_AHEAD_ROWS:

@@ -173,7 +173,9 @@ class Valuer:
         in_domain = verdict.in_domain
         out["fsd"] = fsd.round(4)
         out["confidence"] = np.clip(1.0 - fsd, 0.0, 1.0).round(4)
-        out["confidence_band"] = [confidence_band(f, ok) for f, ok in zip(fsd.tolist(), in_domain.tolist(), strict=True)]
+        out["confidence_band"] = [
+            confidence_band(f, ok) for f, ok in zip(fsd.tolist(), in_domain.tolist(), strict=True)
+        ]
         out["base_price"] = base.round(2)
         out["contributions"] = self.contributions(effects, log_model_price - log_base, base, model_price, price)
         c = self.col
