@@ -229,7 +229,10 @@ class PropertyFeatures(BaseModel):
         default=2010,
         ge=1900,
         le=MAX_YEAR,
-        description="Valuation year (the model extrapolates past its training years at its own risk).",
+        description=(
+            "Valuation year. Past the model's latest sale the intervals widen (market-drift allowance) and the "
+            "answer says by how many months; far past it the model refuses."
+        ),
     )
     mo_sold: int = Field(default=6, ge=1, le=12, description="Valuation month.")
     valuation_date: date | None = Field(

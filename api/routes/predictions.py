@@ -15,7 +15,7 @@ from api.publisher import RequestPublisher
 from api.records import Records
 from infra.kafka import KafkaUnavailableError
 from infra.store import ResultStore
-from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
+from schemas.api import ErrorBody, FieldError, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
 from schemas.valuation import REFUSED_CODE
 
@@ -44,10 +44,12 @@ def answered(raw: str) -> Response:
 
 
 def refuse_if_outside_model(result: PredictionResult) -> None:
-    """A house the model will not value (outside its market) is invalid input for it: 422 with the reason.
-    The request's record stays readable (``GET /predictions/{id}``: failed, with the same reason)."""
+    """A house the model will not value (outside its market) is invalid input for it: 422 with the reason,
+    reported on ``features`` as a whole like the schema's rules across fields. The request's record
+    stays readable (``GET /predictions/{id}``: failed, with the same reason)."""
     if result.status == "failed" and result.error is not None and result.error.code == REFUSED_CODE:
-        raise ApiError(422, REFUSED_CODE, result.error.message)
+        reason = result.error.message
+        raise ApiError(422, REFUSED_CODE, reason, details=[FieldError(field="features", reason=reason)])
 
 
 def json_response(status: int, content: bytes, headers: dict[str, str] | None = None) -> Response:

@@ -20,6 +20,7 @@ def test_a_house_in_another_market_is_a_422_with_the_reason(client: TestClient, 
     error = response.json()
     assert error["code"] == REFUSED_CODE
     assert "outside the area the model's training sales cover" in error["message"]
+    assert error["details"] == [{"field": "features", "reason": error["message"]}]
     record = client.get("/api/v1/predictions/guard-new-york").json()  # what the results topic carried
     assert record["status"] == "failed"
     assert record["error"] == {"code": REFUSED_CODE, "message": error["message"]}
