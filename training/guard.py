@@ -9,7 +9,8 @@ Each valuation is checked for:
   Inside: fine. Up to ``REFUSE_BEYOND_KM`` outside it: flagged (the edge of town). Further:
   refused, for that is another market (New York, or Des Moines 50 km from Ames), which the
   model knows nothing about. Houses without coordinates are placed at their neighbourhood's
-  centre by the encoder and are not checked.
+  centre by the encoder and are not checked, nor is any location when the training sales
+  have no coordinates.
 * **numeric fields** against the smallest and largest value among the training sales;
 * **categorical levels** that no training sale has (the model cannot learn a level it never
   saw: it values such a house as if the level were absent);
@@ -45,6 +46,8 @@ REFUSE_BEYOND_KM = 5.0
 """Distance outside the training sales' area beyond which a location is another market."""
 MAX_MONTHS_BEYOND = 60
 """Longest time past the latest training sale the model will value for (five years)."""
+MIN_AREA_POINTS = 10
+"""Fewest distinct sale locations that make an area; with fewer, locations are not checked."""
 NOVELTY_FLAG = 0.995
 """Share of training houses a house must be more unusual than to be flagged."""
 RANGE_CHECKED: tuple[str, ...] = (*PLAIN_NUMERIC, "year_remod_add")
@@ -119,8 +122,11 @@ class ApplicabilityGuard:
         lon, lat = features["longitude"].to_numpy(dtype=float), features["latitude"].to_numpy(dtype=float)
         known = ~(np.isnan(lon) | np.isnan(lat))
         points = np.column_stack(to_km(lon[known], lat[known]))
-        self.hull_ = points[ConvexHull(points).vertices]
-        self.inside_ = Delaunay(self.hull_)
+        self.hull_: np.ndarray | None = None  # sales without coordinates: no area to check against
+        self.inside_: Delaunay | None = None
+        if len(np.unique(points, axis=0)) >= MIN_AREA_POINTS:
+            self.hull_ = points[ConvexHull(points).vertices]
+            self.inside_ = Delaunay(self.hull_)
         months = pd.DatetimeIndex(sold)
         index = month_index(months.year.to_numpy(), months.month.to_numpy())
         self.first_month_, self.last_month_ = int(index.min()), int(index.max())
@@ -151,8 +157,10 @@ class ApplicabilityGuard:
     def km_outside(self, x_km: np.ndarray, y_km: np.ndarray) -> np.ndarray:
         """Distance from each point to the training area (0 inside it)."""
         points = np.column_stack([x_km, y_km])
-        outside = self.inside_.find_simplex(points) < 0
         distance = np.zeros(len(points))
+        if self.inside_ is None or self.hull_ is None:
+            return distance
+        outside = self.inside_.find_simplex(points) < 0
         if outside.any():
             start, end = self.hull_, np.roll(self.hull_, -1, axis=0)
             edge = end - start

@@ -145,3 +145,12 @@ def test_valuation_date_sets_the_sale_month_and_must_agree_with_it() -> None:
     assert "valuation_date" not in FEATURE_NAMES
     with pytest.raises(ValidationError, match="contradicts valuation_date"):
         PropertyFeatures.model_validate({**EXAMPLE_HOUSE, "valuation_date": "2011-03-15", "year_sold": 2010})
+
+
+def test_sales_without_coordinates_leave_locations_unchecked(dataset: Dataset) -> None:
+    features = dataset.features.assign(longitude=np.nan, latitude=np.nan)
+    guard = ApplicabilityGuard().fit(features, dataset.sold)
+    house = pd.DataFrame([PropertyFeatures.model_validate({**EXAMPLE_HOUSE, **NEW_YORK}).model_dump()])
+    verdict = guard.check(house)
+    assert verdict.refusal == [None]
+    assert verdict.flags == [[]]
