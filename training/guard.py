@@ -50,7 +50,9 @@ MIN_AREA_POINTS = 10
 """Fewest distinct sale locations that make an area; with fewer, locations are not checked."""
 NOVELTY_FLAG = 0.995
 """Share of training houses a house must be more unusual than to be flagged."""
-RANGE_CHECKED: tuple[str, ...] = (*PLAIN_NUMERIC, "year_remod_add")
+RANGE_CHECKED: tuple[str, ...] = PLAIN_NUMERIC
+"""Not ``year_remod_add``: Ames records every remodel before 1950 as 1950, and the house's age is
+checked through ``year_built`` and the valuation date."""
 NOVELTY_COLUMNS: tuple[str, ...] = tuple(n for n in PLAIN_NUMERIC if n != "central_air")
 
 

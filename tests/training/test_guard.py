@@ -154,3 +154,11 @@ def test_sales_without_coordinates_leave_locations_unchecked(dataset: Dataset) -
     verdict = guard.check(house)
     assert verdict.refusal == [None]
     assert verdict.flags == [[]]
+
+
+def test_an_old_remodel_is_not_unusual(dataset: Dataset) -> None:
+    """Ames records every remodel before 1950 as 1950: an earlier one is no sign of an unusual house."""
+    guard = ApplicabilityGuard().fit(dataset.features, dataset.sold)
+    house = {"gr_liv_area": 1400, "year_built": 1920, "year_remod_add": 1930, "neighborhood": "Old_Town"}
+    verdict = guard.check(pd.DataFrame([PropertyFeatures.model_validate(house).model_dump()]))
+    assert verdict.flags == [[]]
