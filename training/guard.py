@@ -113,7 +113,8 @@ class ApplicabilityGuard:
     """Training area, ranges, levels, novelty model and sale period; ``check`` is vectorised."""
 
     def fit(self, features: pd.DataFrame, sold: np.ndarray) -> Self:
-        numeric = features.loc[:, list(RANGE_CHECKED)].to_numpy(dtype=float)
+        self.range_names_ = RANGE_CHECKED  # as fitted: a model keeps its checks when the code's list changes
+        numeric = features.loc[:, list(self.range_names_)].to_numpy(dtype=float)
         self.low_ = np.nanmin(numeric, axis=0)
         self.high_ = np.nanmax(numeric, axis=0)
         unseen = {
@@ -205,11 +206,12 @@ class ApplicabilityGuard:
                 flags[i].append(f"the location is {km:.1f} km outside the area the training sales cover")
 
     def _check_ranges(self, X: Columns | FrameColumns, flags: list[list[str]]) -> None:
-        values = np.column_stack([X[name] for name in RANGE_CHECKED]).astype(float)
+        names = self.range_names_
+        values = np.column_stack([X[name] for name in names]).astype(float)
         with np.errstate(invalid="ignore"):
             below, above = values < self.low_, values > self.high_
         for i, j in zip(*np.nonzero(below | above), strict=True):
-            name, value = RANGE_CHECKED[j], values[i, j]
+            name, value = names[j], values[i, j]
             if above[i, j]:
                 bound = f"is above every training sale (largest {shown(name, self.high_[j])})"
             else:
