@@ -1,4 +1,9 @@
-"""Score a batch of requests with one vectorised model call; a failing row fails alone."""
+"""Score a batch of requests with one vectorised model call; a failing row fails alone.
+
+A house the model refuses (outside its market: ``refusal`` in the model's answer) is a failed
+result with code ``outside_model_domain`` and the model's reason, on the results topic and in
+Redis like any other failure; the API's ``POST /predict?wait=`` answers it as a 422.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +18,7 @@ from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, features_frame
 from consumers.recalibration import Recalibrator
 from schemas import (
+    Applicability,
     Comparable,
     Contribution,
     ErrorInfo,
@@ -23,7 +29,7 @@ from schemas import (
     Timings,
     utc_now,
 )
-from schemas.valuation import INTERVAL_LEVELS
+from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
 
 log = structlog.get_logger(__name__)
 
@@ -35,6 +41,8 @@ def _result(
     inference_ms: float,
     recalibrator: Recalibrator | None,
 ) -> PredictionResult:
+    if isinstance(row["refusal"], str):
+        return failed(request, REFUSED_CODE, row["refusal"], model, inference_ms)
     price = float(row["price"])
     intervals = [
         Interval(
@@ -55,6 +63,12 @@ def _result(
         status="done",
         price=price,
         intervals=intervals,
+        fsd=float(row["fsd"]),
+        confidence=float(row["confidence"]),
+        confidence_band=row["confidence_band"],
+        applicability=Applicability.model_validate(row["applicability"]),
+        months_beyond_data=int(row["months_beyond_data"]),
+        base_price=float(row["base_price"]),
         contributions=[Contribution.model_validate(c) for c in row["contributions"]],
         comparables=[Comparable.model_validate(c) for c in row["comparables"]],
         model=model.ref,
@@ -74,7 +88,9 @@ def timings(request: PredictionRequest, inference_ms: float | None) -> Timings:
     )
 
 
-def failed(request: PredictionRequest, code: str, message: str, model: LoadedModel | None) -> PredictionResult:
+def failed(
+    request: PredictionRequest, code: str, message: str, model: LoadedModel | None, inference_ms: float | None = None
+) -> PredictionResult:
     return PredictionResult(
         request_id=request.request_id,
         job_id=request.job_id,
@@ -83,7 +99,7 @@ def failed(request: PredictionRequest, code: str, message: str, model: LoadedMod
         status="failed",
         model=None if model is None else model.ref,
         subject=Subject.of(request.features),
-        timings=timings(request, None),
+        timings=timings(request, inference_ms),
         error=ErrorInfo(code=code, message=message),
     )
 

@@ -98,15 +98,19 @@ def interval_range(result: PredictionResult) -> go.Figure:
 
 
 def contributions(result: PredictionResult) -> go.Figure:
-    """Waterfall from the rest of the model to the price, one step per top contribution."""
+    """Waterfall from the base price (the average training house) to the price, one step per contribution."""
     price = result.price or 0.0
     steps = result.contributions
-    rest = price - sum(c.value for c in steps)
+    base = result.base_price if result.base_price is not None else price - sum(c.value for c in steps)
     fig = go.Figure(
         go.Waterfall(
             orientation="h",
-            y=["everything else", *[c.feature for c in steps], "price"],
-            x=[rest, *[c.value for c in steps], price],
+            y=[
+                "average house" if result.base_price is not None else "everything else",
+                *[c.feature for c in steps],
+                "price",
+            ],
+            x=[base, *[c.value for c in steps], price],
             measure=["absolute", *["relative"] * len(steps), "total"],
             texttemplate="%{x:$,.0f}",
             increasing={"marker": {"color": "#2e7d32"}},

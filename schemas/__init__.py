@@ -15,6 +15,7 @@ from schemas.messages import (
 from schemas.valuation import (
     INTERVAL_LEVELS,
     VALUATION_COLUMNS,
+    Applicability,
     Comparable,
     Contribution,
     Interval,
@@ -26,6 +27,7 @@ __all__ = [
     "INTERVAL_LEVELS",
     "NEIGHBORHOODS",
     "VALUATION_COLUMNS",
+    "Applicability",
     "Comparable",
     "Contribution",
     "ErrorInfo",

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import contextlib
+from datetime import date, datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -26,12 +27,17 @@ class PredictionCreate(BaseModel):
     def _json_types(cls, value: Any) -> Any:
         """A house from JSON is validated strictly: ``false`` is not a latitude, nor ``"3"`` a count of bedrooms.
 
-        As in JSON Schema, a number with no fractional part (``1656.0``) is an integer.
-        (``PropertyFeatures`` itself stays lax for the rows of CSV and Parquet files.)
+        As in JSON Schema, a number with no fractional part (``1656.0``) is an integer, and a date is
+        an ISO ``YYYY-MM-DD`` string. (``PropertyFeatures`` itself stays lax for the rows of CSV and
+        Parquet files.)
         """
         if not isinstance(value, dict):
             return value
         house = {k: int(v) if k in INTEGER_FIELDS and _integral(v) else v for k, v in value.items()}
+        when = house.get("valuation_date")
+        if isinstance(when, str):
+            with contextlib.suppress(ValueError):  # left as it is, it fails as "a valid date"
+                house["valuation_date"] = date.fromisoformat(when)
         return PropertyFeatures.model_validate(house, strict=True)
 
 

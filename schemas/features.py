@@ -7,6 +7,7 @@ Level names follow the Ames data (``modeldata::ames``) the default model is trai
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -228,9 +229,20 @@ class PropertyFeatures(BaseModel):
         default=2010,
         ge=1900,
         le=MAX_YEAR,
-        description="Valuation year (the model extrapolates past its training years at its own risk).",
+        description=(
+            "Valuation year. Past the model's latest sale the intervals widen (market-drift allowance) and the "
+            "answer says by how many months; far past it the model refuses."
+        ),
     )
     mo_sold: int = Field(default=6, ge=1, le=12, description="Valuation month.")
+    valuation_date: date | None = Field(
+        default=None,
+        description=(
+            "The date the value is wanted for; sets year_sold and mo_sold (which then need not be given). "
+            "Past the model's latest sale the intervals widen by a market-drift allowance."
+        ),
+        examples=["2011-03-15"],
+    )
     longitude: float | None = Field(
         default=None,
         ge=-180,
@@ -256,9 +268,21 @@ class PropertyFeatures(BaseModel):
             raise ValueError("second_flr_sf must be smaller than gr_liv_area")
         if (self.longitude is None) != (self.latitude is None):
             raise ValueError("give both longitude and latitude, or neither")
+        if self.valuation_date is not None:
+            self._take_valuation_date(self.valuation_date)
         if self.year_sold < self.year_built - 1:
             raise ValueError("year_sold must not be earlier than year_built - 1")
         return self
 
+    def _take_valuation_date(self, when: date) -> None:
+        for name, value in (("year_sold", when.year), ("mo_sold", when.month)):
+            if name in self.model_fields_set and getattr(self, name) != value:
+                raise ValueError(f"{name} {getattr(self, name)} contradicts valuation_date {when.isoformat()}")
+        if not 1900 <= when.year <= MAX_YEAR:
+            raise ValueError(f"valuation_date must lie in the years 1900 to {MAX_YEAR}")
+        self.year_sold, self.mo_sold = when.year, when.month
 
-FEATURE_NAMES: tuple[str, ...] = tuple(PropertyFeatures.model_fields)
+
+REQUEST_ONLY_FIELDS = ("valuation_date",)
+"""Fields the model never sees: ``valuation_date`` reaches it as ``year_sold`` and ``mo_sold``."""
+FEATURE_NAMES: tuple[str, ...] = tuple(n for n in PropertyFeatures.model_fields if n not in REQUEST_ONLY_FIELDS)

@@ -107,6 +107,12 @@ class JobRow(BaseModel):
     upper_80: float | None = None
     lower_90: float | None = None
     upper_90: float | None = None
+    fsd: float | None = None
+    confidence: float | None = None
+    confidence_band: str | None = None
+    in_domain: bool | None = Field(default=None, description="False when the guard flagged the house.")
+    flags: str | None = Field(default=None, description="The guard's reasons, separated by '; '.")
+    months_beyond_data: int | None = None
     model_version: str | None = None
     error_code: str | None = None
     error: str | None = None
@@ -127,6 +133,12 @@ class JobRow(BaseModel):
             upper_80=bounds.get("upper_80"),
             lower_90=bounds.get("lower_90"),
             upper_90=bounds.get("upper_90"),
+            fsd=result.fsd,
+            confidence=result.confidence,
+            confidence_band=result.confidence_band,
+            in_domain=None if result.applicability is None else result.applicability.in_domain,
+            flags=None if result.applicability is None else "; ".join(result.applicability.flags),
+            months_beyond_data=result.months_beyond_data,
             model_version=None if result.model is None else result.model.version,
             error_code=None if result.error is None else result.error.code,
             error=None if result.error is None else result.error.message,

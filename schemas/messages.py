@@ -9,7 +9,18 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.calibration import Segment
 from schemas.features import PropertyFeatures
-from schemas.valuation import Comparable, Contribution, Interval
+from schemas.valuation import (
+    BAND_DESCRIPTION,
+    BASE_PRICE_DESCRIPTION,
+    CONFIDENCE_DESCRIPTION,
+    FSD_DESCRIPTION,
+    MONTHS_BEYOND_DESCRIPTION,
+    Applicability,
+    Comparable,
+    ConfidenceBand,
+    Contribution,
+    Interval,
+)
 
 RequestId = Annotated[
     str,
@@ -83,7 +94,18 @@ class PredictionResult(BaseModel):
     status: PredictionState
     price: float | None = Field(default=None, description="Predicted sale price, dollars.")
     intervals: list[Interval] = Field(default_factory=list)
-    contributions: list[Contribution] = Field(default_factory=list)
+    fsd: float | None = Field(default=None, ge=0, description=FSD_DESCRIPTION)
+    confidence: float | None = Field(default=None, ge=0, le=1, description=CONFIDENCE_DESCRIPTION)
+    confidence_band: ConfidenceBand | None = Field(default=None, description=BAND_DESCRIPTION)
+    applicability: Applicability | None = Field(
+        default=None, description="Whether the house lies inside the model's experience, and why not."
+    )
+    months_beyond_data: int | None = Field(default=None, ge=0, description=MONTHS_BEYOND_DESCRIPTION)
+    base_price: float | None = Field(default=None, description=BASE_PRICE_DESCRIPTION)
+    contributions: list[Contribution] = Field(
+        default_factory=list,
+        description="Largest effects first, then 'other features'; they add up to price - base_price.",
+    )
     comparables: list[Comparable] = Field(default_factory=list)
     model: ModelRef | None = None
     subject: Subject | None = Field(default=None, description="The valued house in brief; null for unreadable input.")

@@ -3,6 +3,10 @@
 The search space is kilometres east/north of the town centre, 3 x ln(living area) (a 10 %
 larger house counts like 0.3 km away) and year built / 15 (15 years count like 1 km).
 ``distance_km`` in the answer is the plain ground distance between the two houses.
+
+A house is never its own comparable: when the subject is a training sale (the data has no
+parcel id, so: within ``SAME_PLACE_KM`` of it, with the same living area and year built), that
+sale is left out and the next nearest takes its place.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ from training.features import nearest, to_km
 AREA_WEIGHT = 3.0
 YEARS_PER_KM = 15.0
 N_COMPARABLES = 5
+SAME_PLACE_KM = 0.001
+"""Two records this close (one metre) with the same living area and year built are one house."""
 
 
 def _space(x_km: np.ndarray, y_km: np.ndarray, gr_liv_area: np.ndarray, year_built: np.ndarray) -> np.ndarray:
@@ -34,6 +40,8 @@ class ComparablesIndex:
         x_km, y_km = to_km(longitude, latitude)
         self.x_km = x_km
         self.y_km = y_km
+        self.area = area
+        self.built = built
         self.tree = cKDTree(_space(x_km, y_km, area, built))
         sold = np.datetime_as_string(data.sold.astype("datetime64[M]"), unit="M")
         self.records: list[dict[str, Any]] = [
@@ -56,8 +64,16 @@ class ComparablesIndex:
     ) -> list[list[dict[str, Any]]]:
         x_km, y_km = to_km(longitude, latitude)
         k = min(N_COMPARABLES, len(self.records))
-        index = nearest(self.tree, _space(x_km, y_km, gr_liv_area, year_built), k)
-        ground = np.hypot(self.x_km[index] - x_km[:, None], self.y_km[index] - y_km[:, None]).round(3)
+        index = nearest(self.tree, _space(x_km, y_km, gr_liv_area, year_built), min(k + 1, len(self.records)))
+        ground = np.hypot(self.x_km[index] - x_km[:, None], self.y_km[index] - y_km[:, None])
+        itself = (
+            (ground < SAME_PLACE_KM)
+            & (self.area[index] == gr_liv_area[:, None])
+            & (self.built[index] == year_built[:, None])
+        )
+        keep = np.argsort(itself, axis=1, kind="stable")[:, :k]  # the subject's own sale, if any, goes last
+        index = np.take_along_axis(index, keep, axis=1)
+        ground = np.take_along_axis(ground, keep, axis=1).round(3)
         records = self.records
         return [
             [{**records[j], "distance_km": float(d)} for j, d in zip(row, dist, strict=True)]

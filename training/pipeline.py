@@ -37,6 +37,8 @@ from training.serving import ValuationModel
 log = structlog.get_logger(__name__)
 
 MIN_HOLDOUT_ROWS = 30
+FSD_COVERAGE = "68%"
+"""The share of sales within +/- FSD of the price, reported beside the intervals' coverage (about 68 % wanted)."""
 CI_METRICS = ("rmse_log", "median_abs_pct_error")
 MODEL_CODE = (Path(__file__).resolve().parent, Path(dataset.__file__).resolve().parent)
 """The packages logged with the pyfunc: its pickled objects are this package's classes (which read ``dataset``)."""
@@ -101,6 +103,8 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
         for pct in (round(level * 100) for level in INTERVAL_LEVELS)
     }
     covered = {f"{pct}%": coverage(test.price, lower, upper) for pct, (lower, upper) in bands.items()}
+    fsd = answers["fsd"].to_numpy()
+    covered[FSD_COVERAGE] = coverage(test.price, predicted * np.exp(-fsd), predicted * np.exp(fsd))
     widths = {
         f"interval_width_pct_{pct}": float(100 * np.median((upper - lower) / predicted))
         for pct, (lower, upper) in bands.items()

@@ -16,7 +16,6 @@ import structlog
 from sklearn.compose import TransformedTargetRegressor
 
 from dataset.sales import Dataset
-from schemas import INTERVAL_LEVELS
 from training.candidates import Candidate
 from training.comparables import ComparablesIndex
 from training.evaluate import (
@@ -28,8 +27,9 @@ from training.evaluate import (
     price_metrics,
 )
 from training.features import FeatureEncoder
+from training.guard import ApplicabilityGuard
 from training.intervals import AdaptiveIntervals
-from training.serving import Valuer
+from training.serving import CALIBRATED_LEVELS, Valuer
 
 log = structlog.get_logger(__name__)
 MIN_YEAR_AHEAD_ROWS = 50
@@ -64,7 +64,8 @@ class BuiltModel:
         Z = encoder.transform(data.features)
         c = {n: i for i, n in enumerate(encoder.feature_names_)}
         index = ComparablesIndex(data, Z[:, c["longitude"]], Z[:, c["latitude"]])
-        return Valuer(encoder, members, self.intervals, index)
+        guard = ApplicabilityGuard().fit(data.features, data.sold)
+        return Valuer(encoder, members, self.intervals, index, guard)
 
 
 def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: int, progress: bool) -> BuiltModel:
@@ -93,7 +94,7 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
     fitted = {name: by_name[name].pipeline().fit(data.features, data.price) for name in weights}
     encoder = next(iter(fitted.values())).regressor_.named_steps["features"]
     Z = FeatureEncoder(**encoder.get_params()).fit_transform(data.features, log_price)
-    intervals = AdaptiveIntervals().fit(Z, np.abs(oof - log_price[None, :]), INTERVAL_LEVELS)
+    intervals = AdaptiveIntervals().fit(Z, np.abs(oof - log_price[None, :]), CALIBRATED_LEVELS)
     members = {name: by_name[name] for name in weights}
     intervals.widen(year_ahead_factors(data, members, weights, oof.mean(axis=0)))
     return BuiltModel(results, selected, weights, oof, intervals, fitted, data.price)
@@ -102,21 +103,22 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
 def year_ahead_factors(
     data: Dataset, members: dict[str, Candidate], weights: dict[str, float], oof: np.ndarray
 ) -> dict[float, float]:
-    """Per interval level: |residual| quantile of the latest sale year predicted from the earlier years,
-    over the out-of-fold quantile of all sales (the errors the intervals are calibrated on). The
-    ratio carries both the cost of predicting ahead and how noisy the latest year's market was
-    against the average year. 1.0 when there is no earlier year or too few sales."""
+    """Per calibrated level (the intervals' and the FSD's): |residual| quantile of the latest sale
+    year predicted from the earlier years, over the out-of-fold quantile of all sales (the errors
+    the intervals are calibrated on). The ratio carries both the cost of predicting ahead and how
+    noisy the latest year's market was against the average year. 1.0 when there is no earlier
+    year or too few sales."""
     years = data.features["year_sold"].to_numpy()
     latest = years == years.max()
     if latest.sum() < MIN_YEAR_AHEAD_ROWS or (~latest).sum() < MIN_YEAR_AHEAD_ROWS:
-        return dict.fromkeys(INTERVAL_LEVELS, 1.0)
+        return dict.fromkeys(CALIBRATED_LEVELS, 1.0)
     earlier, later = data.subset(~latest), data.subset(latest)
     predicted = sum(
         weight * np.log(members[name].pipeline().fit(earlier.features, earlier.price).predict(later.features))
         for name, weight in weights.items()
     )
     ahead, in_period = np.abs(predicted - np.log(later.price)), np.abs(oof - np.log(data.price))
-    factors = {level: float(np.quantile(ahead, level) / np.quantile(in_period, level)) for level in INTERVAL_LEVELS}
+    factors = {level: float(np.quantile(ahead, level) / np.quantile(in_period, level)) for level in CALIBRATED_LEVELS}
     log.info(
         "year_ahead_factors",
         year=int(years.max()),

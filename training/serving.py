@@ -1,16 +1,42 @@
-"""The served model: encoder + weighted members + adaptive intervals + explanations + comparables.
+"""The served model: guard + encoder + weighted members + intervals, FSD and confidence + explanations + comparables.
 
-Explanations (``contributions``): the log-space attributions of the attributing members
-(TreeSHAP for XGBoost, coefficient x centred value for the linear model), weighted by their
-blend weights renormalised over those members, summed per reported feature (one-hot levels
-fold into their field; coordinates, distances and nearest-sale price levels into
-``location``). A log effect phi becomes dollars as ``price x (1 - exp(-phi))``: the change
-from the price without that effect to the predicted price. The five largest by absolute
-dollars are returned, largest first.
+**Applicability.** ``ApplicabilityGuard`` (``guard.py``) checks every house against the
+training sales. A flagged house is valued with every interval (and so the FSD) widened
+``FLAGGED_WIDENING`` times and Low confidence; a refused one gets a ``refusal`` reason, which
+the worker turns into a failed result. No price or interval bound is below ``PRICE_FLOOR``.
 
-An attributing member's effects plus its bias sum to its prediction, so a batch computes them
-once and takes those members' predictions as row sums: XGBoost's forest is walked once, not
-twice (about 5 % of a 10,000-row batch).
+**FSD and confidence** (the AVM convention). The forecast standard deviation is the
+conformal radius, in ln(price), at ``FSD_LEVEL`` (68.27 %, one standard deviation of a normal):
+calibrated on the out-of-fold residuals like the 80 % and 90 % intervals, so about 68 % of sales
+lie within ``|ln(sale / price)| <= fsd``, i.e. within about price x (1 +/- fsd). The confidence
+score is ``1 - fsd``, banded High (fsd <= 0.10), Medium (<= 0.20) or Low (larger, or flagged);
+``schemas.valuation`` holds the band edges.
+
+**Valuation date.** The conformal multipliers already carry a year-ahead horizon (the latest
+year predicted from the earlier ones, on average about ``DRIFT_GRACE_MONTHS`` months past its
+data). Each month past that adds a market-drift allowance: prices taken as a random walk with a
+standard deviation of ``DRIFT_SD_PER_YEAR`` (5 %) a year, so after ``m`` months beyond the
+grace the half-width at level ``a`` becomes ``sqrt(r_a ** 2 + (z_a * 0.05 * sqrt(m / 12)) ** 2)``
+with ``z_a`` the normal quantile of the level. 5 % a year is a cautious figure for the year-on-year
+change of a metro house price index in ordinary years; it widens a 90 % interval by about 8
+points of price after two years.
+
+**Explanations that add up.** Every member's log-space effects per encoded column, weighted by
+its blend weight: TreeSHAP path attributions for XGBoost and coefficient x centred value for the
+linear model (both sum exactly to the member's prediction), midpoint gradient x input for the
+Keras network (``models.py``). The members' biases make the base, ``base_price = exp(sum w_m
+bias_m)``: the price of the average training house. Columns fold into the reported features
+(one-hot levels into their field; coordinates, distances and nearest-sale price levels into
+``location``). Whatever the effects leave of ln(price) - ln(base) (the network's inexact part)
+is reported under "other features", with every feature not among the top five. Dollars: with
+``d = ln(price) - ln(base)``, each log effect ``phi`` becomes ``phi x (price - base) / d``,
+its share of the dollar gap in proportion to its share of the log gap. Shares of one total add
+up, keep the sign of ``phi`` (``(price - base) / d`` is positive), and tend to ``base x phi``
+as ``d`` goes to 0. A price lifted to the floor shows the lift as "price floor". So
+``base_price + sum(contributions) == price`` to the cent.
+
+A batch computes each exact member's effects once and takes its prediction as their row sum:
+XGBoost's forest is walked once, not twice.
 """
 
 from __future__ import annotations
@@ -21,13 +47,27 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from mlflow.pyfunc.model import PythonModel
+from scipy.stats import norm
 
 from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
+from schemas.valuation import OTHER_FEATURES, PRICE_FLOOR_CONTRIBUTION, confidence_band
 from training.comparables import ComparablesIndex
 from training.features import FeatureEncoder, group_of
+from training.guard import ApplicabilityGuard, Verdict
 from training.intervals import AdaptiveIntervals
 
 N_CONTRIBUTIONS = 5
+FSD_LEVEL = 0.6827
+"""The coverage of +/- one standard deviation of a normal: the level the FSD is calibrated at."""
+CALIBRATED_LEVELS: tuple[float, ...] = (FSD_LEVEL, *INTERVAL_LEVELS)
+FLAGGED_WIDENING = 1.5
+"""How much wider every interval of a house outside the model's experience is."""
+DRIFT_SD_PER_YEAR = 0.05
+"""Market-drift allowance: standard deviation of ln(price) change per year past the data."""
+DRIFT_GRACE_MONTHS = 6
+"""Months past the data the conformal multipliers already cover (see the module docstring)."""
+PRICE_FLOOR = 10_000.0
+"""No price or interval bound is below this many dollars."""
 
 
 class Valuer:
@@ -39,49 +79,72 @@ class Valuer:
         members: list[tuple[str, float, Any]],
         intervals: AdaptiveIntervals,
         comparables: ComparablesIndex,
+        guard: ApplicabilityGuard,
     ) -> None:
         self.encoder = encoder
         self.members = members
         self.intervals = intervals
         self.comparables = comparables
+        self.guard = guard
         names = list(encoder.feature_names_)
         self.groups = list(dict.fromkeys(group_of(n) for n in names))
         self.group_matrix = np.zeros((len(names), len(self.groups)))
         for i, name in enumerate(names):
             self.group_matrix[i, self.groups.index(group_of(name))] = 1.0
-        self.attributing = [(w, m) for _, w, m in members if hasattr(m, "contributions") and w > 0]
-        self.predicting = [(w, m) for _, w, m in members if not hasattr(m, "contributions") and w > 0]
-        self.attribution_total = sum(w for w, _ in self.attributing)
+        self.weighted = [(w, m) for _, w, m in members if w > 0]
+        self.z = {level: float(norm.ppf(0.5 + level / 2)) for level in CALIBRATED_LEVELS}
         self.col = {name: i for i, name in enumerate(names)}
 
     def log_price(self, Z: np.ndarray) -> np.ndarray:
-        return self._log_price(Z, self._effects(Z))
+        return self._attribute(Z)[0]
 
-    def _effects(self, Z: np.ndarray) -> list[np.ndarray]:
-        """Each attributing member's per-column effects, bias last (rows x columns + 1)."""
-        return [model.contributions(Z) for _, model in self.attributing]
+    def _attribute(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """ln(price), ln(base price) and the weighted log effects per reported feature (rows x groups)."""
+        log_price, base = np.zeros(len(Z)), np.zeros(len(Z))
+        effects = np.zeros((len(Z), len(self.group_matrix)))
+        for weight, model in self.weighted:
+            if not hasattr(model, "contributions"):  # no attribution: all of it is "other features"
+                log_price += weight * model.predict(Z)
+                continue
+            member = model.contributions(Z)
+            exact = getattr(model, "exact_contributions", True)
+            log_price += weight * (member.sum(axis=1, dtype=float) if exact else model.predict(Z))
+            base += weight * member[:, -1]
+            effects += weight * member[:, :-1]
+        return log_price, base, effects @ self.group_matrix
 
-    def _log_price(self, Z: np.ndarray, effects: list[np.ndarray]) -> np.ndarray:
-        total = np.zeros(len(Z))
-        for (weight, _), member_effects in zip(self.attributing, effects, strict=True):
-            total += weight * member_effects.sum(axis=1, dtype=float)
-        for weight, model in self.predicting:
-            total += weight * model.predict(Z)
-        return total
-
-    def contributions(self, effects: list[np.ndarray], price: np.ndarray) -> list[list[dict[str, Any]]]:
-        phi = np.zeros((len(price), len(self.group_matrix)))
-        for (weight, _), member_effects in zip(self.attributing, effects, strict=True):
-            phi += (weight / self.attribution_total) * member_effects[:, :-1]
-        dollars = price[:, None] * (1.0 - np.exp(-(phi @ self.group_matrix)))
+    def contributions(
+        self, effects: np.ndarray, log_gap: np.ndarray, base: np.ndarray, model_price: np.ndarray, price: np.ndarray
+    ) -> list[list[dict[str, Any]]]:
+        """The top features in dollars, then "other features" (and "price floor" when it applied)."""
+        safe_gap = np.where(np.abs(log_gap) < 1e-12, 1.0, log_gap)
+        per_log = np.where(np.abs(log_gap) < 1e-12, base, (model_price - base) / safe_gap)
+        dollars = effects * per_log[:, None]
         k = min(N_CONTRIBUTIONS, dollars.shape[1])
         top = np.argsort(-np.abs(dollars), axis=1)[:, :k]
         values = np.take_along_axis(dollars, top, axis=1).round(2)
+        other = (model_price - base.round(2) - values.sum(axis=1)).round(2)
+        lift = (price - model_price).round(2)
         groups = self.groups
-        return [
-            [{"feature": groups[g], "value": float(v)} for g, v in zip(row, vals, strict=True)]
-            for row, vals in zip(top.tolist(), values.tolist(), strict=True)
-        ]
+        answers = []
+        for row, vals, rest, floor in zip(top.tolist(), values.tolist(), other.tolist(), lift.tolist(), strict=True):
+            items = [{"feature": groups[g], "value": float(v)} for g, v in zip(row, vals, strict=True)]
+            items.append({"feature": OTHER_FEATURES, "value": float(rest)})
+            if floor > 0:
+                items.append({"feature": PRICE_FLOOR_CONTRIBUTION, "value": float(floor)})
+            answers.append(items)
+        return answers
+
+    def radius(self, Z: np.ndarray, verdict: Verdict) -> dict[float, np.ndarray]:
+        """Log half-width per calibrated level: conformal, widened for flagged houses and for time past the data."""
+        widening = np.where(verdict.in_domain, 1.0, FLAGGED_WIDENING)
+        months = np.maximum(verdict.months_beyond - DRIFT_GRACE_MONTHS, 0)
+        drift_sd = DRIFT_SD_PER_YEAR * np.sqrt(months / 12.0)
+        return {
+            level: np.hypot(r * widening, self.z[level] * drift_sd)
+            for level, r in self.intervals.radius(Z).items()
+            if level in self.z
+        }
 
     def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts)."""
@@ -94,21 +157,37 @@ class Valuer:
                 gc.enable()
 
     def _predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+        verdict = self.guard.check(frame)
         Z = self.encoder.transform(frame)
-        effects = self._effects(Z)
-        log_price = self._log_price(Z, effects)
-        price = np.exp(log_price)
+        log_model_price, log_base, effects = self._attribute(Z)
+        model_price, base = np.exp(log_model_price), np.exp(log_base)
+        price = np.maximum(model_price, PRICE_FLOOR)
+        log_price = np.log(price)
         out: dict[str, Any] = {"price": price}
-        radius = self.intervals.radius(Z)
+        radius = self.radius(Z, verdict)
         for level in INTERVAL_LEVELS:
             pct = round(level * 100)
-            out[f"lower_{pct}"] = np.exp(log_price - radius[level])
-            out[f"upper_{pct}"] = np.exp(log_price + radius[level])
-        out["contributions"] = self.contributions(effects, price)
+            out[f"lower_{pct}"] = np.maximum(np.exp(log_price - radius[level]), PRICE_FLOOR)
+            out[f"upper_{pct}"] = np.maximum(np.exp(log_price + radius[level]), PRICE_FLOOR)
+        fsd = radius[FSD_LEVEL]
+        in_domain = verdict.in_domain
+        out["fsd"] = fsd.round(4)
+        out["confidence"] = np.clip(1.0 - fsd, 0.0, 1.0).round(4)
+        out["confidence_band"] = [
+            confidence_band(f, ok) for f, ok in zip(fsd.tolist(), in_domain.tolist(), strict=True)
+        ]
+        out["base_price"] = base.round(2)
+        out["contributions"] = self.contributions(effects, log_model_price - log_base, base, model_price, price)
         c = self.col
         out["comparables"] = self.comparables.query(
             Z[:, c["longitude"]], Z[:, c["latitude"]], Z[:, c["gr_liv_area"]], Z[:, c["year_built"]]
         )
+        out["applicability"] = [
+            {"in_domain": ok, "flags": flags, "novelty": round(novelty, 4)}
+            for ok, flags, novelty in zip(in_domain.tolist(), verdict.flags, verdict.novelty.tolist(), strict=True)
+        ]
+        out["months_beyond_data"] = verdict.months_beyond
+        out["refusal"] = verdict.refusal
         return pd.DataFrame(out, columns=list(VALUATION_COLUMNS))
 
 

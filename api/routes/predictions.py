@@ -13,8 +13,9 @@ from api.errors import ApiError
 from api.headers import IdempotencyKey
 from api.publisher import RequestPublisher
 from infra.kafka import KafkaUnavailableError
-from schemas.api import ErrorBody, PredictionAccepted, PredictionCreate
+from schemas.api import ErrorBody, FieldError, PredictionAccepted, PredictionCreate
 from schemas.messages import PredictionRequest, PredictionResult
+from schemas.valuation import REFUSED_CODE
 from state import State, StoreUnavailableError, Viewer
 
 router = APIRouter(tags=["predictions"])
@@ -32,8 +33,25 @@ def status_url(request_id: str) -> str:
 
 def accepted(result: PredictionResult) -> Response:
     if result.status != "queued":
+        refuse_if_outside_model(result)
         return json_response(200, result.model_dump_json().encode())
     return queued_response(result.request_id)
+
+
+def answered(raw: str) -> Response:
+    """A finished result's JSON as the worker stored it; parsed only when it failed."""
+    if '"status":"failed"' in raw:
+        refuse_if_outside_model(PredictionResult.model_validate_json(raw))
+    return json_response(200, raw.encode())
+
+
+def refuse_if_outside_model(result: PredictionResult) -> None:
+    """A house the model will not value (outside its market) is invalid input for it: 422 with the reason,
+    reported on ``features`` as a whole like the schema's rules across fields. The request's record
+    stays readable (``GET /predictions/{id}``: failed, with the same reason)."""
+    if result.status == "failed" and result.error is not None and result.error.code == REFUSED_CODE:
+        reason = result.error.message
+        raise ApiError(422, REFUSED_CODE, reason, details=[FieldError(field="features", reason=reason)])
 
 
 def json_response(status: int, content: bytes, headers: dict[str, str] | None = None) -> Response:
@@ -53,7 +71,13 @@ def queued_response(request_id: str) -> Response:
     responses={
         200: {"model": PredictionResult, "description": "The result, ready within `wait` seconds."},
         409: {"model": ErrorBody, "description": "The client `request_id` belongs to another key."},
-        422: {"model": ErrorBody, "description": "Invalid house: which field, and why."},
+        422: {
+            "model": ErrorBody,
+            "description": (
+                "Invalid house: which field, and why; or (code `outside_model_domain`, when waiting) a house "
+                "the model refuses to value, such as a location outside its market."
+            ),
+        },
         503: {
             "model": ErrorBody,
             "description": "Kafka or the result store could not take the request; nothing was queued.",
@@ -82,7 +106,7 @@ async def predict(
             if future is not None:
                 waiter.forget(request.request_id, future)
         if raw is not None:
-            return json_response(200, raw.encode())
+            return answered(raw)
         return await latest(store, request.request_id) if future is not None else queued_response(request.request_id)
     request_id = await store.idempotency.claim(viewer.owner, idempotency_key, body.request_id or uuid.uuid4().hex)
     existing = await store.predictions.get(request_id)

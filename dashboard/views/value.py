@@ -15,6 +15,7 @@ from dashboard.reference import neighbourhoods
 from schemas.api import PredictionAccepted
 from schemas.features import CONDITIONS, NEIGHBORHOODS, PropertyFeatures
 from schemas.messages import PredictionResult
+from schemas.valuation import BAND_DESCRIPTION
 
 WAIT_SECONDS = 5.0
 POLL_LIMIT_SECONDS = 60.0
@@ -121,12 +122,26 @@ def value(features: PropertyFeatures) -> None:
     st.session_state["valued_house"] = features
 
 
+CONFIDENCE_HELP = (
+    f"1 - FSD (forecast standard deviation). {BAND_DESCRIPTION} The intervals are wider for houses outside "
+    "the model's experience and for valuation dates past its data."
+)
+
+
 def show_price(result: PredictionResult) -> None:
     if result.status == "failed" or result.price is None:
         reason = result.error.message if result.error else "no price"
         st.error(f"The valuation failed: {reason}")
         return
-    st.metric("Estimated price", f"${result.price:,.0f}")
+    price, confidence = st.columns(2)
+    price.metric("Estimated price", f"${result.price:,.0f}")
+    if result.confidence is not None and result.fsd is not None:
+        confidence.metric("Confidence", f"{result.confidence_band} ({result.confidence:.2f})", help=CONFIDENCE_HELP)
+        confidence.caption(f"FSD {result.fsd:.1%}: about 2 sales in 3 land within ±{result.fsd:.1%} of the price")
+    if result.applicability is not None and not result.applicability.in_domain:
+        st.warning("Outside the model's experience: " + "; ".join(result.applicability.flags))
+    if result.months_beyond_data:
+        st.info(f"The valuation date is {result.months_beyond_data} months past the model's latest sale.")
     bands = "  ·  ".join(f"{i.level:.0%}: ${i.lower:,.0f} to ${i.upper:,.0f}" for i in result.intervals)
     model = f"model {result.model.name} v{result.model.version}" if result.model else ""
     st.caption(f"{bands}  ·  {model}  ·  request {result.request_id}")

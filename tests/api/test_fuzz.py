@@ -17,7 +17,9 @@ allowed narrowly (``NARROWED``), each with a check that keeps the allowance hone
 - ``PropertyFeatures`` has rules across fields (``year_remod_add`` not before ``year_built``,
   ``year_sold`` not before ``year_built - 1``, ``second_flr_sf`` below ``gr_liv_area``, a
   finished basement no larger than the basement, both coordinates or neither). A house that
-  keeps every field's bounds can still break one, and the answer is a documented ``422``. So a
+  keeps every field's bounds can still break one, and the answer is a documented ``422``; so is
+  a house the model refuses to value (a location outside its market, a valuation date decades
+  past its data), reported on ``features`` in the same way. So a
   positive ``POST /predict`` may be a 422 only if every reason is such a rule
   (``cross_field_rules_only``), and a positive ``POST /batch`` only with ``all_or_nothing``
   (its rows are free-form objects, validated one by one, by design).

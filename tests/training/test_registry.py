@@ -59,7 +59,7 @@ def test_champion_loads_in_a_fresh_process(settings: Settings, trained: Training
     for row in answer["rows"]:
         assert row["lower_90"] <= row["lower_80"] < row["price"] < row["upper_80"] <= row["upper_90"]
         assert 20_000 < row["price"] < 1_000_000
-        assert len(row["contributions"]) == 5
+        assert len(row["contributions"]) == 6  # the five largest, then "other features"
         assert len(row["comparables"]) == 5
         for item in row["contributions"]:
             Contribution.model_validate(item)

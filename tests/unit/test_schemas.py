@@ -9,6 +9,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import FEATURE_NAMES, PredictionRequest, PropertyFeatures, utc_now
+from schemas.features import REQUEST_ONLY_FIELDS
 
 MINIMAL: dict[str, Any] = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "Gilbert"}
 
@@ -21,7 +22,7 @@ def test_three_fields_are_enough_and_the_rest_has_defaults() -> None:
     house = PropertyFeatures.model_validate(MINIMAL)
     assert house.bedrooms == 3
     assert house.longitude is None
-    assert set(house.model_dump()) == set(FEATURE_NAMES)
+    assert set(house.model_dump()) == {*FEATURE_NAMES, *REQUEST_ONLY_FIELDS}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,87 @@
+"""Explanations that add up, FSD and confidence calibrated, comparables that never return the subject."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from mlflow.pyfunc import PyFuncModel
+
+from dataset.sales import Dataset
+from schemas import FEATURE_NAMES
+from schemas.valuation import HIGH_CONFIDENCE_FSD, MEDIUM_CONFIDENCE_FSD, OTHER_FEATURES
+from training.candidates import candidates
+from training.models import MLPModel
+from training.recipe import build
+from training.serving import FSD_LEVEL, Valuer
+
+
+def predict(model: PyFuncModel, houses: pd.DataFrame) -> pd.DataFrame:
+    out = model.predict(houses)
+    assert isinstance(out, pd.DataFrame)
+    return out
+
+
+def adds_up(out: pd.DataFrame) -> np.ndarray:
+    """|base + contributions - price| / price, per row."""
+    total = out["base_price"] + out["contributions"].map(lambda items: sum(item["value"] for item in items))
+    return np.asarray((total - out["price"]).abs() / out["price"])
+
+
+def sample(dataset: Dataset, n: int, seed: int) -> pd.DataFrame:
+    return dataset.features.sample(n, random_state=seed).loc[:, list(FEATURE_NAMES)]
+
+
+def test_base_plus_contributions_is_the_price_for_hundreds_of_houses(champion: PyFuncModel, dataset: Dataset) -> None:
+    out = predict(champion, sample(dataset, 600, 3))
+    assert adds_up(out).max() <= 0.005
+    assert all(items[-1]["feature"] == OTHER_FEATURES for items in out["contributions"])
+    assert len(set(out["base_price"])) == 1  # one base: the average training house
+
+
+def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Dataset) -> None:
+    built = build(dataset, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
+    valuer = built.valuer(dataset)
+    Z = valuer.encoder.transform(dataset.features)
+    network = MLPModel(hidden=(32, 16), epochs=40).fit(Z, np.log(dataset.price))
+    effects = network.contributions(Z)
+    explained = effects.sum(axis=1) - network.predict(Z)
+    assert np.median(np.abs(explained)) < 0.25 * np.median(np.abs(network.predict(Z) - effects[:, -1]))
+    members = [*valuer.members, ("keras_mlp", 0.3, network)]
+    members = [(name, weight / 1.3, model) for name, weight, model in members]
+    blend = Valuer(valuer.encoder, members, valuer.intervals, valuer.comparables, valuer.guard)
+    houses = sample(dataset, 400, 5)
+    out = blend.predict_frame(houses)
+    assert adds_up(out).max() <= 0.005
+    alone = valuer.predict_frame(houses)
+    assert not np.allclose(out["base_price"], alone["base_price"])  # the network's bias is in the base
+
+
+def test_fsd_covers_about_68_percent_of_held_out_sales_and_sets_the_confidence(dataset: Dataset) -> None:
+    held_out = np.random.default_rng(11).random(len(dataset)) < 0.25
+    train, test = dataset.subset(~held_out), dataset.subset(held_out)
+    built = build(train, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
+    out = built.valuer(train).predict_frame(test.features)
+    calibrated = out["fsd"] / built.intervals.widened_by_[FSD_LEVEL]  # as in test_intervals: the conformal band
+    within = np.abs(np.log(test.price / out["price"])) <= calibrated
+    assert 0.62 <= within.mean() <= 0.75, within.mean()
+    assert np.allclose(out["confidence"], 1 - out["fsd"], atol=1e-4)
+    expected = np.where(
+        out["fsd"] <= HIGH_CONFIDENCE_FSD, "High", np.where(out["fsd"] <= MEDIUM_CONFIDENCE_FSD, "Medium", "Low")
+    )
+    in_domain = np.array([a["in_domain"] for a in out["applicability"]])
+    assert (out["confidence_band"].to_numpy()[in_domain] == expected[in_domain]).all()
+    assert (out["confidence_band"].to_numpy()[~in_domain] == "Low").all()
+
+
+def test_a_training_house_never_gets_its_own_sale_back(champion: PyFuncModel, dataset: Dataset) -> None:
+    houses = dataset.features.dropna(subset=["longitude"]).sample(300, random_state=9)
+    out = predict(champion, houses.loc[:, list(FEATURE_NAMES)])
+    for house, comparables in zip(houses.itertuples(index=False), out["comparables"], strict=True):
+        assert len(comparables) == 5
+        for sale in comparables:
+            same_place = (
+                abs(sale["longitude"] - house.longitude) < 1e-5 and abs(sale["latitude"] - house.latitude) < 1e-5
+            )
+            assert not (
+                same_place and sale["gr_liv_area"] == house.gr_liv_area and sale["year_built"] == house.year_built
+            )
