@@ -9,6 +9,7 @@ import sys
 import warnings
 from importlib import metadata
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, get_args
 
 import mlflow
@@ -24,6 +25,7 @@ from mlflow.types.schema import AnyType, ColSpec, Schema
 from infra.settings import Settings
 from schemas.features import PropertyFeatures
 from schemas.messages import utc_now
+from training.protocol import PROTOCOL_TAG, PromotionDecision, Rescored, decide_promotion
 from training.serving import ValuationModel
 
 log = structlog.get_logger(__name__)
@@ -77,10 +79,22 @@ def tag_value(figure: float) -> str:
     return f"{figure:.6f}"
 
 
-def beats(cv_rmse: float, champion: float | None) -> bool:
-    """Whether a run's CV RMSE beats the champion's, compared at the precision the champion's is
-    tagged with: a retrain of the same model must not win by its unrounded digits."""
-    return champion is None or float(tag_value(cv_rmse)) < champion
+def _promotion(
+    client: MlflowClient,
+    settings: Settings,
+    cv_rmse: float,
+    protocol: str,
+    champion_rmse: float | None,
+    rescore: Callable[[str], Rescored] | None,
+) -> PromotionDecision:
+    """``decide_promotion`` with the champion's protocol tag, re-scoring both models on the same
+    rows (when ``rescore`` is given) if the champion was evaluated under another protocol."""
+    champion = _champion(client, settings)
+    champion_protocol = None if champion is None else champion.tags.get(PROTOCOL_TAG)
+    rescored = None
+    if champion is not None and champion_rmse is not None and champion_protocol != protocol and rescore:
+        rescored = rescore(f"models:/{settings.model_name}/{champion.version}")
+    return decide_promotion(cv_rmse, protocol, champion_rmse, champion_protocol, rescored)
 
 
 def champion_cv_rmse(settings: Settings) -> float | None:
@@ -174,12 +188,17 @@ def register(
     input_example: pd.DataFrame,
     figures: dict[str, float],
     mode: str = "full",
+    protocol: str = "",
+    rescore: Callable[[str], Rescored] | None = None,
 ) -> tuple[str, bool]:
     """Log the pyfunc in the active run, register it with ``figures`` as version tags (``cv_rmse``
-    required), and move the alias if its CV RMSE beats the champion's, tagging ``promoted_at``."""
+    required) and its evaluation ``protocol``, and move the alias if ``decide_promotion`` says so
+    (figures compared only under the same protocol; ``rescore(champion_uri)`` scores both models on
+    the same rows when the protocols differ), tagging ``promoted_at``."""
     cv_rmse = figures[CV_RMSE_TAG]
     client = configure(settings)
     previous = champion_cv_rmse(settings)
+    decision = _promotion(client, settings, cv_rmse, protocol, previous, rescore)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=model,
@@ -194,7 +213,8 @@ def register(
         client.set_model_version_tag(settings.model_name, version, tag, tag_value(value))
     client.set_model_version_tag(settings.model_name, version, CONTRACT_TAG, feature_contract())
     client.set_model_version_tag(settings.model_name, version, MODE_TAG, mode)
-    promoted = beats(cv_rmse, previous)
+    client.set_model_version_tag(settings.model_name, version, PROTOCOL_TAG, protocol)
+    promoted = decision.promote
     if promoted:
         client.set_registered_model_alias(settings.model_name, settings.model_alias, version)
         client.set_model_version_tag(settings.model_name, version, PROMOTED_AT_TAG, utc_now().isoformat())
@@ -205,5 +225,7 @@ def register(
         cv_rmse=round(cv_rmse, 5),
         champion_cv_rmse=previous,
         promoted=promoted,
+        basis=decision.basis,
+        reason=decision.reason,
     )
     return version, promoted

@@ -18,7 +18,6 @@ from training.pipeline import TrainingOutcome, champion_exists
 from training.registry import (
     CONTRACT_TAG,
     PROMOTED_AT_TAG,
-    beats,
     champion_cv_rmse,
     configure,
     feature_contract,
@@ -200,12 +199,3 @@ def test_a_champion_for_another_feature_contract_counts_as_none(settings: Settin
     finally:
         client.set_model_version_tag(settings.model_name, trained.version, CONTRACT_TAG, feature_contract())
     assert champion_exists(settings)
-
-
-def test_a_tie_at_the_tagged_precision_does_not_win() -> None:
-    same_model = 0.08439987  # tagged as 0.084400, the champion's tag
-    champion = float(tag_value(same_model))
-    assert not beats(same_model, champion)
-    assert not beats(0.0844001, champion)
-    assert beats(0.0843949, champion)
-    assert beats(0.2, None)
