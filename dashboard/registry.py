@@ -20,6 +20,7 @@ REPORT_PLOTS: tuple[str, ...] = (
     "report/predicted_vs_actual.png",
     "report/residuals_by_neighbourhood.png",
     "report/interval_coverage.png",
+    "report/ratio_study.png",
 )
 SHOWN_METRICS: tuple[str, ...] = (
     "cv_rmse",
@@ -28,6 +29,11 @@ SHOWN_METRICS: tuple[str, ...] = (
     "holdout_median_abs_pct_error",
     "holdout_coverage_80",
     "holdout_coverage_90",
+    "nested_test_rmse_log",
+    "kaggle_cv_rmse",
+    "ratio_study_cod",
+    "ratio_study_prd",
+    "ratio_study_prb",
     "train_seconds",
 )
 

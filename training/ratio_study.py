@@ -60,7 +60,7 @@ CI_LEVEL = 0.95
 
 
 def _median_ratio(ratio: np.ndarray) -> np.ndarray:
-    return np.median(ratio, axis=-1, keepdims=True)
+    return np.asarray(np.median(ratio, axis=-1, keepdims=True))
 
 
 def cod(predicted: np.ndarray, sale: np.ndarray, axis: int = -1) -> np.ndarray:

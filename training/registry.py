@@ -7,9 +7,9 @@ import json
 import platform
 import sys
 import warnings
+from collections.abc import Callable
 from importlib import metadata
 from pathlib import Path
-from collections.abc import Callable
 from typing import Any, get_args
 
 import mlflow

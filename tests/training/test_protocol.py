@@ -36,19 +36,22 @@ def test_same_protocol_compares_figures_at_the_tagged_precision() -> None:
     assert not decide_promotion(0.08439987, "a:1", 0.0844, "a:1").promote  # a retrain of the same model
     assert not decide_promotion(0.0844001, "a:1", 0.0844, "a:1").promote
     decision = decide_promotion(0.0843949, "a:1", 0.0844, "a:1")
-    assert decision.promote and decision.basis == "same_protocol"
+    assert decision.promote
+    assert decision.basis == "same_protocol"
 
 
 def test_figures_of_different_protocols_are_never_compared() -> None:
     """A far lower CV RMSE from another filter does not win: the figures are of different rows."""
     refused = decide_promotion(0.05, "kaggle:1", 0.09, "arms_length:1")
-    assert not refused.promote and refused.basis == "protocols_differ"
+    assert not refused.promote
+    assert refused.basis == "protocols_differ"
     untagged = decide_promotion(0.05, "kaggle:1", 0.09, None)
     assert not untagged.promote
 
 
 def test_different_protocols_are_compared_on_the_same_rows_when_rescored() -> None:
     better = decide_promotion(0.2, "kaggle:1", 0.09, "arms_length:1", Rescored(0.090, 0.095, 314))
-    assert better.promote and better.basis == "rescored_on_same_rows"
+    assert better.promote
+    assert better.basis == "rescored_on_same_rows"
     worse = decide_promotion(0.05, "kaggle:1", 0.09, "arms_length:1", Rescored(0.100, 0.095, 314))
     assert not worse.promote

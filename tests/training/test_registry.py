@@ -21,7 +21,6 @@ from training.registry import (
     champion_cv_rmse,
     configure,
     feature_contract,
-    tag_value,
 )
 
 REPO = Path(__file__).resolve().parents[2]
