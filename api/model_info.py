@@ -4,11 +4,14 @@ answer cached for a short time, so ``GET /model`` costs the registry one call pe
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from infra.settings import Settings
+from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RatioStudy
 from schemas.registry import ModelPublic
 
 CACHE_SECONDS = 15.0
@@ -60,7 +63,21 @@ class ModelCatalog:
             registered_at=_when(version.creation_timestamp),
             promoted_at=_parse((version.tags or {}).get(PROMOTED_AT_TAG)),
             metrics={k: float(v) for k, v in metrics.items()},
+            ratio_study=self._ratio_study(version.run_id),
         )
+
+    def _ratio_study(self, run_id: str | None) -> RatioStudy | None:
+        """The run's ratio study by segment, or None when the run logged none."""
+        from mlflow.exceptions import MlflowException
+
+        if not run_id:
+            return None
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                path = self._client.download_artifacts(run_id, RATIO_STUDY_ARTIFACT, folder)
+            except (MlflowException, OSError):
+                return None
+            return RatioStudy.model_validate_json(Path(path).read_text(encoding="utf-8"))
 
     async def champion(self) -> ModelPublic:
         async with self._lock:

@@ -16,11 +16,12 @@ from typing import Any
 import streamlit as st
 from pydantic import BaseModel
 
+from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RATIO_STUDY_PLOT, RatioStudy
+
 REPORT_PLOTS: tuple[str, ...] = (
     "report/predicted_vs_actual.png",
     "report/residuals_by_neighbourhood.png",
     "report/interval_coverage.png",
-    "report/ratio_study.png",
 )
 SHOWN_METRICS: tuple[str, ...] = (
     "cv_rmse",
@@ -110,3 +111,21 @@ def report_plots(tracking_uri: str, run_id: str) -> dict[str, bytes]:
                 continue
             plots[Path(path).stem.replace("_", " ")] = Path(local).read_bytes()
     return plots
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def ratio_study(tracking_uri: str, run_id: str) -> tuple[RatioStudy | None, bytes | None]:
+    """One run's ratio study by segment and its plot; (None, None) for runs that logged none."""
+    client = _client(tracking_uri)
+    with tempfile.TemporaryDirectory() as folder:
+        try:
+            study = RatioStudy.model_validate_json(
+                Path(client.download_artifacts(run_id, RATIO_STUDY_ARTIFACT, folder)).read_text(encoding="utf-8")
+            )
+        except Exception:  # an older run without the study is not an error
+            return None, None
+        try:
+            plot: bytes | None = Path(client.download_artifacts(run_id, RATIO_STUDY_PLOT, folder)).read_bytes()
+        except Exception:
+            plot = None
+    return study, plot

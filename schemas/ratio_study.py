@@ -10,6 +10,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+RATIO_STUDY_ARTIFACT = "ratio_study.json"
+"""Where a training run logs its ``RatioStudy`` (runs before it was added have none)."""
+RATIO_STUDY_PLOT = "report/ratio_study.png"
+
 Verdict = Literal["pass", "fail", "uncertain", "too_few_sales"]
 """``pass``: the figure meets the IAAO standard; ``fail``: it does not and its 95 % bootstrap
 interval lies wholly outside the acceptable range; ``uncertain``: it does not, but its interval
@@ -31,10 +35,14 @@ class SegmentRatioStudy(BaseModel):
     dimension: str = Field(examples=["neighbourhood"], description="all, neighbourhood, price_decile, age_band, …")
     segment: str = Field(examples=["North_Ames"])
     sales: int = Field(ge=0)
-    median_ratio: float = Field(description="Median of predicted / sale price (the level).")
+    median_ratio: float = Field(description="Median of predicted / sale price.")
+    level: Figure = Field(description="The median ratio with its interval, judged against 0.90-1.10.")
     cod: Figure = Field(description="Coefficient of dispersion, percent.")
-    prd: Figure = Field(description="Price-related differential.")
-    prb: Figure = Field(description="Coefficient of price-related bias.")
+    prd: Figure | None = Field(
+        description="Price-related differential; none within a value decile (vertical equity is measured "
+        "across values, and within a narrow band of values it only reflects the sale prices' noise)."
+    )
+    prb: Figure | None = Field(description="Coefficient of price-related bias; none within a value decile.")
     cod_limit: float = Field(description="The IAAO COD ceiling that applies to this segment.")
 
 

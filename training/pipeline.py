@@ -33,7 +33,7 @@ from consumers.drift import build_reference
 from infra.settings import Settings
 from schemas import INTERVAL_LEVELS
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
-from schemas.ratio_study import RatioStudy
+from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RatioStudy
 from training import registry
 from training.candidates import candidates
 from training.data import ARMS_LENGTH, KAGGLE, Dataset, load
@@ -61,7 +61,6 @@ MIN_HOLDOUT_ROWS = 30
 CI_METRICS = ("rmse_log", "median_abs_pct_error")
 SPLIT_SEED = 42
 KAGGLE_FOLDS = 5
-RATIO_STUDY_ARTIFACT = "ratio_study.json"
 SEGMENT_COLUMNS = ("neighborhood", "year_built", "year_sold", "sale_condition")
 
 
@@ -298,13 +297,16 @@ def study_metrics(study: RatioStudy) -> dict[str, float]:
     metrics = {"ratio_study_sales": float(overall.sales), "ratio_study_median_ratio": overall.median_ratio}
     for name in ("cod", "prd", "prb"):
         figure = getattr(overall, name)
+        if figure is None:
+            continue
         metrics[f"ratio_study_{name}"] = figure.value
         if figure.ci_low is not None and figure.ci_high is not None:
             metrics[f"ratio_study_{name}_ci_low"], metrics[f"ratio_study_{name}_ci_high"] = (
                 figure.ci_low,
                 figure.ci_high,
             )
-    verdicts = [f.verdict for s in study.segments for f in (s.cod, s.prd, s.prb) if f.verdict != "too_few_sales"]
+    judged = [f for s in study.segments for f in (s.level, s.cod, s.prd, s.prb) if f is not None]
+    verdicts = [f.verdict for f in judged if f.verdict != "too_few_sales"]
     if verdicts:
         metrics["ratio_study_share_passing"] = 100 * verdicts.count("pass") / len(verdicts)
     return metrics

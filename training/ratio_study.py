@@ -11,6 +11,7 @@ Definitions follow the IAAO *Standard on Ratio Studies* (2013), on ratio = predi
 
 Thresholds (the standard's section 9.1, Table 1-3 for COD, and section 9.2.7 for PRD and PRB):
 
+* level: median ratio between 0.90 and 1.10.
 * COD <= 15 for single-family residential generally (older or more heterogeneous areas), <= 10
   for newer or more homogeneous ones (here: new construction and houses up to 15 years old).
   The standard's lower bound of 5 flags sales chasing by an assessor who sees the sales; an
@@ -25,8 +26,10 @@ threshold, ``fail`` when it does not and its whole interval lies outside the acc
 ``too_few_sales`` below ``MIN_SALES_FOR_VERDICT`` sales.
 
 Segments: neighbourhood; decile of the predicted value (deciles of the sale price would show
-regressivity that is only the sale prices' own noise, which the standard warns about); age at
-sale; new construction (``Partial`` sales, or built in the year of sale or the year before).
+regressivity that is only the sale prices' own noise, which the standard warns about; and PRD
+and PRB, which measure vertical equity across values, are not computed within a decile, where
+they would measure the same noise); age at sale; new construction (``Partial`` sales, or built
+in the year of sale or the year before).
 ``errors_by_group`` gives error and interval coverage by neighbourhood price tier.
 
 ``live_study`` computes the same from the sale prices sent back as feedback.
@@ -46,6 +49,7 @@ COD_LIMIT_RESIDENTIAL = 15.0
 COD_LIMIT_NEWER_HOMOGENEOUS = 10.0
 PRD_RANGE = (0.98, 1.03)
 PRB_RANGE = (-0.05, 0.05)
+LEVEL_RANGE = (0.90, 1.10)
 MIN_SALES = 5
 """Fewest sales a segment's figures are computed for (PRB needs a regression)."""
 MIN_SALES_FOR_VERDICT = 20
@@ -54,6 +58,9 @@ AGE_BANDS = ((0, 2, "0-2 years"), (3, 15, "3-15 years"), (16, 40, "16-40 years")
 OLDEST_BAND = "71+ years"
 NEW_CONSTRUCTION = "new construction"
 EXISTING = "existing"
+PRICE_DECILE = "price_decile"
+WITHIN_VALUE_BAND = frozenset({PRICE_DECILE})
+"""Dimensions whose segments are narrow bands of value: no PRD or PRB within them."""
 PRICE_TIERS = ("lower-priced neighbourhoods", "middle-priced neighbourhoods", "upper-priced neighbourhoods")
 N_RESAMPLES = 500
 CI_LEVEL = 0.95
@@ -61,6 +68,11 @@ CI_LEVEL = 0.95
 
 def _median_ratio(ratio: np.ndarray) -> np.ndarray:
     return np.asarray(np.median(ratio, axis=-1, keepdims=True))
+
+
+def level(predicted: np.ndarray, sale: np.ndarray, axis: int = -1) -> np.ndarray:
+    """The median ratio along the last axis."""
+    return np.asarray(np.median(np.moveaxis(predicted / sale, axis, -1), axis=-1))
 
 
 def cod(predicted: np.ndarray, sale: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -136,14 +148,16 @@ def segment_study(
 ) -> SegmentRatioStudy:
     """COD, PRD and PRB of one segment's sales, with intervals and verdicts."""
     predicted, sale = np.asarray(predicted, dtype=float), np.asarray(sale, dtype=float)
+    vertical = dimension not in WITHIN_VALUE_BAND
     return SegmentRatioStudy(
         dimension=dimension,
         segment=segment,
         sales=len(sale),
         median_ratio=float(np.median(predicted / sale)),
+        level=_figure(level, predicted, sale, LEVEL_RANGE, seed),
         cod=_figure(cod, predicted, sale, (0.0, cod_limit), seed),
-        prd=_figure(prd, predicted, sale, PRD_RANGE, seed),
-        prb=_figure(prb, predicted, sale, PRB_RANGE, seed),
+        prd=_figure(prd, predicted, sale, PRD_RANGE, seed) if vertical else None,
+        prb=_figure(prb, predicted, sale, PRB_RANGE, seed) if vertical else None,
         cod_limit=cod_limit,
     )
 
@@ -175,7 +189,7 @@ def segment_labels(sales: pd.DataFrame, predicted: np.ndarray) -> dict[str, np.n
     return {
         "all": np.full(len(sales), "all sales", dtype=object),
         "neighbourhood": sales["neighborhood"].to_numpy(dtype=object),
-        "price_decile": price_decile(predicted),
+        PRICE_DECILE: price_decile(predicted),
         "age_band": age_band(age),
         "new_construction": np.where(new, NEW_CONSTRUCTION, EXISTING).astype(object),
     }
@@ -220,6 +234,12 @@ def errors_by_group(
     return rows
 
 
+def _segment_order(segment: str) -> tuple[int, str]:
+    """Deciles by number and age bands youngest first; other segments by name."""
+    ordered = [*(f"D{d}" for d in range(1, 11)), *(label for _, _, label in AGE_BANDS), OLDEST_BAND]
+    return (ordered.index(segment), "") if segment in ordered else (len(ordered), segment)
+
+
 def _tier_order(group: str) -> tuple[int, str]:
     return (PRICE_TIERS.index(group) if group in PRICE_TIERS else len(PRICE_TIERS), group)
 
@@ -238,7 +258,7 @@ def ratio_study(
     predicted, sale = np.asarray(predicted, dtype=float), np.asarray(sale, dtype=float)
     segments = []
     for dimension, labels in segment_labels(sales, predicted).items():
-        for segment in sorted(set(labels)):
+        for segment in sorted(set(labels), key=_segment_order):
             mask = labels == segment
             if mask.sum() >= MIN_SALES:
                 segments.append(

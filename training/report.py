@@ -83,7 +83,18 @@ def _plot_ratio_study(path: Path, study: RatioStudy) -> None:
     deciles = by["price_decile"]
     if deciles:
         x = np.arange(len(deciles))
-        right.scatter(x, [s.median_ratio for s in deciles], color=[VERDICT_COLOURS[s.prd.verdict] for s in deciles])
+        right.scatter(x, [s.median_ratio for s in deciles], color=[VERDICT_COLOURS[s.cod.verdict] for s in deciles])
+        right.errorbar(
+            x,
+            [s.median_ratio for s in deciles],
+            yerr=[
+                [s.median_ratio - (s.level.ci_low or s.median_ratio) for s in deciles],
+                [(s.level.ci_high or s.median_ratio) - s.median_ratio for s in deciles],
+            ],
+            fmt="none",
+            color="black",
+            lw=0.8,
+        )
         right.axhline(1.0, color="black", linewidth=1)
         right.set_xticks(x, [s.segment for s in deciles])
     right.set(xlabel="decile of the predicted value", ylabel="median predicted / sale", title="Level by value decile")
@@ -93,7 +104,9 @@ def _plot_ratio_study(path: Path, study: RatioStudy) -> None:
     plt.close(fig)
 
 
-def _shown(figure: Figure, spec: str) -> str:
+def _shown(figure: Figure | None, spec: str) -> str:
+    if figure is None:
+        return "n/a"
     interval = (
         ""
         if figure.ci_low is None or figure.ci_high is None
@@ -104,7 +117,7 @@ def _shown(figure: Figure, spec: str) -> str:
 
 def _segment_row(s: SegmentRatioStudy) -> str:
     return (
-        f"| {s.dimension.replace('_', ' ')} | {s.segment} | {s.sales} | {s.median_ratio:.3f} "
+        f"| {s.dimension.replace('_', ' ')} | {s.segment} | {s.sales} | {_shown(s.level, '.3f')} "
         f"| {_shown(s.cod, '.1f')} (≤ {s.cod_limit:g}) | {_shown(s.prd, '.3f')} | {_shown(s.prb, '.3f')} |"
     )
 
@@ -115,8 +128,9 @@ def ratio_study_section(study: RatioStudy) -> list[str]:
         "## Ratio study by segment",
         "",
         f"Source: {study.source} ({study.sales} sales). IAAO Standard on Ratio Studies: COD ≤ 15 (≤ 10 for "
-        "newer, homogeneous segments), PRD 0.98-1.03, PRB -0.05 to 0.05; 95 % bootstrap intervals; "
-        "'uncertain': outside the range, but the interval reaches it. See training/ratio_study.py.",
+        "newer, homogeneous segments), PRD 0.98-1.03, PRB -0.05 to 0.05, median ratio 0.90-1.10; 95 % "
+        "bootstrap intervals; 'uncertain': outside the range, but the interval reaches it; no PRD or PRB within "
+        "a value decile. See training/ratio_study.py.",
         "",
         "| dimension | segment | sales | median ratio | COD | PRD | PRB |",
         "|---|---|---|---|---|---|---|",

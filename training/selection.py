@@ -58,7 +58,9 @@ def inner_split(data: Dataset, seed: int = 0) -> tuple[np.ndarray, np.ndarray, s
     years = data.features["year_sold"].to_numpy()
     latest = years == years.max()
     if latest.sum() >= MIN_INNER_ROWS and (~latest).sum() >= MIN_INNER_ROWS:
-        return ~latest, latest, f"{int(years.max())} sales predicted from {int(years.min())}-{int(years.max()) - 1}"
+        first, last = int(years.min()), int(years.max()) - 1
+        span = str(first) if first == last else f"{first}-{last}"
+        return ~latest, latest, f"{int(years.max())} sales predicted from {span}"
     half = np.random.default_rng(seed).permutation(len(data)) < len(data) // 2
     return ~half, half, "a random half predicted from the other"
 

@@ -92,12 +92,23 @@ def test_segment_study_flags_regressive_valuations() -> None:
     sale = rng.lognormal(12, 0.4, 400)
     predicted = np.exp(12 + 0.7 * (np.log(sale) - 12)) * rng.lognormal(0, 0.03, 400)
     study = segment_study("all", "all sales", predicted, sale, COD_LIMIT_RESIDENTIAL)
+    assert study.prd is not None
+    assert study.prb is not None
     assert study.prd.verdict == "fail"
     assert study.prb.verdict == "fail"
     assert study.prb.value < PRB_RANGE[0]
     assert study.prb.ci_low is not None
     assert study.prb.ci_high is not None
     assert study.prb.ci_low <= study.prb.value <= study.prb.ci_high
+    assert study.level.verdict == "pass"  # the level is right: only the vertical equity is off
+
+
+def test_no_vertical_equity_figures_within_a_value_decile() -> None:
+    predicted, sale = hand_example()
+    within = segment_study("price_decile", "D3", predicted, sale, COD_LIMIT_RESIDENTIAL)
+    assert within.prd is None
+    assert within.prb is None
+    assert within.cod.value == pytest.approx(100 * 0.4 / 3)
 
 
 def sales_frame(n: int, rng: np.random.Generator) -> pd.DataFrame:
