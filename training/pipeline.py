@@ -381,8 +381,8 @@ def train(
 ) -> TrainingOutcome:
     """Train, evaluate, report and register; the alias moves only if the CV RMSE improves.
 
-    ``year_ahead=False`` leaves out the rolling-origin checks (and so the holdout figures): the
-    model is the same, only its evaluation is shorter. ``progress`` records each stage.
+    ``year_ahead=False`` leaves out the rolling-origin checks (and so the nested test figures)
+    and the Kaggle-protocol CV: the model is the same, only its evaluation is shorter. ``progress`` records each stage.
     """
     started = time.perf_counter()
     use_tf = use_tf and not quick
@@ -391,7 +391,7 @@ def train(
     registry.configure(settings)
     data = load(data_path, ARMS_LENGTH)
     proto = protocol(quick)
-    stages.plan(5 + (len(year_ahead_years(data)) if year_ahead else 0))
+    stages.plan(4 + (1 + len(year_ahead_years(data)) if year_ahead else 0))
     with mlflow.start_run() as run:
         run_id = run.info.run_id
         log.info("training_started", run_id=run_id, quick=quick, rows=len(data))
@@ -416,8 +416,10 @@ def train(
         if holdout is None and year_ahead:
             log.warning("holdout_skipped", year=latest, rows=int((data.features["year_sold"] == latest).sum()))
         ahead = year_ahead_table(checks)
-        stages.stage("Kaggle-protocol cross-validation")
-        kaggle = kaggle_protocol_cv(data_path, quick, dict(choices.xgboost))
+        kaggle = None
+        if year_ahead:
+            stages.stage("Kaggle-protocol cross-validation")
+            kaggle = kaggle_protocol_cv(data_path, quick, dict(choices.xgboost))
         stages.stage("report and registration")
         study = pooled_ratio_study(checks, data, built)
         valuer = built.valuer(data)
@@ -445,8 +447,8 @@ def train(
             holdout.ci if holdout else {},
             ahead,
             plots,
-            kaggle_cv=kaggle.cv,
-            kaggle_rows=kaggle.rows,
+            kaggle_cv=kaggle.cv if kaggle else None,
+            kaggle_rows=kaggle.rows if kaggle else 0,
             study=study,
             choices={"served model": made_choices(choices, built)}
             | {f"origin {year}": check.choices for year, check in checks.items()},
