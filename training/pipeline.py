@@ -136,7 +136,8 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
     log.info("year_ahead_started", year=year, trained_on=f"{years.min()}-{year - 1}", rows=len(train))
     proto = protocol(quick)
     choices = choose(train, quick)
-    members = candidates(quick, use_tf, choices.xgboost)
+    # only the members that can serve: a scored-only candidate cannot be chosen, so it would only cost time
+    members = [c for c in candidates(quick, use_tf, choices.xgboost) if c.servable]
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
     answers = built.valuer(train).predict_frame(test.features)  # what the served model would answer
     predicted = answers["price"].to_numpy()
