@@ -264,16 +264,16 @@ def pooled_ratio_study(checks: dict[int, Holdout], data: Dataset, built: BuiltMo
     )
 
 
-def champion_rescorer(holdout: Holdout, test_features: pd.DataFrame) -> Callable[[str], Rescored]:
-    """Both models on the latest origin's sales: the challenger's nested valuations against the champion's."""
+def champion_rescorer(features: pd.DataFrame, price: np.ndarray, predicted: np.ndarray) -> Callable[[str], Rescored]:
+    """Both models on the same sales: the challenger's ``predicted`` (its nested valuations of the
+    latest origin) against what the champion answers for ``features``."""
 
     def rescore(champion_uri: str) -> Rescored:
-        champion = mlflow.pyfunc.load_model(champion_uri)
-        answers = champion.predict(test_features)
+        answers = mlflow.pyfunc.load_model(champion_uri).predict(features)
         return Rescored(
-            challenger_rmse=rmse(np.log(holdout.predicted), np.log(holdout.price)),
-            champion_rmse=rmse(np.log(answers["price"].to_numpy(dtype=float)), np.log(holdout.price)),
-            rows=len(holdout.price),
+            challenger_rmse=rmse(np.log(predicted), np.log(price)),
+            champion_rmse=rmse(np.log(answers["price"].to_numpy(dtype=float)), np.log(price)),
+            rows=len(price),
         )
 
     return rescore
@@ -466,7 +466,7 @@ def train(
             version_tags(metrics),
             mode="quick" if quick else "full",
             protocol=fingerprint(data, ARMS_LENGTH, proto.n_folds, proto.n_repeats, SPLIT_SEED),
-            rescore=champion_rescorer(holdout, test_features) if holdout is not None else None,
+            rescore=champion_rescorer(test_features, holdout.price, holdout.predicted) if holdout else None,
         )
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
     log.info("training_finished", run_id=run_id, version=version, promoted=promoted, cv_rmse=round(built.cv_rmse, 4))

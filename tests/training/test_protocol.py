@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import pandas as pd
 
+from infra.settings import Settings
 from training.data import ARMS_LENGTH, KAGGLE, MAX_LIVING_AREA, Dataset, clean, read_raw
+from training.pipeline import TrainingOutcome, champion_rescorer
 from training.protocol import Rescored, decide_promotion, fingerprint
 
 
@@ -55,3 +57,14 @@ def test_different_protocols_are_compared_on_the_same_rows_when_rescored() -> No
     assert better.basis == "rescored_on_same_rows"
     worse = decide_promotion(0.05, "kaggle:1", 0.09, "arms_length:1", Rescored(0.100, 0.095, 314))
     assert not worse.promote
+
+
+def test_rescoring_scores_both_models_on_the_same_sales(
+    settings: Settings, trained: TrainingOutcome, dataset: Dataset
+) -> None:
+    rows = dataset.subset(dataset.features["year_sold"].to_numpy() == 2010)
+    perfect = champion_rescorer(rows.features, rows.price, rows.price)(settings.champion_uri)
+    assert perfect.rows == len(rows)
+    assert perfect.challenger_rmse == 0.0
+    assert 0.0 < perfect.champion_rmse < 0.3
+    assert decide_promotion(0.5, "kaggle:1", 0.09, "arms_length:1", perfect).promote
