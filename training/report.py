@@ -65,10 +65,12 @@ def _plot_coverage(path: Path, year_ahead: dict[str, dict[str, float]]) -> None:
 
 
 def _plot_ratio_study(path: Path, study: RatioStudy) -> None:
-    """COD by neighbourhood against the standard's ceiling, and the level by value decile."""
+    """COD and PRB by neighbourhood against the standard's limits, and the level by value decile."""
     by = {d: [s for s in study.segments if s.dimension == d] for d in ("neighbourhood", "price_decile")}
     neighbourhoods = sorted(by["neighbourhood"], key=lambda s: s.cod.value)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 7), gridspec_kw={"width_ratios": [3, 2]})
+    fig, (left, middle, right) = plt.subplots(
+        1, 3, figsize=(14, 7), gridspec_kw={"width_ratios": [3, 2, 2]}, sharey=False
+    )
     if neighbourhoods:
         y = np.arange(len(neighbourhoods))
         left.barh(
@@ -79,7 +81,25 @@ def _plot_ratio_study(path: Path, study: RatioStudy) -> None:
         left.errorbar([s.cod.value for s in neighbourhoods], y, xerr=[low, high], fmt="none", color="black", lw=0.8)
         left.axvline(neighbourhoods[0].cod_limit, color="black", linestyle="--", linewidth=1)
         left.set_yticks(y, [f"{s.segment} ({s.sales})" for s in neighbourhoods], fontsize=7)
+        judged = [(i, s.prb) for i, s in enumerate(neighbourhoods) if s.prb is not None]
+        for i, prb in judged:
+            middle.errorbar(
+                prb.value,
+                i,
+                xerr=[
+                    [prb.value - (prb.ci_low if prb.ci_low is not None else prb.value)],
+                    [(prb.ci_high if prb.ci_high is not None else prb.value) - prb.value],
+                ],
+                fmt="o",
+                color=VERDICT_COLOURS[prb.verdict],
+                ecolor="black",
+                elinewidth=0.8,
+            )
+        middle.axvspan(-0.05, 0.05, color="tab:green", alpha=0.1)
+        middle.set_yticks(y, [])
+        middle.set_ylim(left.get_ylim())
     left.set(xlabel="COD (95 % bootstrap interval); dashed: IAAO ceiling", title="COD by neighbourhood")
+    middle.set(xlabel="PRB; shaded: IAAO range ±0.05", title="PRB by neighbourhood")
     deciles = by["price_decile"]
     if deciles:
         x = np.arange(len(deciles))
