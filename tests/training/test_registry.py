@@ -78,8 +78,17 @@ def test_report_and_metrics_are_written(trained: TrainingOutcome) -> None:
         "predicted_vs_actual.png",
         "residuals_by_neighbourhood.png",
         "interval_coverage.png",
+        "ratio_study.png",
     }
-    for key in ("cv_rmse", "holdout_rmse_log", "holdout_coverage_90", "holdout_median_abs_pct_error"):
+    for key in (
+        "cv_rmse",
+        "holdout_rmse_log",
+        "holdout_coverage_90",
+        "holdout_median_abs_pct_error",
+        "nested_test_rmse_log",
+        "kaggle_cv_rmse",
+        "ratio_study_cod",
+    ):
         assert key in trained.metrics
 
 
