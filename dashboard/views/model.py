@@ -123,7 +123,7 @@ def ratio_study_section(tracking_uri: str, info: VersionInfo) -> None:
     )
     if plot is not None:
         st.image(plot)
-    dimension = st.selectbox("Segments by", sorted({s.dimension for s in study.segments}))
+    dimension = st.selectbox("Segments by", list(dict.fromkeys(s.dimension for s in study.segments)))
     table = ratio_table(study)
     st.dataframe(table.loc[table["dimension"] == dimension.replace("_", " ")], hide_index=True)
     st.markdown("**Error and interval coverage by neighbourhood group**")
