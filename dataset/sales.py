@@ -141,6 +141,22 @@ TEXT_FEATURES = frozenset(
 FLOAT_FEATURES = frozenset({"longitude", "latitude", "year_remod_add"})
 
 
+@dataclass(frozen=True)
+class SalesFilter:
+    """Which sales a protocol keeps: its sale conditions (None: all) and the living-area ceiling."""
+
+    name: str
+    sale_conditions: frozenset[str] | None
+    max_living_area: int = MAX_LIVING_AREA
+
+
+ARMS_LENGTH = SalesFilter("arms_length", ARMS_LENGTH_CONDITIONS)
+"""The served model's data: rule 7 of the module docstring."""
+KAGGLE = SalesFilter("kaggle", None)
+"""The Kaggle protocol's data: every sale condition, only the houses over 4,000 sq ft dropped
+(De Cock's advice), so figures compare with the published ones."""
+
+
 class DataCheckError(ValueError):
     """The data lacks a column or a column has the wrong type."""
 
@@ -237,15 +253,17 @@ def _central_air(series: pd.Series) -> pd.Series:
     return text.isin({"y", "true", "1"})
 
 
-def clean(frame: pd.DataFrame) -> Dataset:
-    """Apply the cleaning rules of the module docstring and map to ``PropertyFeatures`` names."""
+def clean(frame: pd.DataFrame, sales: SalesFilter = ARMS_LENGTH) -> Dataset:
+    """Apply the cleaning rules of the module docstring and map to ``PropertyFeatures`` names
+    (``sales``: which sale conditions rule 7 keeps)."""
     frame = frame.assign(**{column: np.nan for column in OPTIONAL_COLUMNS if column not in frame.columns})
     check_raw(frame)
     frame = frame.loc[:, list(REQUIRED_COLUMNS)].copy()
     before = len(frame)
-    frame = frame.loc[frame["Gr_Liv_Area"] <= MAX_LIVING_AREA]
+    frame = frame.loc[frame["Gr_Liv_Area"] <= sales.max_living_area]
     frame = frame.loc[frame[TARGET] > 0]
-    frame = frame.loc[frame["Sale_Condition"].astype(str).str.strip().isin(ARMS_LENGTH_CONDITIONS)]
+    if sales.sale_conditions is not None:
+        frame = frame.loc[frame["Sale_Condition"].astype(str).str.strip().isin(sales.sale_conditions)]
     required = [c for c in REQUIRED_COLUMNS if c not in OPTIONAL_COLUMNS]
     frame = frame.dropna(subset=required).reset_index(drop=True)
     features = frame.rename(columns=AMES_TO_FEATURE)
@@ -271,6 +289,6 @@ def clean(frame: pd.DataFrame) -> Dataset:
     return Dataset(features=features.loc[:, list(FEATURE_NAMES)], price=price, sold=sold)
 
 
-def load(path: Path | None = None) -> Dataset:
+def load(path: Path | None = None, sales: SalesFilter = ARMS_LENGTH) -> Dataset:
     """Read, check and clean the training data."""
-    return clean(read_raw(path))
+    return clean(read_raw(path), sales)

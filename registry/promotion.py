@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import platform
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,8 +16,10 @@ import structlog
 from infra.settings import Settings
 from registry.client import configure
 from registry.contract import feature_contract
+from registry.loading import model_uri
+from registry.protocol import PromotionDecision, Rescored, decide_promotion
 from registry.tags import VersionTag, tag_value
-from registry.versions import champion_cv_rmse
+from registry.versions import champion_cv_rmse, compatible_version_under
 from schemas.messages import utc_now
 
 if TYPE_CHECKING:
@@ -29,10 +31,21 @@ log = structlog.get_logger(__name__)
 SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
 
 
-def beats(cv_rmse: float, champion: float | None) -> bool:
-    """Whether a run's CV RMSE beats the champion's, compared at the precision the champion's is
-    tagged with: a retrain of the same model must not win by its unrounded digits."""
-    return champion is None or float(tag_value(cv_rmse)) < champion
+def decide(
+    settings: Settings,
+    cv_rmse: float,
+    protocol: str,
+    champion_rmse: float | None,
+    rescore: Callable[[str], Rescored] | None,
+) -> PromotionDecision:
+    """``decide_promotion`` against the serving version's protocol tag, re-scoring both models on the
+    same rows (when ``rescore`` is given) if the champion was evaluated under another protocol."""
+    champion = compatible_version_under(configure(settings), settings)
+    champion_protocol = None if champion is None else (champion.tags or {}).get(VersionTag.EVALUATION_PROTOCOL)
+    rescored = None
+    if champion is not None and champion_rmse is not None and champion_protocol != protocol and rescore is not None:
+        rescored = rescore(model_uri(settings, version=str(champion.version)))
+    return decide_promotion(cv_rmse, protocol, champion_rmse, champion_protocol, rescored)
 
 
 def environment() -> dict[str, Any]:
@@ -71,14 +84,19 @@ def register(
     input_example: pd.DataFrame,
     figures: dict[str, float],
     mode: str = "full",
+    protocol: str = "",
+    rescore: Callable[[str], Rescored] | None = None,
 ) -> tuple[str, bool]:
     """Log the pyfunc (with the packages in ``code_paths``) in the active run, register it with ``figures``
-    as version tags (``cv_rmse`` required), and promote it if its CV RMSE beats the champion's."""
+    as version tags (``cv_rmse`` required) and its evaluation ``protocol``, and promote it if
+    ``decide_promotion`` says so (figures compared only under one protocol; ``rescore(champion_uri)``
+    scores both models on the same rows when the protocols differ)."""
     import mlflow.pyfunc
 
     cv_rmse = figures[VersionTag.CV_RMSE]
     client = configure(settings)
     previous = champion_cv_rmse(settings)
+    decision = decide(settings, cv_rmse, protocol, previous, rescore)
     info = mlflow.pyfunc.log_model(
         name="model",
         python_model=model,
@@ -93,7 +111,8 @@ def register(
         client.set_model_version_tag(settings.model_name, version, tag, tag_value(value))
     client.set_model_version_tag(settings.model_name, version, VersionTag.FEATURE_CONTRACT, feature_contract())
     client.set_model_version_tag(settings.model_name, version, VersionTag.TRAINING_MODE, mode)
-    promoted = beats(cv_rmse, previous)
+    client.set_model_version_tag(settings.model_name, version, VersionTag.EVALUATION_PROTOCOL, protocol)
+    promoted = decision.promote
     if promoted:
         promote(settings, version)
     log.info(
@@ -103,5 +122,7 @@ def register(
         cv_rmse=round(cv_rmse, 5),
         champion_cv_rmse=previous,
         promoted=promoted,
+        basis=decision.basis,
+        reason=decision.reason,
     )
     return version, promoted

@@ -15,6 +15,8 @@ class VersionTag(StrEnum):
     """``contract.feature_contract()`` of the code that trained the version."""
     TRAINING_MODE = "training_mode"
     """'quick' or 'full': how the version was trained (``python -m training --quick`` or not)."""
+    EVALUATION_PROTOCOL = "evaluation_protocol"
+    """The sales filter, CV scheme and rows its figures come from (``training.protocol.fingerprint``)."""
 
 
 def tag_value(figure: float) -> str:

@@ -7,6 +7,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from schemas.calibration import CalibrationPublic
+from schemas.ratio_study import RatioStudy
 
 
 class ModelPublic(BaseModel):
@@ -18,7 +19,15 @@ class ModelPublic(BaseModel):
     promoted_at: datetime | None = Field(
         default=None, description="When the alias moved to it (version tag `promoted_at`, when training sets it)."
     )
-    metrics: dict[str, float] = Field(default_factory=dict, description="Training run metrics (CV, holdout).")
+    metrics: dict[str, float] = Field(
+        default_factory=dict,
+        description="Training run metrics: CV (arm's-length and `kaggle_cv_rmse`), the nested test, the ratio study.",
+    )
+    ratio_study: RatioStudy | None = Field(
+        default=None,
+        description="COD, PRD and PRB by segment with IAAO verdicts, and error and coverage by neighbourhood "
+        "group, of the training run's year-ahead valuations (none for versions trained before it was logged).",
+    )
     calibration: CalibrationPublic | None = Field(
         default=None, description="The intervals' online recalibration from sale prices fed back, per segment."
     )

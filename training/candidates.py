@@ -6,8 +6,9 @@ blended (its prediction is too slow for the serving budget).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -30,16 +31,21 @@ class Candidate:
         return TransformedTargetRegressor(regressor=inner, func=np.log, inverse_func=np.exp, check_inverse=False)
 
 
-def candidates(quick: bool, use_tf: bool) -> list[Candidate]:
+QUICK_XGBOOST: Mapping[str, Any] = {"n_estimators": 200, "learning_rate": 0.12}
+
+
+def candidates(quick: bool, use_tf: bool, xgboost: Mapping[str, Any] | None = None) -> list[Candidate]:
+    """``xgboost``: the boosted trees' settings (``selection.choose``); the defaults without it."""
+    settings = dict(QUICK_XGBOOST if quick and xgboost is None else xgboost or {})
     if quick:
         return [
             Candidate("huber_linear", HuberLinearModel),
-            Candidate("xgboost", lambda: XGBoostModel(n_estimators=200, learning_rate=0.12)),
+            Candidate("xgboost", lambda: XGBoostModel(**settings)),
         ]
     found = [
         Candidate("huber_linear", HuberLinearModel),
         Candidate("hist_gb", HistGBModel, servable=False),
-        Candidate("xgboost", XGBoostModel),
+        Candidate("xgboost", lambda: XGBoostModel(**settings)),
     ]
     if use_tf:
         found.append(Candidate("keras_mlp", MLPModel))

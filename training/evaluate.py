@@ -3,11 +3,7 @@
 * ``cross_validate``: out-of-fold log predictions on shared splits, RMSE per fold, its mean
   and standard error (std of fold RMSEs / sqrt(number of folds)).
 * ``price_metrics``: RMSE of ln(price), median and mean absolute % error, share within 5/10/20 %, and
-  the IAAO ratio-study figures on ratio = predicted / sale price:
-  COD = 100 x mean |ratio - median ratio| / median ratio;
-  PRD = mean ratio / (sum predicted / sum sale);
-  PRB = slope of (ratio - median) / median on log2 of the value proxy
-  (predicted / median ratio + sale) / 2.
+  the IAAO ratio-study figures COD, PRD and PRB (defined in ``ratio_study``).
 * ``bootstrap_ci``: a 95 % percentile bootstrap interval of any of these on a test set (rows
   resampled together, via ``scipy.stats.bootstrap``), so a holdout figure is read with its noise.
 """
@@ -23,6 +19,7 @@ from sklearn.model_selection import KFold
 from tqdm import tqdm
 
 from dataset.sales import Dataset
+from training import ratio_study
 from training.candidates import Candidate
 
 Split = tuple[int, np.ndarray, np.ndarray]
@@ -97,11 +94,7 @@ def cross_validate_blend(results: Sequence[CVResult], data: Dataset, splits: Seq
 
 
 def price_metrics(price: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
-    ratio = predicted / price
-    abs_pct = np.abs(ratio - 1.0)
-    median_ratio = float(np.median(ratio))
-    proxy = 0.5 * predicted / median_ratio + 0.5 * price
-    slope = np.polyfit(np.log2(proxy), (ratio - median_ratio) / median_ratio, 1)[0]
+    abs_pct = np.abs(predicted / price - 1.0)
     return {
         "rmse_log": rmse(np.log(predicted), np.log(price)),
         "median_abs_pct_error": float(100 * np.median(abs_pct)),
@@ -109,9 +102,9 @@ def price_metrics(price: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
         "within_5pct": float(100 * np.mean(abs_pct <= 0.05)),
         "within_10pct": float(100 * np.mean(abs_pct <= 0.10)),
         "within_20pct": float(100 * np.mean(abs_pct <= 0.20)),
-        "cod": float(100 * np.mean(np.abs(ratio - median_ratio)) / median_ratio),
-        "prd": float(np.mean(ratio) / (predicted.sum() / price.sum())),
-        "prb": float(slope),
+        "cod": float(ratio_study.cod(predicted, price)),
+        "prd": float(ratio_study.prd(predicted, price)),
+        "prb": float(ratio_study.prb(predicted, price)),
     }
 
 

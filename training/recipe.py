@@ -16,6 +16,7 @@ import structlog
 from sklearn.compose import TransformedTargetRegressor
 
 from dataset.sales import Dataset
+from schemas import INTERVAL_LEVELS
 from training.candidates import Candidate
 from training.comparables import ComparablesIndex
 from training.evaluate import (
@@ -28,7 +29,7 @@ from training.evaluate import (
 )
 from training.features import FeatureEncoder
 from training.guard import ApplicabilityGuard
-from training.intervals import AdaptiveIntervals
+from training.intervals import AdaptiveIntervals, choose_power
 from training.serving import CALIBRATED_LEVELS, Valuer
 
 log = structlog.get_logger(__name__)
@@ -94,7 +95,9 @@ def build(data: Dataset, candidates: list[Candidate], n_folds: int, n_repeats: i
     fitted = {name: by_name[name].pipeline().fit(data.features, data.price) for name in weights}
     encoder = next(iter(fitted.values())).regressor_.named_steps["features"]
     Z = FeatureEncoder(**encoder.get_params()).fit_transform(data.features, log_price)
-    intervals = AdaptiveIntervals().fit(Z, np.abs(oof - log_price[None, :]), CALIBRATED_LEVELS)
+    abs_residuals = np.abs(oof - log_price[None, :])
+    power = choose_power(Z, abs_residuals, INTERVAL_LEVELS)
+    intervals = AdaptiveIntervals(power=power).fit(Z, abs_residuals, CALIBRATED_LEVELS)
     members = {name: by_name[name] for name in weights}
     intervals.widen(year_ahead_factors(data, members, weights, oof.mean(axis=0)))
     return BuiltModel(results, selected, weights, oof, intervals, fitted, data.price)

@@ -10,10 +10,11 @@ import streamlit as st
 from dashboard import api_client, charts, principal
 from dashboard.accuracy import feedback_figures
 from dashboard.context import settings, store_down
-from dashboard.registry import SHOWN_METRICS, report_plots, versions
+from dashboard.registry import SHOWN_METRICS, ratio_study, report_plots, versions
 from dashboard.serving import latest_training, served_versions, training_line
 from registry.errors import RegistryError
 from schemas.calibration import CalibrationPublic
+from schemas.ratio_study import Figure, RatioStudy
 from schemas.registry import VersionInfo
 from state import StoreUnavailableError
 
@@ -60,6 +61,79 @@ def plots(tracking_uri: str, info: VersionInfo) -> None:
         return
     for column, (name, image) in zip(st.columns(len(images)), images.items(), strict=True):
         column.image(image, caption=name)
+
+
+def _figure(figure: Figure | None, digits: int) -> str:
+    if figure is None:
+        return "n/a"
+    interval = (
+        ""
+        if figure.ci_low is None or figure.ci_high is None
+        else f" ({figure.ci_low:.{digits}f} to {figure.ci_high:.{digits}f})"
+    )
+    return f"{figure.value:.{digits}f}{interval}"
+
+
+def ratio_table(study: RatioStudy) -> pd.DataFrame:
+    """One row per segment: level, COD, PRD and PRB with their intervals and IAAO verdicts."""
+    return pd.DataFrame(
+        [
+            {
+                "dimension": s.dimension.replace("_", " "),
+                "segment": s.segment,
+                "sales": s.sales,
+                "median ratio": _figure(s.level, 3),
+                "COD": _figure(s.cod, 1),
+                "COD verdict": f"{s.cod.verdict.replace('_', ' ')} (≤ {s.cod_limit:g})",
+                "PRD": _figure(s.prd, 3),
+                "PRD verdict": s.prd.verdict.replace("_", " ") if s.prd else "",
+                "PRB": _figure(s.prb, 3),
+                "PRB verdict": s.prb.verdict.replace("_", " ") if s.prb else "",
+            }
+            for s in study.segments
+        ]
+    )
+
+
+def errors_table(study: RatioStudy) -> pd.DataFrame:
+    return pd.DataFrame(
+        [
+            {
+                "group": row.group,
+                "sales": row.sales,
+                "median abs % error": round(row.median_abs_pct_error, 2),
+                "RMSE ln(price)": round(row.rmse_log, 4),
+                **{f"{level} coverage": round(value, 1) for level, value in row.coverage.items()},
+            }
+            for row in study.errors_by_group
+        ]
+    )
+
+
+def ratio_study_section(tracking_uri: str, info: VersionInfo) -> None:
+    """The version's ratio study by segment (IAAO COD, PRD, PRB) and its error by neighbourhood group."""
+    st.subheader("Ratio study and fairness by segment")
+    if info.run_id is None:
+        return
+    try:
+        study, plot = ratio_study(tracking_uri, info.run_id)
+    except RegistryError as exc:
+        st.warning(str(exc))
+        return
+    if study is None:
+        st.info("This version's training logged no ratio study (trained before it was added).")
+        return
+    st.caption(
+        f"{study.source}, {study.sales} sales. IAAO Standard on Ratio Studies: COD ≤ 15 (≤ 10 for newer, "
+        "homogeneous segments), PRD 0.98-1.03, PRB -0.05 to 0.05; 95 % bootstrap intervals."
+    )
+    if plot is not None:
+        st.image(plot)
+    dimension = st.selectbox("Segments by", list(dict.fromkeys(s.dimension for s in study.segments)))
+    table = ratio_table(study)
+    st.dataframe(table.loc[table["dimension"] == dimension.replace("_", " ")], hide_index=True)
+    st.markdown("**Error and interval coverage by neighbourhood group**")
+    st.dataframe(errors_table(study), hide_index=True)
 
 
 def production_accuracy() -> None:
@@ -182,6 +256,8 @@ def main() -> None:
         [i.version for i in infos],
         index=[i.version for i in infos].index(champion.version) if champion else 0,
     )
-    plots(conf.tracking_uri, next(i for i in infos if i.version == shown))
+    shown_info = next(i for i in infos if i.version == shown)
+    plots(conf.tracking_uri, shown_info)
+    ratio_study_section(conf.tracking_uri, shown_info)
     recalibration()
     production_accuracy()

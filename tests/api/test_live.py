@@ -44,6 +44,15 @@ def test_model_describes_the_champion(client: TestClient, champion: str) -> None
     assert model["version"] == champion
     assert model["alias"] == "champion"
     assert model["metrics"]
+    assert "kaggle_cv_rmse" in model["metrics"]
+    study = model["ratio_study"]
+    overall = next(s for s in study["segments"] if s["dimension"] == "all")
+    assert overall["sales"] == study["sales"] > 0
+    assert {"neighbourhood", "price_decile", "age_band", "new_construction"} <= {
+        s["dimension"] for s in study["segments"]
+    }
+    assert overall["cod"]["verdict"] in {"pass", "fail", "uncertain"}
+    assert study["errors_by_group"][-1]["group"] == "all sales"
 
 
 def gauge(text: str, name: str, neighborhood: str) -> float | None:

@@ -153,7 +153,12 @@ def test_model_page_shows_the_champion_and_its_plots(
     versions = at.dataframe[0].value
     assert champion in set(versions["version"])
     assert "cv_rmse" in at.dataframe[1].value.index
-    assert len(at.get("image")) == 3
+    assert len(at.get("image")) == 4  # three report plots and the ratio study's
+    assert "Ratio study and fairness by segment" in [h.value for h in at.subheader]
+    segments = next(d.value for d in at.dataframe if "COD verdict" in d.value.columns)
+    assert set(segments["dimension"]) == {"all"}  # the first dimension offered
+    groups = next(d.value for d in at.dataframe if "group" in d.value.columns)
+    assert groups["group"].iloc[-1] == "all sales"
 
 
 def test_model_page_says_mlflow_is_unreachable(base_settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -15,8 +15,7 @@ from dataset.sales import Dataset
 from infra.settings import Settings
 from registry.client import configure
 from registry.contract import feature_contract
-from registry.promotion import beats
-from registry.tags import VersionTag, tag_value
+from registry.tags import VersionTag
 from registry.versions import champion_cv_rmse, champion_exists
 from schemas import VALUATION_COLUMNS, Comparable, Contribution
 from training.pipeline import TrainingOutcome
@@ -75,8 +74,17 @@ def test_report_and_metrics_are_written(trained: TrainingOutcome) -> None:
         "predicted_vs_actual.png",
         "residuals_by_neighbourhood.png",
         "interval_coverage.png",
+        "ratio_study.png",
     }
-    for key in ("cv_rmse", "holdout_rmse_log", "holdout_coverage_90", "holdout_median_abs_pct_error"):
+    for key in (
+        "cv_rmse",
+        "holdout_rmse_log",
+        "holdout_coverage_90",
+        "holdout_median_abs_pct_error",
+        "nested_test_rmse_log",
+        "kaggle_cv_rmse",
+        "ratio_study_cod",
+    ):
         assert key in trained.metrics
 
 
@@ -200,12 +208,3 @@ def test_a_champion_for_another_feature_contract_counts_as_none(settings: Settin
             settings.model_name, trained.version, VersionTag.FEATURE_CONTRACT, feature_contract()
         )
     assert champion_exists(settings)
-
-
-def test_a_tie_at_the_tagged_precision_does_not_win() -> None:
-    same_model = 0.08439987  # tagged as 0.084400, the champion's tag
-    champion = float(tag_value(same_model))
-    assert not beats(same_model, champion)
-    assert not beats(0.0844001, champion)
-    assert beats(0.0843949, champion)
-    assert beats(0.2, None)
