@@ -17,7 +17,7 @@ from infra.settings import Settings
 from infra.topics import ensure_topics
 from tests.api.conftest import HOUSE, connected_client
 from tests.conftest import CACHE
-from tests.producers.tables import houses_table
+from tests.jobs.tables import houses_table
 
 pytestmark = pytest.mark.integration
 

@@ -27,7 +27,7 @@ from tests.api.conftest import wait_until
 from tests.api.server import served
 from tests.conftest import WorkerProcess
 from tests.cpu import busy_cores
-from tests.producers.tables import houses_table, invalid_rows
+from tests.jobs.tables import houses_table, invalid_rows
 
 pytestmark = pytest.mark.integration
 ROWS = 10_000

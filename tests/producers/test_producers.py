@@ -19,7 +19,7 @@ from producers.simulate import simulate
 from schemas import PropertyFeatures
 from tests.conftest import REPO, WorkerProcess
 from tests.integration.test_end_to_end import messages_on
-from tests.producers.tables import houses_table, invalid_rows
+from tests.jobs.tables import houses_table, invalid_rows
 
 pytestmark = pytest.mark.integration
 FILE_ROWS = 50_000

@@ -19,7 +19,7 @@ from schemas.topics import (
     SOURCE_TOPIC_HEADER,
 )
 from tests.conftest import StartWorker
-from tests.workers.conftest import Message, RedisView, as_message, produce, read_topic, requests_for, wait_until
+from tests.consumers.conftest import Message, RedisView, as_message, produce, read_topic, requests_for, wait_until
 
 pytestmark = pytest.mark.integration
 

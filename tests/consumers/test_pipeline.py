@@ -13,7 +13,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener, Records, Tail
 from infra.settings import Settings
 from tests.conftest import isolated_settings
-from tests.workers.conftest import group_consumer, produce
+from tests.consumers.conftest import group_consumer, produce
 
 pytestmark = pytest.mark.integration
 

@@ -29,7 +29,7 @@ from registry.client import EXPERIMENT, connect
 from registry.promotion import promote
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from tests.conftest import REPO, StartWorker, isolated_settings
-from tests.workers.conftest import RedisView, as_message, produce, requests_for, wait_until
+from tests.consumers.conftest import RedisView, as_message, produce, requests_for, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -16,7 +16,7 @@ from aiokafka.errors import ConsumerStoppedError
 from consumers.prefetch import Batch, BatchLoop, Prefetcher
 from infra.settings import Settings
 from tests.conftest import isolated_settings
-from tests.workers.conftest import group_consumer
+from tests.consumers.conftest import group_consumer
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from jobs.tables import TableError, columns, file_format, inspect, iter_rows, table_format
-from tests.producers.tables import houses_table
+from tests.jobs.tables import houses_table
 
 HEADER = "gr_liv_area,year_built,neighborhood"
 PADDING = "x" * 40

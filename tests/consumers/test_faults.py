@@ -9,7 +9,7 @@ import pytest
 
 from infra.settings import Settings
 from tests.conftest import StartWorker, WorkerProcess, isolated_settings
-from tests.workers.conftest import (
+from tests.consumers.conftest import (
     RedisControl,
     RedisView,
     as_message,

@@ -11,7 +11,7 @@ from schemas import ErrorInfo, PredictionResult, Timings, utc_now
 from state import ANONYMOUS, State
 from state.keys import Keys
 from tests.conftest import StartWorker
-from tests.workers.conftest import RedisView, as_message, create_job, produce, read_topic, requests_for, wait_until
+from tests.consumers.conftest import RedisView, as_message, create_job, produce, read_topic, requests_for, wait_until
 
 pytestmark = pytest.mark.integration
 
