@@ -28,6 +28,12 @@ class Figure(BaseModel):
     ci_high: float | None = Field(default=None, description="95 % bootstrap interval, upper end.")
     verdict: Verdict
 
+    def text(self, spec: str) -> str:
+        """The value with its interval, formatted with ``spec`` (e.g. ``".3f"``)."""
+        if self.ci_low is None or self.ci_high is None:
+            return f"{self.value:{spec}}"
+        return f"{self.value:{spec}} ({self.ci_low:{spec}} to {self.ci_high:{spec}})"
+
 
 class SegmentRatioStudy(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)

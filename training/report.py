@@ -125,14 +125,7 @@ def _plot_ratio_study(path: Path, study: RatioStudy) -> None:
 
 
 def _shown(figure: Figure | None, spec: str) -> str:
-    if figure is None:
-        return "n/a"
-    interval = (
-        ""
-        if figure.ci_low is None or figure.ci_high is None
-        else f" ({figure.ci_low:{spec}} to {figure.ci_high:{spec}})"
-    )
-    return f"{figure.value:{spec}}{interval} {figure.verdict.replace('_', ' ')}"
+    return "n/a" if figure is None else f"{figure.text(spec)} {figure.verdict.replace('_', ' ')}"
 
 
 def _segment_row(s: SegmentRatioStudy) -> str:

@@ -64,14 +64,7 @@ def plots(tracking_uri: str, info: VersionInfo) -> None:
 
 
 def _figure(figure: Figure | None, digits: int) -> str:
-    if figure is None:
-        return "n/a"
-    interval = (
-        ""
-        if figure.ci_low is None or figure.ci_high is None
-        else f" ({figure.ci_low:.{digits}f} to {figure.ci_high:.{digits}f})"
-    )
-    return f"{figure.value:.{digits}f}{interval}"
+    return "n/a" if figure is None else figure.text(f".{digits}f")
 
 
 def ratio_table(study: RatioStudy) -> pd.DataFrame:
