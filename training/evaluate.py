@@ -10,11 +10,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import stats
 from sklearn.model_selection import KFold
 from tqdm import tqdm
 
@@ -110,22 +109,3 @@ def price_metrics(price: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
 
 def coverage(price: np.ndarray, lower: np.ndarray, upper: np.ndarray) -> float:
     return float(100 * np.mean((price >= lower) & (price <= upper)))
-
-
-CI_LEVEL = 0.95
-
-
-def bootstrap_ci(
-    statistic: Callable[..., float], samples: tuple[np.ndarray, ...], n_resamples: int = 1_000, seed: int = 0
-) -> tuple[float, float]:
-    result = stats.bootstrap(
-        samples,
-        statistic,
-        paired=True,
-        vectorized=False,
-        n_resamples=n_resamples,
-        confidence_level=CI_LEVEL,
-        method="percentile",
-        random_state=seed,
-    )
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)

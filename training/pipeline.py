@@ -41,10 +41,10 @@ from registry.tags import VersionTag
 from schemas import INTERVAL_LEVELS
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RatioStudy
+from training.bootstrap import bootstrap_ci
 from training.candidates import candidates
 from training.evaluate import (
     CVResult,
-    bootstrap_ci,
     coverage,
     cross_validate,
     cross_validate_blend,

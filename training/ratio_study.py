@@ -41,9 +41,9 @@ from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from schemas.ratio_study import Figure, RatioStudy, SaleObservation, SegmentErrors, SegmentRatioStudy, Verdict
+from training.bootstrap import bootstrap_ci
 
 COD_LIMIT_RESIDENTIAL = 15.0
 COD_LIMIT_NEWER_HOMOGENEOUS = 10.0
@@ -63,7 +63,6 @@ WITHIN_VALUE_BAND = frozenset({PRICE_DECILE})
 """Dimensions whose segments are narrow bands of value: no PRD or PRB within them."""
 PRICE_TIERS = ("lower-priced neighbourhoods", "middle-priced neighbourhoods", "upper-priced neighbourhoods")
 N_RESAMPLES = 500
-CI_LEVEL = 0.95
 
 
 def _median_ratio(ratio: np.ndarray) -> np.ndarray:
@@ -102,17 +101,7 @@ def prb(predicted: np.ndarray, sale: np.ndarray, axis: int = -1) -> np.ndarray:
 def _bootstrap(
     statistic: Callable[..., np.ndarray], predicted: np.ndarray, sale: np.ndarray, seed: int
 ) -> tuple[float, float]:
-    result = stats.bootstrap(
-        (predicted, sale),
-        statistic,
-        paired=True,
-        vectorized=True,
-        n_resamples=N_RESAMPLES,
-        confidence_level=CI_LEVEL,
-        method="percentile",
-        random_state=seed,
-    )
-    low, high = float(result.confidence_interval.low), float(result.confidence_interval.high)
+    low, high = bootstrap_ci(statistic, (predicted, sale), N_RESAMPLES, seed, vectorized=True)
     return (low, high) if np.isfinite(low) and np.isfinite(high) else (float("nan"), float("nan"))
 
 
