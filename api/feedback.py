@@ -10,6 +10,8 @@ from prometheus_client import Gauge
 
 from schemas import PredictionResult
 from schemas.feedback import AccuracyFigures
+from schemas.ratio_study import SaleObservation
+from state.predictions import SEGMENT_FIELDS
 
 WINDOW = 1_000
 UNKNOWN = "unknown"
@@ -37,3 +39,20 @@ def export(fig: AccuracyFigures) -> None:
     WITHIN_10.labels(*labels).set(fig.within_10pct)
     COVERAGE.labels(*labels).set(fig.interval_coverage)
     TOTAL.labels(*labels).set(fig.total)
+
+
+def sale_observation(result: PredictionResult, sale_price: float, segment: dict[str, str]) -> SaleObservation | None:
+    """The valuation and its sale for the live ratio study; None when the request's segment fields are
+    unknown (sent straight to Kafka, so the API kept none)."""
+    if result.price is None or result.model is None or not set(SEGMENT_FIELDS) <= segment.keys():
+        return None
+    return SaleObservation(
+        model_version=result.model.version,
+        predicted=result.price,
+        sale_price=sale_price,
+        neighborhood=segment["neighborhood"],
+        year_built=int(segment["year_built"]),
+        year_sold=int(segment["year_sold"]),
+        sale_condition=segment["sale_condition"],
+        intervals={f"{round(i.level * 100)}%": (i.lower, i.upper) for i in result.intervals},
+    )

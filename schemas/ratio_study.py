@@ -1,7 +1,7 @@
 """A ratio study of a model's valuations against sale prices, by segment (IAAO terms).
 
 Shown in the training report, on ``GET /api/v1/model`` and on the dashboard's model page; see
-``training/ratio_study.py`` for the definitions and the standard's thresholds.
+``ratios/study.py`` for the definitions and the standard's thresholds.
 """
 
 from __future__ import annotations

@@ -28,6 +28,11 @@ class ModelPublic(BaseModel):
         description="COD, PRD and PRB by segment with IAAO verdicts, and error and coverage by neighbourhood "
         "group, of the training run's year-ahead valuations (none for versions trained before it was logged).",
     )
+    live_ratio_study: RatioStudy | None = Field(
+        default=None,
+        description="The same study from the sale prices fed back (`POST /feedback`) for this version's valuations "
+        "(the newest 1,000; none before the first feedback).",
+    )
     calibration: CalibrationPublic | None = Field(
         default=None, description="The intervals' online recalibration from sale prices fed back, per segment."
     )

@@ -1,7 +1,9 @@
 """Observed sale prices: one per request, and rolling windows per neighbourhood and model version.
 
 Each segment keeps its newest ``WINDOW`` observations in a capped list, so every API replica
-computes the same figures. Windows and totals expire after the retention period without feedback.
+computes the same figures; each model version keeps its newest ``WINDOW`` valuations with their
+sale prices for the live ratio study. These hold no request id (erasing a request leaves its
+share of these figures), and all of them expire after the retention period without feedback.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from redis.asyncio import Redis
 
 from schemas.feedback import AccuracyFigures
+from schemas.ratio_study import SaleObservation
 from state.errors import guarded
 from state.keys import Keys
 
@@ -42,6 +45,21 @@ class Feedback:
             results = await pipe.execute()
         total, window = results[3], results[5]
         return AccuracyFigures.from_window(neighborhood, version, [str(w) for w in window], int(total))
+
+    @guarded
+    async def observe(self, observation: SaleObservation) -> None:
+        """Keep a valuation and its sale price for the live ratio study (the newest ``WINDOW`` per version)."""
+        key = self.keys.feedback_observations(observation.model_version)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.lpush(key, observation.model_dump_json())
+            pipe.ltrim(key, 0, WINDOW - 1)
+            pipe.expire(key, self.ttl_seconds)
+            await pipe.execute()
+
+    @guarded
+    async def observations(self, model_version: str) -> list[SaleObservation]:
+        raws = await self.client.lrange(self.keys.feedback_observations(model_version), 0, -1)
+        return [SaleObservation.model_validate_json(raw) for raw in raws]
 
     @guarded
     async def figures(self) -> list[AccuracyFigures]:

@@ -25,7 +25,8 @@ class Keys:
         return f"{self.prefix}:pred:{request_id}"
 
     def meta(self, request_id: str) -> str:
-        """Hash: ``owner`` (API key id) and ``neighborhood`` of a request accepted by the API or a job."""
+        """Hash: ``owner`` (API key id) and the segment fields (``neighborhood``, ``year_built``, ``year_sold``,
+        ``sale_condition``) of a request accepted by the API or a job."""
         return f"{self.prefix}:meta:{request_id}"
 
     def job(self, job_id: str) -> str:
@@ -65,6 +66,10 @@ class Keys:
     def feedback_window(self, neighborhood: str, model_version: str) -> str:
         """List (capped): newest observations ``ape|within10|covered`` of one segment."""
         return f"{self.prefix}:fbw:{neighborhood}:{model_version}"
+
+    def feedback_observations(self, model_version: str) -> str:
+        """List (capped): newest JSON ``SaleObservation`` of one model version, no request id (the live ratio study)."""
+        return f"{self.prefix}:fbobs:{model_version}"
 
     @property
     def feedback_totals(self) -> str:

@@ -10,6 +10,7 @@ after they were submitted (their tombstone is newer than the request).
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -75,6 +76,16 @@ return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
 """
 
 
+SEGMENT_FIELDS = ("neighborhood", "year_built", "year_sold", "sale_condition")
+
+
+def segment_fields(request: PredictionRequest) -> dict[str, str]:
+    """What feedback on the request needs later to place it in the ratio study's segments."""
+    features = request.features
+    found = {name: getattr(features, name, None) for name in SEGMENT_FIELDS}
+    return {name: str(value) for name, value in found.items() if value is not None}
+
+
 class PartOfJobError(Exception):
     """A job's row is erased with its job, never alone (its counters and download would lie)."""
 
@@ -118,11 +129,11 @@ class Predictions:
     @guarded
     async def accept(self, requests: Sequence[PredictionRequest], owner: str | None, *, queued: bool = False) -> None:
         """Meta of requests about to be published: the owner (single requests; a job's rows take the
-        job's) and the neighbourhood (for feedback); with ``queued``, their queued records too."""
+        job's) and the segment fields (for feedback); with ``queued``, their queued records too."""
         async with self.client.pipeline(transaction=False) as pipe:
             for request in requests:
                 key = self.keys.meta(request.request_id)
-                pipe.hset(key, "neighborhood", request.features.neighborhood)
+                pipe.hset(key, mapping=cast(Any, segment_fields(request)))  # one command per request
                 if owner is not None:
                     pipe.hset(key, "owner", owner)
                 pipe.expire(key, self.ttl_seconds)
@@ -193,8 +204,10 @@ class Predictions:
         return _text(await self.client.hget(self.keys.meta(request_id), "owner"))
 
     @guarded
-    async def neighborhood(self, request_id: str) -> str | None:
-        return _text(await self.client.hget(self.keys.meta(request_id), "neighborhood"))
+    async def segment(self, request_id: str) -> dict[str, str]:
+        """The segment fields kept for a request accepted by the API (empty for one sent straight to Kafka)."""
+        fields: Any = await self.client.hgetall(self.keys.meta(request_id))
+        return {str(k): str(v) for k, v in fields.items() if k in SEGMENT_FIELDS}
 
     @guarded
     async def erase(self, request_id: str) -> None:

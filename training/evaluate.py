@@ -18,7 +18,7 @@ from sklearn.model_selection import KFold
 from tqdm import tqdm
 
 from dataset.sales import Dataset
-from training import ratio_study
+from ratios import study as ratio_study
 from training.candidates import Candidate
 
 Split = tuple[int, np.ndarray, np.ndarray]

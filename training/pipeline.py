@@ -33,6 +33,8 @@ import dataset
 from dataset.sales import ARMS_LENGTH, KAGGLE, Dataset, load
 from drift.psi import build_reference
 from infra.settings import Settings
+from ratios.bootstrap import bootstrap_ci
+from ratios.study import neighbourhood_tiers, ratio_study
 from registry.client import configure
 from registry.contract import signature
 from registry.promotion import environment, register
@@ -41,7 +43,6 @@ from registry.tags import VersionTag
 from schemas import INTERVAL_LEVELS
 from schemas.drift import DRIFT_REFERENCE_ARTIFACT
 from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RatioStudy
-from training.bootstrap import bootstrap_ci
 from training.candidates import candidates
 from training.evaluate import (
     CVResult,
@@ -54,7 +55,6 @@ from training.evaluate import (
 )
 from training.progress import Progress
 from training.protocol import fingerprint
-from training.ratio_study import neighbourhood_tiers, ratio_study
 from training.recipe import BuiltModel, build
 from training.report import write_report
 from training.selection import Choices, choose, setting_label

@@ -143,7 +143,7 @@ def ratio_study_section(study: RatioStudy) -> list[str]:
         f"Source: {study.source} ({study.sales} sales). IAAO Standard on Ratio Studies: COD ≤ 15 (≤ 10 for "
         "newer, homogeneous segments), PRD 0.98-1.03, PRB -0.05 to 0.05, median ratio 0.90-1.10; 95 % "
         "bootstrap intervals; 'uncertain': outside the range, but the interval reaches it; no PRD or PRB within "
-        "a value decile. See training/ratio_study.py.",
+        "a value decile. See ratios/study.py.",
         "",
         "| dimension | segment | sales | median ratio | COD | PRD | PRB |",
         "|---|---|---|---|---|---|---|",

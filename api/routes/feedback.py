@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.feedback import UNKNOWN, export, observation
+from api.feedback import UNKNOWN, export, observation, sale_observation
 from infra.recalibration import missed_by
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
@@ -37,9 +37,11 @@ async def give_feedback(
     if not await store.feedback.claim(body.request_id, body.sale_price):
         raise ApiError(409, "feedback_exists", f"prediction {body.request_id} already has feedback")
     observed = observation(result, body.sale_price)
-    neighborhood = await store.predictions.neighborhood(body.request_id) or UNKNOWN
-    figures = await store.feedback.record(neighborhood, result.model.version, observed)
+    segment = await store.predictions.segment(body.request_id)
+    figures = await store.feedback.record(segment.get("neighborhood", UNKNOWN), result.model.version, observed)
     export(figures)
+    if (sale := sale_observation(result, body.sale_price, segment)) is not None:
+        await store.feedback.observe(sale)
     if result.segment is not None:  # results written before recalibration have none
         missed = missed_by(result.intervals, body.sale_price)
         await store.calibration.observe(

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 from fastapi import APIRouter
 
 from api.deps import CatalogDep, SettingsDep, StateDep
 from api.errors import ApiError
+from ratios.study import live_study
 from registry.errors import RegistryError
 from schemas.api import ErrorBody
 from schemas.registry import ModelPublic
@@ -20,8 +23,8 @@ router = APIRouter(tags=["model"])
     responses={503: {"model": ErrorBody, "description": "No champion registered, or the registry is away."}},
 )
 async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep) -> ModelPublic:
-    """The registry's champion (the version workers switch to; cached for a few seconds) and its intervals'
-    recalibration state."""
+    """The registry's champion (the version workers switch to; cached for a few seconds), its intervals'
+    recalibration state and the ratio study of the sale prices fed back for its valuations."""
     try:
         model = await catalog.champion()
     except RegistryError as exc:
@@ -30,6 +33,8 @@ async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep)
         state = await store.calibration.public(
             model.version, settings.calibration_learning_rate, settings.calibration_price_edges
         )
+        observed = await store.feedback.observations(model.version)
     except StoreUnavailableError:  # the registry's answer stands without it
         return model
-    return model.model_copy(update={"calibration": state})
+    live = await asyncio.to_thread(live_study, observed) if observed else None
+    return model.model_copy(update={"calibration": state, "live_ratio_study": live})

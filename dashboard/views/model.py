@@ -171,6 +171,21 @@ def recalibration_table(state: CalibrationPublic) -> pd.DataFrame:
     )
 
 
+def live_ratio_study() -> None:
+    """The champion's ratio study from the sale prices fed back (``GET /api/v1/model``)."""
+    st.subheader("Ratio study on observed sales")
+    try:
+        study = api_client.model(settings().api_url, principal.api_key()).live_ratio_study
+    except api_client.ApiError as exc:
+        st.info(f"Live ratio study unavailable: {exc.message}")
+        return
+    if study is None or study.sales == 0:
+        st.info("No sale prices fed back for the champion's valuations yet (`POST /api/v1/feedback`).")
+        return
+    st.caption(f"{study.sales} sales fed back for the champion's valuations; IAAO verdicts need 20 or more sales.")
+    st.dataframe(ratio_table(study), hide_index=True)
+
+
 def recalibration() -> None:
     """The champion's intervals as corrected by the sale prices fed back (from ``GET /api/v1/model``)."""
     st.subheader("Intervals that correct themselves")
@@ -252,5 +267,6 @@ def main() -> None:
     shown_info = next(i for i in infos if i.version == shown)
     plots(conf.tracking_uri, shown_info)
     ratio_study_section(conf.tracking_uri, shown_info)
+    live_ratio_study()
     recalibration()
     production_accuracy()

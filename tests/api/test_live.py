@@ -87,6 +87,20 @@ def test_feedback_moves_the_exported_accuracy(client: TestClient, worker: Worker
     assert unknown.status_code == 404
 
 
+def test_feedback_feeds_the_live_ratio_study(client: TestClient, worker: WorkerProcess) -> None:
+    """Sale prices fed back for served valuations become the champion's ratio study from observed sales."""
+    before = (client.get("/api/v1/model").json().get("live_ratio_study") or {}).get("sales", 0)
+    for ratio in (0.95, 1.05, 1.10):
+        result = client.post("/api/v1/predict?wait=20", json={"features": HOUSE}).json()
+        given = client.post(
+            "/api/v1/feedback", json={"request_id": result["request_id"], "sale_price": result["price"] / ratio}
+        )
+        assert given.status_code == 201, given.text
+    study = client.get("/api/v1/model").json()["live_ratio_study"]
+    assert study["source"] == "feedback"
+    assert study["sales"] == before + 3
+
+
 def test_metrics_count_requests_and_errors_by_route(client: TestClient) -> None:
     client.get("/api/v1/predictions/missing-one")
     text = client.get("/metrics").text

@@ -6,8 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from schemas.ratio_study import SaleObservation
-from training.ratio_study import (
+from ratios.study import (
     COD_LIMIT_NEWER_HOMOGENEOUS,
     COD_LIMIT_RESIDENTIAL,
     MIN_SALES_FOR_VERDICT,
@@ -23,6 +22,7 @@ from training.ratio_study import (
     segment_study,
     verdict,
 )
+from schemas.ratio_study import SaleObservation
 
 # IAAO Standard on Ratio Studies (2013), Table 1-4: 17 sales with their appraised values; the
 # standard gives COD 14.5, PRD 0.98 and PRB 0.135 for them.

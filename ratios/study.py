@@ -42,8 +42,8 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from ratios.bootstrap import bootstrap_ci
 from schemas.ratio_study import Figure, RatioStudy, SaleObservation, SegmentErrors, SegmentRatioStudy, Verdict
-from training.bootstrap import bootstrap_ci
 
 COD_LIMIT_RESIDENTIAL = 15.0
 COD_LIMIT_NEWER_HOMOGENEOUS = 10.0
