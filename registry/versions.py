@@ -14,6 +14,7 @@ from registry.client import configure
 from registry.contract import feature_contract, fits_contract
 from registry.errors import NoVersionError, RegistryError
 from registry.tags import VersionTag, promoted_at
+from schemas.ratio_study import RATIO_STUDY_ARTIFACT, RatioStudy
 from schemas.registry import ModelPublic, VersionInfo
 
 if TYPE_CHECKING:
@@ -108,9 +109,10 @@ def _when(millis: int | None) -> datetime | None:
 
 
 def describe(client: MlflowClient, settings: Settings, alias: str | None = None) -> ModelPublic:
-    """The version under ``alias`` (default: the serving one) with its run's metrics."""
+    """The version under ``alias`` (default: the serving one) with its run's metrics and ratio study."""
     version = version_under(client, settings, alias)
     metrics = dict(client.get_run(version.run_id).data.metrics) if version.run_id else {}
+    study = run_files(client, version.run_id, (RATIO_STUDY_ARTIFACT,)) if version.run_id else {}
     return ModelPublic(
         name=settings.model_name,
         alias=alias or settings.model_alias,
@@ -119,6 +121,7 @@ def describe(client: MlflowClient, settings: Settings, alias: str | None = None)
         registered_at=_when(version.creation_timestamp),
         promoted_at=promoted_at(version.tags),
         metrics={k: float(v) for k, v in metrics.items()},
+        ratio_study=RatioStudy.model_validate_json(study[RATIO_STUDY_ARTIFACT]) if study else None,
     )
 
 
