@@ -7,7 +7,7 @@ import streamlit as st
 
 from dashboard import api_client, principal
 from dashboard.context import settings, store_down
-from dashboard.jobs import JobProgress, job_progress, recent_jobs
+from dashboard.job_progress import JobProgress, job_progress, recent_jobs
 from state import StoreUnavailableError
 
 FORMATS: tuple[api_client.ResultFormat, ...] = ("csv", "parquet", "json")

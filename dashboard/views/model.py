@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import api_client, charts, principal
 from dashboard.accuracy import feedback_figures
 from dashboard.context import settings, store_down
-from dashboard.registry import SHOWN_METRICS, ratio_study, report_plots, versions
+from dashboard.model_versions import SHOWN_METRICS, ratio_study, report_plots, versions
 from dashboard.serving import latest_training, served_versions, training_line
 from registry.errors import RegistryError
 from schemas.calibration import CalibrationPublic

@@ -43,8 +43,8 @@ def api(module_settings: Settings) -> Iterator[str]:
 def distinct_houses(rows: int) -> pd.DataFrame:
     """Real Ames houses, each at coordinates no other row has."""
     frame = houses_table(rows)
-    frame["latitude"] = 41.99 + frame.index * 1e-5
-    frame["longitude"] = -93.64 - frame.index * 1e-5
+    frame["latitude"] = 42.02 + frame.index * 1e-6  # 10,000 rows span about a kilometre inside Ames
+    frame["longitude"] = -93.63 - frame.index * 1e-6
     return frame
 
 

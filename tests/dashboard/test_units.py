@@ -8,7 +8,7 @@ import pandas as pd
 
 from dashboard import charts, maps
 from dashboard.feed import COLUMNS, flatten, to_frame
-from dashboard.jobs import JobProgress
+from dashboard.job_progress import JobProgress
 from schemas.messages import utc_now
 from state import FeedEntry
 from tests.dashboard.seeding import fake_results

@@ -11,6 +11,7 @@ from training.candidates import candidates
 from training.evaluate import coverage
 from training.intervals import SIGMA_POWER, AdaptiveIntervals, conformal_quantile
 from training.recipe import build, year_ahead_factors
+from training.serving import CALIBRATED_LEVELS
 
 
 def test_coverage_on_a_held_out_fold(dataset: Dataset) -> None:
@@ -87,7 +88,7 @@ def test_year_ahead_factors_need_an_earlier_year(dataset: Dataset) -> None:
     members = {c.name: c for c in candidates(quick=True, use_tf=False)}
     weights = {"huber_linear": 1.0}
     assert year_ahead_factors(one_year, members, weights, np.zeros(len(one_year))) == dict.fromkeys(
-        INTERVAL_LEVELS, 1.0
+        CALIBRATED_LEVELS, 1.0
     )
     recent = dataset.subset(dataset.features["year_sold"].to_numpy() >= 2008)
     oof = np.log(recent.price)  # a perfect in-period fit: any year-ahead error makes the factor large
