@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from fastapi import APIRouter
 
@@ -11,10 +12,17 @@ from api.errors import ApiError
 from ratios.study import live_study
 from registry.errors import RegistryError
 from schemas.api import ErrorBody
+from schemas.ratio_study import RatioStudy, SaleObservation
 from schemas.registry import ModelPublic
 from state import StoreUnavailableError
 
 router = APIRouter(tags=["model"])
+
+
+@functools.lru_cache(maxsize=8)
+def observed_study(observations: tuple[str, ...]) -> RatioStudy:
+    """The live ratio study, computed once per set of observations (its bootstrap is the costly part)."""
+    return live_study([SaleObservation.model_validate_json(raw) for raw in observations])
 
 
 @router.get(
@@ -36,5 +44,5 @@ async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep)
         observed = await store.feedback.observations(model.version)
     except StoreUnavailableError:  # the registry's answer stands without it
         return model
-    live = await asyncio.to_thread(live_study, observed) if observed else None
+    live = await asyncio.to_thread(observed_study, tuple(o.model_dump_json() for o in observed)) if observed else None
     return model.model_copy(update={"calibration": state, "live_ratio_study": live})

@@ -15,7 +15,7 @@ from dashboard.serving import latest_training, served_versions, training_line
 from registry.errors import RegistryError
 from schemas.calibration import CalibrationPublic
 from schemas.ratio_study import Figure, RatioStudy
-from schemas.registry import VersionInfo
+from schemas.registry import ModelPublic, VersionInfo
 from state import StoreUnavailableError
 
 
@@ -171,14 +171,10 @@ def recalibration_table(state: CalibrationPublic) -> pd.DataFrame:
     )
 
 
-def live_ratio_study() -> None:
-    """The champion's ratio study from the sale prices fed back (``GET /api/v1/model``)."""
+def live_ratio_study(served: ModelPublic) -> None:
+    """The champion's ratio study from the sale prices fed back."""
     st.subheader("Ratio study on observed sales")
-    try:
-        study = api_client.model(settings().api_url, principal.api_key()).live_ratio_study
-    except api_client.ApiError as exc:
-        st.info(f"Live ratio study unavailable: {exc.message}")
-        return
+    study = served.live_ratio_study
     if study is None or study.sales == 0:
         st.info("No sale prices fed back for the champion's valuations yet (`POST /api/v1/feedback`).")
         return
@@ -186,14 +182,10 @@ def live_ratio_study() -> None:
     st.dataframe(ratio_table(study), hide_index=True)
 
 
-def recalibration() -> None:
-    """The champion's intervals as corrected by the sale prices fed back (from ``GET /api/v1/model``)."""
+def recalibration(served: ModelPublic) -> None:
+    """The champion's intervals as corrected by the sale prices fed back."""
     st.subheader("Intervals that correct themselves")
-    try:
-        state = api_client.model(settings().api_url, principal.api_key()).calibration
-    except api_client.ApiError as exc:
-        st.info(f"Recalibration state unavailable: {exc.message}")
-        return
+    state = served.calibration
     if state is None:
         return
     table = recalibration_table(state)
@@ -267,6 +259,16 @@ def main() -> None:
     shown_info = next(i for i in infos if i.version == shown)
     plots(conf.tracking_uri, shown_info)
     ratio_study_section(conf.tracking_uri, shown_info)
-    live_ratio_study()
-    recalibration()
+    observed_sales()
     production_accuracy()
+
+
+def observed_sales() -> None:
+    """What the sale prices fed back say about the champion, from one ``GET /api/v1/model``."""
+    try:
+        served = api_client.model(settings().api_url, principal.api_key())
+    except api_client.ApiError as exc:
+        st.info(f"The champion's figures from observed sales are unavailable: {exc.message}")
+        return
+    live_ratio_study(served)
+    recalibration(served)
