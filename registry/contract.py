@@ -45,16 +45,19 @@ def fits_contract(version: ModelVersion) -> bool:
 
 
 def signature(example: pd.DataFrame, output: pd.DataFrame) -> ModelSignature:
-    """The inferred signature, except that the nullable fields accept ints, floats or None."""
+    """The inferred signature, except that the nullable fields accept ints, floats or None.
+
+    It declares the ``detail`` parameter (``full`` or ``summary``, see ``training.serving``), so
+    ``PyFuncModel.predict(frame, params={"detail": "summary"})`` reaches the model."""
     from mlflow.models import ModelSignature, infer_signature
     from mlflow.types.schema import AnyType, ColSpec, Schema
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        inferred = infer_signature(example, output)
+        inferred = infer_signature(example, output, params={"detail": "full"})
     anything = AnyType()  # type: ignore[no-untyped-call]
     specs = [
         ColSpec(anything, spec.name, required=False) if spec.name in NULLABLE else spec
         for spec in inferred.inputs.inputs
     ]
-    return ModelSignature(inputs=Schema(specs), outputs=inferred.outputs)
+    return ModelSignature(inputs=Schema(specs), outputs=inferred.outputs, params=inferred.params)

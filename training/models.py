@@ -14,7 +14,7 @@ space plus a bias column (last), summing to the prediction:
   one step): each column's effect is the network's gradient at the point halfway between the
   training mean and the house, times the house's distance from the mean in that column; bias =
   the prediction at the mean. Exact for a network that is quadratic along that path, not in
-  general, so these effects do not quite sum to the prediction (``exact_contributions`` False):
+  general, so these effects do not quite sum to the prediction:
   the served ensemble reports what is left over under "other features" (see ``serving.py``).
 * ``HistGBModel`` is a CV candidate only: its predict loops over trees in Python (~5 ms a
   call), too slow for the 10 ms single-row budget, so it never enters the served blend.
@@ -37,8 +37,6 @@ from training.features import PARALLEL_ROWS
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Standardised ridge regression, cross-validated penalty, folded back to raw-scale weights."""
-
-    exact_contributions = True
 
     def __init__(self, alphas: tuple[float, ...] = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0)) -> None:
         self.alphas = alphas
@@ -104,8 +102,6 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     threads stall badly); prediction uses one thread below ``PARALLEL_ROWS`` rows and up to
     four above.
     """
-
-    exact_contributions = True
 
     def __init__(
         self,
@@ -218,8 +214,6 @@ class MLPModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     TensorFlow is imported only inside ``fit``; the trained weights are copied to numpy so
     prediction needs neither TensorFlow nor a session.
     """
-
-    exact_contributions = False
 
     def __init__(
         self,

@@ -35,14 +35,18 @@ up, keep the sign of ``phi`` (``(price - base) / d`` is positive), and tend to `
 as ``d`` goes to 0. A price lifted to the floor shows the lift as "price floor". So
 ``base_price + sum(contributions) == price`` to the cent.
 
-A batch computes each exact member's effects once and takes its prediction as their row sum:
-XGBoost's forest is walked once, not twice.
+**Detail.** ``params={"detail": "summary"}`` answers without contributions and comparables (empty
+lists): the members' plain predictions, no TreeSHAP walk and no neighbour search, for bulk files
+whose users want prices, intervals and FSD. The base price is the members' expected value, the
+same for every house, so it is taken from one row. Both details take the price from the
+members' predictions (a forest's path attributions sum to its prediction only to float32
+rounding, about 1e-6), so a house gets the same price, intervals and FSD at either detail.
 """
 
 from __future__ import annotations
 
 import gc
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -68,6 +72,8 @@ DRIFT_GRACE_MONTHS = 6
 """Months past the data the conformal multipliers already cover (see the module docstring)."""
 PRICE_FLOOR = 10_000.0
 """No price or interval bound is below this many dollars."""
+Detail = Literal["full", "summary"]
+DETAILS: tuple[Detail, ...] = ("full", "summary")
 
 
 class Valuer:
@@ -107,11 +113,18 @@ class Valuer:
                 log_price += weight * model.predict(Z)
                 continue
             member = model.contributions(Z)
-            exact = getattr(model, "exact_contributions", True)
-            log_price += weight * (member.sum(axis=1, dtype=float) if exact else model.predict(Z))
+            log_price += weight * model.predict(Z)
             base += weight * member[:, -1]
             effects += weight * member[:, :-1]
         return log_price, base, effects @ self.group_matrix
+
+    def _summary_log_price(self, Z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """ln(price) from the members' plain predictions, and ln(base price) from one row (it is constant)."""
+        log_price = np.zeros(len(Z))
+        for weight, model in self.weighted:
+            log_price += weight * model.predict(Z)
+        base = self._attribute(Z[:1])[1] if len(Z) else np.zeros(0)
+        return log_price, np.full(len(Z), base[0] if len(base) else 0.0)
 
     def contributions(
         self, effects: np.ndarray, log_gap: np.ndarray, base: np.ndarray, model_price: np.ndarray, price: np.ndarray
@@ -146,20 +159,24 @@ class Valuer:
             if level in self.z
         }
 
-    def predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def predict_frame(self, frame: pd.DataFrame, detail: Detail = "full") -> pd.DataFrame:
         """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts)."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._predict_frame(frame)
+            return self._predict_frame(frame, detail)
         finally:
             if collecting:
                 gc.enable()
 
-    def _predict_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
+    def _predict_frame(self, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
         verdict = self.guard.check(frame)
         Z = self.encoder.transform(frame)
-        log_model_price, log_base, effects = self._attribute(Z)
+        full = detail == "full"
+        if full:
+            log_model_price, log_base, effects = self._attribute(Z)
+        else:
+            log_model_price, log_base = self._summary_log_price(Z)
         model_price, base = np.exp(log_model_price), np.exp(log_base)
         price = np.maximum(model_price, PRICE_FLOOR)
         log_price = np.log(price)
@@ -177,11 +194,15 @@ class Valuer:
             confidence_band(f, ok) for f, ok in zip(fsd.tolist(), in_domain.tolist(), strict=True)
         ]
         out["base_price"] = base.round(2)
-        out["contributions"] = self.contributions(effects, log_model_price - log_base, base, model_price, price)
-        c = self.col
-        out["comparables"] = self.comparables.query(
-            Z[:, c["longitude"]], Z[:, c["latitude"]], Z[:, c["gr_liv_area"]], Z[:, c["year_built"]]
-        )
+        if full:
+            out["contributions"] = self.contributions(effects, log_model_price - log_base, base, model_price, price)
+            c = self.col
+            out["comparables"] = self.comparables.query(
+                Z[:, c["longitude"]], Z[:, c["latitude"]], Z[:, c["gr_liv_area"]], Z[:, c["year_built"]]
+            )
+        else:
+            out["contributions"] = [[] for _ in range(len(Z))]
+            out["comparables"] = [[] for _ in range(len(Z))]
         out["applicability"] = [
             {"in_domain": ok, "flags": flags, "novelty": round(novelty, 4)}
             for ok, flags, novelty in zip(in_domain.tolist(), verdict.flags, verdict.novelty.tolist(), strict=True)
@@ -198,4 +219,7 @@ class ValuationModel(PythonModel):
         self.valuer = valuer
 
     def predict(self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None) -> pd.DataFrame:
-        return self.valuer.predict_frame(model_input)
+        detail = (params or {}).get("detail", "full")
+        if detail not in DETAILS:
+            raise ValueError(f"detail must be one of {DETAILS}, not {detail!r}")
+        return self.valuer.predict_frame(model_input, detail)

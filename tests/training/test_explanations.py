@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow.pyfunc import PyFuncModel
 
 from dataset.sales import Dataset
@@ -36,6 +37,25 @@ def test_base_plus_contributions_is_the_price_for_hundreds_of_houses(champion: P
     assert adds_up(out).max() <= 0.005
     assert all(items[-1]["feature"] == OTHER_FEATURES for items in out["contributions"])
     assert len(set(out["base_price"])) == 1  # one base: the average training house
+
+
+def test_a_summary_answer_is_the_full_answer_without_explanations(champion: PyFuncModel, dataset: Dataset) -> None:
+    """Through the registered pyfunc, as a bulk worker or a user scoring a file calls it."""
+    houses = sample(dataset, 300, 4)
+    full = predict(champion, houses)
+    summary = champion.predict(houses, params={"detail": "summary"})
+    assert isinstance(summary, pd.DataFrame)
+    assert list(summary.columns) == list(full.columns)
+    numeric = ["price", "lower_80", "upper_80", "lower_90", "upper_90", "base_price"]
+    assert summary[numeric].equals(full[numeric])
+    assert summary[["fsd", "confidence", "confidence_band", "applicability", "refusal"]].equals(
+        full[["fsd", "confidence", "confidence_band", "applicability", "refusal"]]
+    )
+    assert all(items == [] for items in summary["contributions"])
+    assert all(items == [] for items in summary["comparables"])
+    assert all(len(items) > 1 for items in full["contributions"])
+    with pytest.raises(Exception, match="detail"):
+        champion.predict(houses, params={"detail": "everything"})
 
 
 def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Dataset) -> None:
