@@ -43,7 +43,9 @@ class ScoringService:
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
     recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
-    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window), recalibrator)
+    worker = Worker(
+        settings, broker, store.predictions, store.chunks, models, DriftMonitor(settings.drift_window), recalibrator
+    )
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
 
     def consumer() -> AIOKafkaConsumer | None:
