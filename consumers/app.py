@@ -46,7 +46,7 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
     worker = Worker(
         settings, broker, store.predictions, store.chunks, models, DriftMonitor(settings.drift_window), recalibrator
     )
-    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
+    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
 
     def consumer() -> AIOKafkaConsumer | None:
         """The consumer FastStream created for the subscriber below (None until the broker started)."""

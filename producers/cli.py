@@ -31,6 +31,9 @@ def ingest_command(
     detail: str = typer.Option("summary", help="summary, or full: keep each row's contributions and comparables."),
 ) -> None:
     """Stream FILE through Kafka as one job, wait for it, write the results (with per-row failures)."""
+    if detail not in ("summary", "full"):
+        typer.echo(f"error: --detail is summary or full, not {detail!r}", err=True)
+        raise typer.Exit(2)
     settings = get_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}), "ingest")
     try:
