@@ -9,7 +9,7 @@ from jobs.chunks import ChunkSubmitter, PublishChunks
 from jobs.download import bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
-from schemas.chunks import Detail
+from schemas.chunks import Detail, RowOutcome
 from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace
 from state import State, StoredJob, Viewer
 
@@ -18,6 +18,10 @@ READ_CHUNK = 1_000
 
 class JobNotFoundError(LookupError):
     """Unknown, expired or erased job, or one the viewer may not see."""
+
+
+class RowNotFoundError(LookupError):
+    """No such row in a bulk job, or it is not answered yet."""
 
 
 class JobConflictError(Exception):
@@ -115,6 +119,18 @@ class JobService:
             return
         async for pairs in self.state.jobs.iter_results(job.job_id, job.total, chunk):
             yield [JobRow.of(job.job_id, row, result) for row, result in pairs]
+
+    async def row(self, job_id: str, row: int, viewer: Viewer) -> RowOutcome:
+        """One answered row of a bulk job, with contributions and comparables when the job asked for them."""
+        job = await self.find(job_id, viewer)
+        if job.chunk_rows is None:
+            raise RowNotFoundError(f"job {job_id} is not a bulk job: its rows are predictions of their own")
+        if not 0 <= row < job.total:
+            raise RowNotFoundError(f"job {job_id} has rows 0 to {job.total - 1}")
+        (found,) = await self.state.chunks.read(job_id, [row // job.chunk_rows])
+        if found is None:
+            raise RowNotFoundError(f"row {row} of job {job_id} is not answered yet")
+        return found.rows[row - found.first_row]
 
     async def erase(self, job_id: str, viewer: Viewer) -> None:
         job = await self.find(job_id, viewer)

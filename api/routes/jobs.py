@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import closing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
@@ -19,7 +19,7 @@ from infra.kafka import KafkaUnavailableError
 from jobs.service import JobService, accepted
 from jobs.tables import MEDIA_TYPES, RowEncoder, TableError, file_format, inspect, iter_rows
 from schemas.api import ErrorBody
-from schemas.chunks import Detail
+from schemas.chunks import Detail, RowOutcome
 from schemas.jobs import JobAccepted, JobFormat, JobPublic
 from state import StoredJob
 
@@ -123,6 +123,13 @@ async def job_results(
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
     )
+
+
+@router.get("/{job_id}/rows/{row}", response_model=RowOutcome, response_model_exclude_none=True, responses=NOT_FOUND)
+async def job_row(job_id: str, row: Annotated[int, Path(ge=0)], jobs: JobsDep, viewer: ViewerDep) -> RowOutcome:
+    """One row of a file job: its valuation in brief, with contributions and comparables when the job was
+    uploaded with `detail=full`; 404 while the row is not answered yet."""
+    return await jobs.row(job_id, row, viewer)
 
 
 @router.delete("/{job_id}", status_code=204, responses=NOT_FOUND)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -32,7 +32,7 @@ def outcome(row: int, full: bool = False) -> RowOutcome:
             Comparable(
                 price=172_000,
                 distance_km=0.4,
-                sold="2009-05-01",
+                sold=date(2009, 5, 1),
                 neighborhood="North_Ames",
                 gr_liv_area=1540,
                 year_built=1962,
@@ -90,7 +90,9 @@ def test_a_chunk_scored_twice_counts_once_and_reads_back_in_order(base_settings:
             expected = chunk("j", index).rows
             assert [r.row for r in stored.rows] == [r.row for r in expected]
             for got, want in zip(stored.rows, expected, strict=True):
-                assert got.status == want.status and got.error == want.error and got.flags == want.flags
+                assert got.status == want.status
+                assert got.error == want.error
+                assert got.flags == want.flags
                 assert got.price == pytest.approx(want.price, abs=0.005)
                 assert got.upper_90 == pytest.approx(want.upper_90, abs=0.005)
                 assert (got.confidence_band, got.in_domain, got.contributions) == (
@@ -133,9 +135,11 @@ def test_summary_rows_stay_under_300_bytes_of_redis_and_detail_is_kept_only_when
         await store.chunks.save([chunk("f", 0, full=True)])
         (full,) = await store.chunks.read("f", [0])
         (summary,) = await store.chunks.read("s", [0])
-        assert full is not None and summary is not None
+        assert full is not None
+        assert summary is not None
         assert full.rows[0].contributions == [Contribution(feature="gr_liv_area", value=12_400.5)]
-        assert full.rows[0].comparables is not None and full.rows[0].comparables[0].price == 172_000
+        assert full.rows[0].comparables is not None
+        assert full.rows[0].comparables[0].price == 172_000
         assert summary.rows[0].contributions is None
 
     run_with_store(base_settings, body)
