@@ -16,6 +16,7 @@ RSS at the largest size within 20 % of the smallest.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -30,12 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import httpx
 import pandas as pd
-import redis as redis_client
 
 from bench.bench_stream import PeakRss, isolated
 from infra import stack
 from infra.settings import Settings, to_env
-from state.keys import Keys
+from state import State
 from state.probe import heartbeats
 
 REPO = Path(__file__).resolve().parent.parent
@@ -98,14 +98,15 @@ def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], log: Pa
 
 def redis_bytes(settings: Settings, job_id: str) -> int:
     """Every key of one job (counters, compact answers, sent chunks)."""
-    client = redis_client.Redis.from_url(settings.redis_url)
-    keys = Keys(settings.redis_prefix)
-    try:
-        return sum(
-            int(client.memory_usage(k) or 0) for k in (keys.job(job_id), keys.job_chunks(job_id), keys.job_sent(job_id))
-        )
-    finally:
-        client.close()
+
+    async def measure() -> int:
+        store = State.connect(settings)
+        try:
+            return await store.jobs.bytes_held(job_id)
+        finally:
+            await store.close()
+
+    return asyncio.run(measure())
 
 
 def through_cli(settings: Settings, path: Path, root: Path, job_id: str) -> tuple[float, int]:

@@ -86,6 +86,17 @@ class Jobs:
         return bool(await self.client.exists(self.keys.job(job_id)))
 
     @guarded
+    async def bytes_held(self, job_id: str) -> int:
+        """Redis memory of the job's own keys (counters, per-row results or chunk answers, sent chunks)."""
+        keys = (
+            self.keys.job(job_id),
+            self.keys.job_results(job_id),
+            self.keys.job_chunks(job_id),
+            self.keys.job_sent(job_id),
+        )
+        return sum([int(await self.client.memory_usage(k) or 0) for k in keys])
+
+    @guarded
     async def recent(self, viewer: Viewer, limit: int = 20) -> list[StoredJob]:
         """The viewer's newest jobs, newest first; expired ones are left out."""
         ids: Any = await self.client.zrevrange(self.keys.jobs_index, 0, -1)
