@@ -46,6 +46,13 @@ redis.call('EXPIRE', KEYS[1], ARGV[5])
 redis.call('EXPIRE', KEYS[2], ARGV[5])
 return new
 """
+# KEYS: sent set, job hash; ARGV: ttl, chunk indexes. A job erased meanwhile (no hash) gets no mark.
+MARK_SENT = """
+if redis.call('EXISTS', KEYS[2]) == 0 then return 0 end
+redis.call('SADD', KEYS[1], unpack(ARGV, 2))
+redis.call('EXPIRE', KEYS[1], ARGV[1])
+return 1
+"""
 BANDS = {"High": "H", "Medium": "M", "Low": "L"}
 BAND_NAMES = {v: k for k, v in BANDS.items()}
 
@@ -133,6 +140,7 @@ class ChunkStore:
         self.keys = keys
         self.ttl_seconds = ttl_seconds
         self._save = client.register_script(SAVE_CHUNK)
+        self._mark_sent = client.register_script(MARK_SENT)
 
     @guarded
     async def save(self, results: Sequence[ChunkResult]) -> int:
@@ -177,14 +185,10 @@ class ChunkStore:
 
     @guarded
     async def mark_sent(self, job_id: str, chunks: Sequence[int]) -> None:
-        """Chunks acknowledged by Kafka: a resumed job does not send them again."""
-        if not chunks:
-            return
-        key = self.keys.job_sent(job_id)
-        async with self.client.pipeline(transaction=False) as pipe:
-            pipe.sadd(key, *chunks)
-            pipe.expire(key, self.ttl_seconds)
-            await pipe.execute()
+        """Chunks acknowledged by Kafka: a resumed job does not send them again (unless erased since)."""
+        if chunks:
+            keys = [self.keys.job_sent(job_id), self.keys.job(job_id)]
+            await self._mark_sent(keys=keys, args=[self.ttl_seconds, *chunks])
 
     @guarded
     async def sent(self, job_id: str) -> set[int]:
