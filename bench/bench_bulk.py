@@ -32,9 +32,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import pandas as pd
 
+from bench.bench_rest import spawn, wait_http
 from bench.bench_stream import PeakRss, isolated
 from infra import stack
-from infra.settings import Settings, to_env
+from infra.settings import Settings
 from state import State
 from state.probe import heartbeats
 
@@ -69,17 +70,6 @@ def baseline(settings: Settings, version: str, path: Path, out: Path) -> float:
             pd.DataFrame(model.predict(frame)).to_csv(handle, header=i == 0, index=False)
             rows += len(frame)
     return rows / (time.perf_counter() - started)
-
-
-def spawn(args: list[str], settings: Settings, log: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [sys.executable, *args],
-        cwd=REPO,
-        env=os.environ | to_env(settings),
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -138,16 +128,7 @@ def through_api(settings: Settings, path: Path, root: Path, job_id: str) -> tupl
     rss = PeakRss(api.pid)
     url = f"http://127.0.0.1:{settings.api_port}/api/v1"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{url}/health", timeout=2).status_code < 500:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"API did not start:\n{stack.tail(log, 40)}")
-            time.sleep(0.3)
+        wait_http(f"{url}/health/ready", timeout=120, ok=lambda r: r.status_code == 200)
         started = time.perf_counter()
         with path.open("rb") as handle:
             answer = httpx.post(

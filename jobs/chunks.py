@@ -82,7 +82,7 @@ class ChunkSubmitter:
         self.outcome.queued += len(checks.valid)
         room = MAX_REPORTED_ERRORS - len(self.outcome.errors)
         self.outcome.errors.extend(invalid[: max(room, 0)])
-        return RowChunk(
+        return RowChunk.model_construct(  # built from checked values: no second validation of every cell
             job_id=self.job_id,
             chunk=index,
             first_row=first_row,
