@@ -208,6 +208,7 @@ def main() -> None:
                 worker_metrics_port=0,
                 api_port=stack.free_port(),
                 rate_limit="none",
+                api_max_upload_bytes=4 * 2**30,  # a 1,000,000-row CSV is about 600 MB
                 log_level="WARNING",
             )
             base.state_path.mkdir(parents=True, exist_ok=True)
