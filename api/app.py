@@ -59,7 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.kafka_ack_timeout_seconds,
         )
         app.state.publisher = publisher
-        app.state.jobs = JobService(store, publisher.publish)
+        app.state.jobs = JobService(store, publisher.publish, publisher.publish_chunks, settings.job_chunk_rows)
         connecting = asyncio.create_task(publisher.connect_in_background())
         freeze_long_lived()
         try:

@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from api.metrics import ERRORS, route_of
-from jobs.service import JobConflictError, JobNotFoundError
+from jobs.service import JobConflictError, JobNotFoundError, RowNotFoundError
 from schemas.api import ErrorBody, FieldError
 from state import PartOfJobError, StoreUnavailableError
 
@@ -92,6 +92,7 @@ async def on_store_unavailable(request: Request, exc: Exception) -> JSONResponse
 
 DOMAIN_ERRORS: dict[type[Exception], tuple[int, str]] = {
     JobNotFoundError: (404, "not_found"),
+    RowNotFoundError: (404, "row_not_found"),
     JobConflictError: (409, "conflict"),
     PartOfJobError: (409, "part_of_job"),
 }

@@ -8,7 +8,8 @@ from collections.abc import Sequence
 import structlog
 from faststream.kafka import KafkaBroker
 
-from infra.kafka import PUBLISH_FAULTS, KafkaUnavailableError, hand_over, keyed_json
+from infra.kafka import PUBLISH_FAULTS, KafkaUnavailableError, Outgoing, chunk_messages, hand_over, keyed_json
+from schemas.chunks import RowChunk
 from schemas.messages import PredictionRequest
 
 log = structlog.get_logger(__name__)
@@ -39,11 +40,17 @@ class RequestPublisher:
 
     async def publish(self, requests: Sequence[PredictionRequest]) -> None:
         """Publish and wait for every acknowledgement (acks=all); ``KafkaUnavailableError`` if Kafka fails us."""
+        await self._hand_over([keyed_json(self.topic, r.request_id, r) for r in requests])
+
+    async def publish_chunks(self, chunks: Sequence[RowChunk]) -> None:
+        """``publish`` for a bulk job's chunks (key: job and chunk)."""
+        await self._hand_over(chunk_messages(self.topic, chunks))
+
+    async def _hand_over(self, messages: Sequence[Outgoing]) -> None:
         if not self.connected:
             raise KafkaUnavailableError("Kafka is not reachable")
-        messages = [keyed_json(self.topic, r.request_id, r) for r in requests]
         try:
             await hand_over(self.broker, messages, self.ack_timeout_seconds)
         except KafkaUnavailableError as exc:
-            log.warning("publish_failed", count=len(requests), error=repr(exc.__cause__))
+            log.warning("publish_failed", count=len(messages), error=repr(exc.__cause__))
             raise

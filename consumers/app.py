@@ -43,8 +43,10 @@ class ScoringService:
 
 def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
     recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
-    worker = Worker(settings, broker, store.predictions, models, DriftMonitor(settings.drift_window), recalibrator)
-    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms)
+    worker = Worker(
+        settings, broker, store.predictions, store.chunks, models, DriftMonitor(settings.drift_window), recalibrator
+    )
+    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
 
     def consumer() -> AIOKafkaConsumer | None:
         """The consumer FastStream created for the subscriber below (None until the broker started)."""
@@ -73,9 +75,10 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
         no_reply=True,
         title="score-requests",
         description=(
-            "Scores prediction requests in micro-batches. Value: PredictionRequest JSON, key: request_id, "
-            "optional header reply_to. Results go to Redis, to predictions.results and to the reply_to topic; "
-            "bad input goes to predictions.dlq."
+            "Scores prediction requests in micro-batches. Value: PredictionRequest JSON (key: request_id) or a "
+            "bulk RowChunk of many rows of one file job (key: <job_id>:c<chunk>), optional header reply_to. "
+            "Results go to Redis, to predictions.results and to the reply_to topic; bad input goes to "
+            "predictions.dlq (a chunk's invalid rows are answered failed, row by row, and never fail the chunk)."
         ),
     )
 
@@ -83,7 +86,8 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
     broker.publisher(
         settings.results_topic,
         title="prediction-results",
-        description="Every final result (done or failed), key = request_id; also produced to a request's reply_to.",
+        description="Every final result (done or failed), key = request_id, or a bulk chunk's answers, key = "
+        "<job_id>:c<chunk>; also produced to a request's reply_to.",
         schema=PredictionResult,
     )
     broker.publisher(

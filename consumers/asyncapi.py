@@ -1,8 +1,9 @@
 """``python -m consumers.asyncapi``: write the Kafka contract as AsyncAPI 3 (docs/asyncapi.json and .yaml).
 
-FastStream generates the document from the worker's broker. Two additions it cannot infer: the
+FastStream generates the document from the worker's broker. Additions it cannot infer: the
 request payload (the worker takes raw bytes, so that bad input reaches the dead-letter topic,
-while the contract is ``PredictionRequest``) and the headers of requests and dead letters.
+while the contract is a ``PredictionRequest`` or a bulk ``RowChunk``), the two forms of a result
+(``PredictionResult``, or a bulk ``ChunkResult``) and the headers of requests and dead letters.
 """
 
 from __future__ import annotations
@@ -14,12 +15,14 @@ from typing import Any
 import typer
 import yaml
 from faststream.specification import AsyncAPI
+from pydantic import BaseModel
 
 from consumers.app import build_worker
 from consumers.model import ModelHolder
 from infra.kafka import create_broker
 from infra.settings import Settings
-from schemas.messages import PredictionRequest
+from schemas.chunks import ChunkResult, RowChunk
+from schemas.messages import PredictionRequest, PredictionResult
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -32,7 +35,17 @@ from state import State
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 REQUEST_MESSAGE = "score-requests:SubscribeMessage"
+RESULT_MESSAGE = "prediction-results:Message"
 DLQ_MESSAGE = "dead-letters:Message"
+
+
+def _one_of(components: dict[str, Any], *models: type[BaseModel]) -> dict[str, Any]:
+    """A payload that is one of ``models``, each schema (and its definitions) among the components."""
+    for model in models:
+        schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+        components["schemas"].update(schema.pop("$defs", {}))
+        components["schemas"][model.__name__] = schema
+    return {"oneOf": [{"$ref": f"#/components/schemas/{model.__name__}"} for model in models]}
 
 
 def _headers(properties: dict[str, str]) -> dict[str, Any]:
@@ -51,25 +64,26 @@ def document(settings: Settings) -> dict[str, Any]:
             title="valuestream Kafka contract",
             version="1.0.0",
             description=(
-                "Prediction requests in, results and dead letters out. JSON values (UTF-8), key = request_id. "
+                "Prediction requests in, results and dead letters out. JSON values (UTF-8). A single request "
+                "(PredictionRequest, key = request_id) is answered by one PredictionResult (same key). A bulk "
+                "chunk (RowChunk: up to 1,000 rows of one file job, key = <job_id>:c<chunk>) is answered by one "
+                "ChunkResult (same key) with every row's compact answer, invalid rows failed one by one. "
                 "At-least-once: a worker commits offsets only after a batch's results are in Redis and on "
-                "predictions.results, so a result may be delivered twice, always with the same content."
+                "predictions.results, so a result may be delivered twice; a chunk answered twice counts once."
             ),
         )
         .to_specification()
         .to_jsonable()
     )
     components = spec["components"]
-    request = PredictionRequest.model_json_schema(ref_template="#/components/schemas/{model}")
-    components["schemas"].update(request.pop("$defs", {}))
-    components["schemas"]["PredictionRequest"] = request
     message = components["messages"][REQUEST_MESSAGE]
-    message["payload"] = {"$ref": "#/components/schemas/PredictionRequest"}
+    message["payload"] = _one_of(components, PredictionRequest, RowChunk)
     components["schemas"].pop("score-requests:Message:Payload", None)
+    components["messages"][RESULT_MESSAGE]["payload"] = _one_of(components, PredictionResult, ChunkResult)
     message["headers"] = _headers({REPLY_TO_HEADER: "Optional topic that also receives this request's result."})
     components["messages"][DLQ_MESSAGE]["headers"] = _headers(
         {
-            ERROR_CODE_HEADER: "not_json | invalid_request",
+            ERROR_CODE_HEADER: "not_json | invalid_request | invalid_chunk",
             ERROR_HEADER: "Readable reason, e.g. 'features.gr_liv_area: Input should be greater than or equal to 200'.",
             SOURCE_TOPIC_HEADER: "Topic the message was read from.",
             SOURCE_PARTITION_HEADER: "Its partition.",

@@ -1,4 +1,4 @@
-"""Turn raw Kafka records into requests, or into dead letters with a readable reason."""
+"""Turn raw Kafka records into requests or bulk chunks, or into dead letters with a readable reason."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from typing import Any
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
 
+from schemas.chunks import RowChunk
 from schemas.messages import PredictionRequest
 from schemas.topics import REPLY_TO_HEADER
 
@@ -21,6 +22,15 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$")
 class Accepted:
     record: ConsumerRecord[bytes, bytes]
     request: PredictionRequest
+    reply_to: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class ChunkAccepted:
+    """A bulk message: many rows of one job (``schemas.chunks``); its rows are checked when scored."""
+
+    record: ConsumerRecord[bytes, bytes]
+    chunk: RowChunk
     reply_to: str | None
 
 
@@ -68,13 +78,29 @@ def _identity(data: Any, record: ConsumerRecord[bytes, bytes]) -> tuple[str | No
     return request_id, job_id, row
 
 
-def parse_record(record: ConsumerRecord[bytes, bytes]) -> Accepted | Rejected:
+def is_chunk(data: Any) -> bool:
+    """A bulk message carries ``rows`` (a single request carries ``features``)."""
+    return isinstance(data, dict) and "rows" in data and "features" not in data
+
+
+def parse_chunk(record: ConsumerRecord[bytes, bytes], data: Any) -> ChunkAccepted | Rejected:
+    """The chunk's envelope is checked here; a bad envelope (no job, no rows) is a dead letter as a whole."""
+    try:
+        chunk = RowChunk.model_validate(data)
+    except ValidationError as exc:
+        return Rejected(record, "invalid_chunk", validation_reason(exc), None, None, None, None)
+    return ChunkAccepted(record, chunk, header(record, REPLY_TO_HEADER))
+
+
+def parse_record(record: ConsumerRecord[bytes, bytes]) -> Accepted | ChunkAccepted | Rejected:
     raw = record.value or b""
     try:
         data = json.loads(raw)
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         request_id, _, _ = _identity(None, record)
         return Rejected(record, "not_json", f"value is not JSON: {exc}", request_id, None, None, None)
+    if is_chunk(data):
+        return parse_chunk(record, data)
     try:
         request = PredictionRequest.model_validate(data)
     except ValidationError as exc:

@@ -36,11 +36,21 @@ FETCH_RETRY_SECONDS = 5.0
 """Pause after a failed fetch before the next (the broker may be away), as FastStream's own loop does."""
 
 
+def size(record: Record) -> int:
+    return len(record.value or b"")
+
+
 class Prefetcher:
-    def __init__(self, max_records: int, wait_ms: int) -> None:
+    """``max_bytes`` bounds a batch's message bytes too (a bulk chunk carries hundreds of rows): a batch
+    stops at ``max_records`` or at the record that reaches ``max_bytes`` (at least one record), and the
+    reader pauses while twice ``max_bytes`` are queued."""
+
+    def __init__(self, max_records: int, wait_ms: int, max_bytes: int = 1 << 62) -> None:
         self.max_records = max_records
+        self.max_bytes = max_bytes
         self.wait_seconds = wait_ms / 1000
         self._queued: collections.deque[Record] = collections.deque()
+        self._queued_bytes = 0
         self._landed = asyncio.Event()  # something is queued (or the reader failed)
         self._room = asyncio.Event()  # fewer than max_records are queued
         self._room.set()
@@ -67,8 +77,15 @@ class Prefetcher:
             if not self._queued:
                 self._reraise()
                 return ()
-        taken = [self._queued.popleft() for _ in range(min(len(self._queued), self.max_records))]
-        self._room.set()
+        taken: list[Record] = []
+        taken_bytes = 0
+        while self._queued and len(taken) < self.max_records and taken_bytes < self.max_bytes:
+            record = self._queued.popleft()
+            taken.append(record)
+            taken_bytes += size(record)
+        self._queued_bytes -= taken_bytes
+        if not self._full():
+            self._room.set()
         # Stable: records of one partition keep their order.
         return tuple(sorted(taken, key=lambda record: (record.topic, record.partition)))
 
@@ -77,6 +94,7 @@ class Prefetcher:
         hands out only records that follow the partition's current position, i.e. after the seek."""
         dropped = len(self._queued)
         self._queued.clear()
+        self._queued_bytes = 0
         self._room.set()
         return dropped
 
@@ -89,6 +107,9 @@ class Prefetcher:
                 await self._reader
             self._reader = None
         self.discard()
+
+    def _full(self) -> bool:
+        return len(self._queued) >= self.max_records or self._queued_bytes >= 2 * self.max_bytes
 
     def _start(self, consumer: AIOKafkaConsumer) -> None:
         if self._reader is not None and not self._reader.done():
@@ -111,7 +132,8 @@ class Prefetcher:
                 fetched = await consumer.getmany(timeout_ms=1_000, max_records=self.max_records)
                 for records in fetched.values():
                     self._queued.extend(records)
-                if len(self._queued) >= self.max_records:
+                    self._queued_bytes += sum(size(r) for r in records)
+                if self._full():
                     self._room.clear()
                 if self._queued:
                     self._landed.set()

@@ -1,5 +1,8 @@
 """One consumed batch: the head (parse, score, store in Redis), then the tail (publish results, dead-letter).
 
+A batch may mix single requests (one row per message) and bulk chunks (many rows per message,
+``consumers.bulk``); each kind is scored in one vectorised call and answered in its own form.
+
 The app runs the head in the subscriber's loop and hands the tail to ``consumers.pipeline``,
 which commits the batch's offsets only after the tail's messages are acknowledged by Kafka.
 """
@@ -15,17 +18,20 @@ import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
+from pydantic import BaseModel
 
+from consumers.bulk import score_chunks
 from consumers.drift import DriftMonitor
 from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES, STAGE_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
-from consumers.parsing import Accepted, Rejected, parse_record
+from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
 from consumers.recalibration import Recalibrator
 from consumers.retry import with_retry
 from consumers.scoring import score
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
 from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas.chunks import ChunkResult, RowChunk, chunk_key
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -33,6 +39,7 @@ from schemas.topics import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TOPIC_HEADER,
 )
+from state.chunks import ChunkStore
 from state.predictions import Predictions
 
 log = structlog.get_logger(__name__)
@@ -73,12 +80,23 @@ def is_terminal(record: PredictionResult | None) -> bool:
     return record is not None and record.status != "queued"
 
 
+def observe_chunks(chunks: Sequence[ChunkResult]) -> None:
+    """Bulk rows in the same counters as single requests (by status), one end-to-end time per chunk."""
+    now = utc_now()
+    for chunk in chunks:
+        done, failed = chunk.counts
+        MESSAGES.labels("done").inc(done)
+        MESSAGES.labels("failed").inc(failed)
+        END_TO_END_SECONDS.observe((now - chunk.submitted_at).total_seconds())
+
+
 class Worker:
     def __init__(
         self,
         settings: Settings,
         broker: KafkaBroker,
         predictions: Predictions,
+        chunks: ChunkStore,
         models: ModelHolder,
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
@@ -86,6 +104,7 @@ class Worker:
         self.settings = settings
         self.broker = broker
         self.predictions = predictions
+        self.chunks = chunks
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
@@ -97,12 +116,19 @@ class Worker:
         return states
 
     def _score(
-        self, model: LoadedModel, requests: list[PredictionRequest]
-    ) -> tuple[list[PredictionResult], pd.DataFrame | None]:
-        if not requests:
-            return [], None
-        frame = features_frame([r.features for r in requests])
-        return score(model, requests, frame, self.recalibrator), frame
+        self, model: LoadedModel, requests: list[PredictionRequest], chunks: list[RowChunk]
+    ) -> tuple[list[PredictionResult], list[ChunkResult], list[pd.DataFrame]]:
+        """Single requests and bulk chunks of one batch, each kind in one vectorised call, with one model."""
+        frames: list[pd.DataFrame] = []
+        results: list[PredictionResult] = []
+        if requests:
+            frame = features_frame([r.features for r in requests])
+            results = score(model, requests, frame, self.recalibrator)
+            frames.append(frame)
+        answered, bulk_frame = score_chunks(model, chunks, self.recalibrator)
+        if bulk_frame is not None:
+            frames.append(bulk_frame)
+        return results, answered, frames
 
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
@@ -113,6 +139,7 @@ class Worker:
             STAGE_SECONDS.labels("queued").observe(max(0.0, now_ms - record.timestamp) / 1000)
         parsed = [parse_record(record) for record in records]
         accepted = [p for p in parsed if isinstance(p, Accepted)]
+        bulk = [p for p in parsed if isinstance(p, ChunkAccepted)]
         for item in accepted:  # the producer's time from submission until it handed the request to Kafka
             submitted_ms = item.request.submitted_at.timestamp() * 1000
             STAGE_SECONDS.labels("to_kafka").observe(max(0.0, item.record.timestamp - submitted_ms) / 1000)
@@ -121,8 +148,10 @@ class Worker:
         ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
         # Which requests already have an answer (a redelivery) is looked up while the batch is scored:
         # the lookup is one Redis round trip on every batch, and an answered request is rare.
-        known_states, (all_scored, frame) = await asyncio.gather(
-            self._known(ids), asyncio.to_thread(self._score, self.models.current, [a.request for a in accepted])
+        model = self.models.current
+        known_states, (all_scored, chunks, frames) = await asyncio.gather(
+            self._known(ids),
+            asyncio.to_thread(self._score, model, [a.request for a in accepted], [b.chunk for b in bulk]),
         )
         known = dict(zip(ids, known_states, strict=True))
         scored = [r for r in all_scored if not is_terminal(known[r.request_id])]
@@ -134,10 +163,17 @@ class Worker:
         started = _lap("score", started)
 
         await with_retry("redis_write", lambda: self.predictions.save_results([*scored, *failures]))
+        if chunks:
+            await with_retry("redis_write", lambda: self.chunks.save(chunks))
         _lap("redis_write", started)
         self._observe(scored, failures, rejected, answered)
+        observe_chunks(chunks)
         replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}
-        outgoing = [*scored, *failures, *(k for _, k in answered)]
+        replies |= {chunk_key(b.chunk.job_id, b.chunk.chunk): b.reply_to for b in bulk if b.reply_to}
+        outgoing = [
+            *((r.request_id, r) for r in (*scored, *failures, *(k for _, k in answered))),
+            *((chunk_key(c.job_id, c.chunk), c) for c in chunks),
+        ]
 
         async def tail() -> None:
             begun = time.perf_counter()
@@ -145,17 +181,18 @@ class Worker:
             if rejected:
                 await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
             _lap("publish", begun)
-            if frame is not None:  # off the answer's path: the drift window is not urgent
+            for frame in frames:  # off the answer's path: the drift window is not urgent
                 self.drift.observe(frame)
 
         return tail
 
-    async def _publish_results(self, results: Sequence[PredictionResult], replies: dict[str, str]) -> None:
+    async def _publish_results(self, results: Sequence[tuple[str, BaseModel]], replies: dict[str, str]) -> None:
+        """Each answer keyed by its id (a request's, or a chunk's job and chunk), also to its reply_to topic."""
         outgoing = []
-        for result in results:
-            message = keyed_json(self.settings.results_topic, result.request_id, result)
+        for key, result in results:
+            message = keyed_json(self.settings.results_topic, key, result)
             outgoing.append(message)
-            if reply_to := replies.get(result.request_id):
+            if reply_to := replies.get(key):
                 outgoing.append(replace(message, topic=reply_to))
         await publish_confirmed(self.broker, outgoing)
 

@@ -15,6 +15,7 @@ from faststream.kafka import KafkaBroker
 from pydantic import BaseModel
 
 from infra.settings import Settings
+from schemas.chunks import RowChunk, chunk_key
 
 log = structlog.get_logger(__name__)
 JSON_HEADERS: Mapping[str, str] = {"content-type": "application/json"}
@@ -48,6 +49,11 @@ class Outgoing:
 def keyed_json(topic: str, key: str, message: BaseModel, headers: Mapping[str, str] = JSON_HEADERS) -> Outgoing:
     """A contract message as JSON, keyed by its id so one id always lands on one partition."""
     return Outgoing(topic, message.model_dump_json().encode(), key.encode(), headers)
+
+
+def chunk_messages(topic: str, chunks: Iterable[RowChunk], headers: Mapping[str, str] = JSON_HEADERS) -> list[Outgoing]:
+    """Bulk chunks as messages keyed by job and chunk (a re-sent chunk lands where the first copy did)."""
+    return [keyed_json(topic, chunk_key(c.job_id, c.chunk), c, headers) for c in chunks]
 
 
 class KafkaUnavailableError(RuntimeError):

@@ -71,6 +71,12 @@ class WorkerSettings(BaseSettings):
     consumer_group: str = Field(default="valuestream-workers", description="Workers' consumer group.")
     batch_max_records: int = Field(default=500, ge=1, description="Most records a worker scores at once.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    batch_max_bytes: int = Field(
+        default=2 * 1024 * 1024,
+        ge=1024,
+        description="Most message bytes a worker scores at once (bounds a batch of bulk chunks, many rows each; "
+        "a single message larger than this is a batch of its own).",
+    )
     worker_pipeline_depth: int = Field(
         default=8,
         ge=1,
@@ -160,6 +166,13 @@ class ApiSettings(BaseSettings):
     api_max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest uploaded file.")
     batch_max_rows: int = Field(default=1_000, ge=1, description="Most houses in one POST /batch.")
     job_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows in one uploaded file.")
+    job_chunk_rows: int = Field(
+        default=250,
+        ge=1,
+        le=400,
+        description="Rows per Kafka message of a file job (API upload or CLI; at most 400 keeps a message of "
+        "wide rows under the producer's 512 KiB batch); a resumed job keeps its own.",
+    )
 
 
 class LogSettings(BaseSettings):

@@ -15,6 +15,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas import ErrorInfo, PredictionRequest, PredictionResult, PropertyFeatures, Source, Timings, utc_now
+from schemas.chunks import reason_of, row_errors
 from schemas.jobs import RowError, row_request_id
 from state import State
 
@@ -24,17 +25,6 @@ MAX_REPORTED_ERRORS = 1_000
 # loop; short steps let concurrent uploads and requests take turns, so none of their Kafka or
 # Redis waits times out behind another upload's work on a busy machine.
 SUBMIT_STEP = 500
-
-
-def row_errors(row: int, error: ValidationError) -> list[RowError]:
-    return [
-        RowError(row=row, field=".".join(str(p) for p in item["loc"]) or "row", reason=item["msg"])
-        for item in error.errors(include_url=False)
-    ]
-
-
-def reason_of(errors: Sequence[RowError]) -> str:
-    return "; ".join(f"{e.field}: {e.reason}" for e in errors)
 
 
 @dataclass

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+from jobs.chunks import ChunkSubmitter, PublishChunks
+from jobs.download import bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
+from schemas.chunks import Detail, RowOutcome
 from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace
 from state import State, StoredJob, Viewer
 
@@ -15,6 +18,10 @@ READ_CHUNK = 1_000
 
 class JobNotFoundError(LookupError):
     """Unknown, expired or erased job, or one the viewer may not see."""
+
+
+class RowNotFoundError(LookupError):
+    """No such row in a bulk job, or it is not answered yet."""
 
 
 class JobConflictError(Exception):
@@ -58,19 +65,41 @@ def public(job: StoredJob) -> JobPublic:
 
 
 class JobService:
-    def __init__(self, state: State, publish: Publish) -> None:
+    def __init__(self, state: State, publish: Publish, publish_chunks: PublishChunks, chunk_rows: int) -> None:
         self.state = state
         self.publish = publish
+        self.publish_chunks = publish_chunks
+        self.chunk_rows = chunk_rows
 
-    async def open(self, viewer: Viewer, job_id: str, total: int, source: Source, with_meta: bool) -> JobSubmitter:
-        """A submitter for a new job, or for a retry by its owner (which skips rows already in)."""
+    async def _claim(
+        self, viewer: Viewer, job_id: str, total: int, source: Source, chunk_rows: int | None
+    ) -> StoredJob | None:
+        """Create the job, or find the viewer's own job of that id (a retry); None when it is new."""
         found = await self.state.jobs.get(job_id)
         if found is not None and not viewer.sees(found.owner):
             raise JobConflictError(f"job id {job_id} is already in use")
         if found is None:
-            await self.state.jobs.create(job_id, total, source, viewer.owner, utc_now())
+            await self.state.jobs.create(job_id, total, source, viewer.owner, utc_now(), chunk_rows)
+        return found
+
+    async def open(self, viewer: Viewer, job_id: str, total: int, source: Source, with_meta: bool) -> JobSubmitter:
+        """A submitter of single requests for a new job, or for a retry by its owner (which skips rows already in)."""
+        found = await self._claim(viewer, job_id, total, source, None)
         return JobSubmitter(
             self.state, self.publish, job_id, source, skip_existing=found is not None, with_meta=with_meta
+        )
+
+    async def open_bulk(
+        self, viewer: Viewer, job_id: str, total: int, source: Source, detail: Detail = "summary"
+    ) -> ChunkSubmitter:
+        """A submitter of chunks for a new bulk job, or for a retry by its owner (which sends only chunks
+        neither sent nor answered); a retry keeps the chunk size the job was created with."""
+        found = await self._claim(viewer, job_id, total, source, self.chunk_rows)
+        if found is not None and found.chunk_rows is None:
+            raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
+        chunk_rows = self.chunk_rows if found is None or found.chunk_rows is None else found.chunk_rows
+        return ChunkSubmitter(
+            self.state, self.publish_chunks, job_id, total, source, chunk_rows, detail, resume=found is not None
         )
 
     async def find(self, job_id: str, viewer: Viewer) -> StoredJob:
@@ -82,11 +111,27 @@ class JobService:
     async def status(self, job_id: str, viewer: Viewer) -> JobPublic:
         return public(await self.find(job_id, viewer))
 
-    async def rows(self, job_id: str, total: int, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
-        """Result rows in input order, ``chunk`` at a time (queued rows say so)."""
-        async for pairs in self.state.jobs.iter_results(job_id, total, chunk):
-            yield [JobRow.of(job_id, row, result) for row, result in pairs]
+    async def rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
+        """Result rows in input order, about ``chunk`` at a time (queued rows say so)."""
+        if job.chunk_rows is not None:
+            async for rows in bulk_rows(self.state, job.job_id, job.total, job.chunk_rows, chunk):
+                yield rows
+            return
+        async for pairs in self.state.jobs.iter_results(job.job_id, job.total, chunk):
+            yield [JobRow.of(job.job_id, row, result) for row, result in pairs]
+
+    async def row(self, job_id: str, row: int, viewer: Viewer) -> RowOutcome:
+        """One answered row of a bulk job, with contributions and comparables when the job asked for them."""
+        job = await self.find(job_id, viewer)
+        if job.chunk_rows is None:
+            raise RowNotFoundError(f"job {job_id} is not a bulk job: its rows are predictions of their own")
+        if not 0 <= row < job.total:
+            raise RowNotFoundError(f"job {job_id} has rows 0 to {job.total - 1}")
+        (found,) = await self.state.chunks.read(job_id, [row // job.chunk_rows])
+        if found is None:
+            raise RowNotFoundError(f"row {row} of job {job_id} is not answered yet")
+        return found.rows[row - found.first_row]
 
     async def erase(self, job_id: str, viewer: Viewer) -> None:
         job = await self.find(job_id, viewer)
-        await self.state.jobs.erase(job_id, job.total)
+        await self.state.jobs.erase(job_id, job.total, per_row_keys=job.chunk_rows is None)

@@ -28,8 +28,12 @@ def ingest_command(
     wait: float = typer.Option(3600.0, help="Seconds to wait for every row to be answered."),
     max_rows: int | None = typer.Option(None, hidden=True, help="Send at most this many rows, then stop (tests)."),
     quiet: bool = typer.Option(False, help="No progress bars."),
+    detail: str = typer.Option("summary", help="summary, or full: keep each row's contributions and comparables."),
 ) -> None:
     """Stream FILE through Kafka as one job, wait for it, write the results (with per-row failures)."""
+    if detail not in ("summary", "full"):
+        typer.echo(f"error: --detail is summary or full, not {detail!r}", err=True)
+        raise typer.Exit(2)
     settings = get_settings()
     configure_logging(settings.model_copy(update={"log_level": "WARNING"}), "ingest")
     try:
@@ -43,6 +47,7 @@ def ingest_command(
                 wait_seconds=wait,
                 max_rows=max_rows,
                 progress=not quiet,
+                detail="full" if detail == "full" else "summary",
             )
         )
     except TableError as exc:

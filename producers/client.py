@@ -26,6 +26,7 @@ from infra.kafka import (
     JSON_HEADERS,
     PUBLISH_FAULTS,
     KafkaUnavailableError,
+    chunk_messages,
     create_broker,
     hand_over,
     keyed_json,
@@ -34,6 +35,7 @@ from infra.kafka import (
 from infra.settings import Settings
 from infra.topics import ensure_topics
 from schemas import PredictionRequest, PredictionResult, PropertyFeatures, Source
+from schemas.chunks import RowChunk
 from schemas.topics import REPLY_TO_HEADER
 from state import State
 
@@ -138,6 +140,11 @@ class ValuationClient:
         headers = {**JSON_HEADERS, REPLY_TO_HEADER: self.reply_topic} if self.reply_topic else JSON_HEADERS
         topic = self.settings.requests_topic
         messages = [keyed_json(topic, r.request_id, r, headers) for r in requests]
+        await hand_over(self.broker, messages, self.settings.kafka_ack_timeout_seconds)
+
+    async def publish_chunks(self, chunks: Sequence[RowChunk]) -> None:
+        """``publish`` for a bulk job's chunks (key: job and chunk)."""
+        messages = chunk_messages(self.settings.requests_topic, chunks)
         await hand_over(self.broker, messages, self.settings.kafka_ack_timeout_seconds)
 
     async def submit(self, houses: Sequence[PropertyFeatures], job_id: str | None = None) -> list[str]:

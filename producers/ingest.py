@@ -1,9 +1,9 @@
 """Bulk ingestion of a CSV or Parquet file through Kafka as one job, resumable.
 
-The job id is ``--job-id`` or derived from the file's bytes, and row ids are ``job_id-row``:
-running the same file again finds the job, skips every row that already has a record in
-Redis (queued rows are already durable in Kafka, terminal rows are answered) and sends the
-rest, so an interrupted run resumes without scoring any row twice.
+The job id is ``--job-id`` or derived from the file's bytes; rows travel in chunks keyed by job
+and chunk (``jobs.chunks``). Running the same file again finds the job, skips every chunk that
+was acknowledged by Kafka or answered, and sends the rest, so an interrupted run resumes without
+sending a chunk twice; a chunk Kafka delivers twice is still counted once (``state.chunks``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from infra.settings import Settings
 from jobs.service import JobService
 from jobs.tables import RowEncoder, TableFormat, file_format, inspect, iter_rows, table_format
 from producers.client import ValuationClient
+from schemas.chunks import Detail
 from schemas.jobs import JobFormat
 from state import Viewer
 
@@ -70,13 +71,14 @@ async def ingest(
     wait_seconds: float = 3600.0,
     max_rows: int | None = None,
     progress: bool = True,
+    detail: Detail = "summary",
 ) -> IngestOutcome:
     fmt = file_format(path)
     total = await asyncio.to_thread(inspect, path, fmt)
     job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
     async with ValuationClient(settings, source="file") as client:
-        jobs = JobService(client.store, client.publish)
-        submitter = await jobs.open(Viewer(owner, operator=True), job, total, "file", with_meta=False)
+        jobs = JobService(client.store, client.publish, client.publish_chunks, settings.job_chunk_rows)
+        submitter = await jobs.open_bulk(Viewer(owner, operator=True), job, total, "file", detail)
         with (
             closing(iter_rows(path, fmt)) as chunks,
             tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
@@ -94,8 +96,9 @@ async def ingest(
         done, failed = await wait_for_job(jobs, job, owner, total, wait_seconds, progress)
         target = output or results_path(path, fmt)
         encoder = RowEncoder(output_format(target))
+        stored = await jobs.find(job, Viewer(owner, operator=True))
         with target.open("wb") as handle:
-            async for rows in jobs.rows(job, total):
+            async for rows in jobs.rows(stored):
                 handle.write(encoder.encode(rows))
             handle.write(encoder.finish())
     return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, done, failed, target)

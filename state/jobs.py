@@ -1,4 +1,5 @@
-"""Jobs: the counters hash, the index of recent jobs, the results hash in row order, and erase.
+"""Jobs: the counters hash, the index of recent jobs, the results hash in row order, and erase (a bulk
+job's chunk answers included: ``state.chunks``).
 
 A job's rows are answered by ``Predictions.save_results`` (which counts each row once); here
 live the job itself and what only a whole job can do: list, read back in order, and erase.
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from pydantic import BaseModel
 from redis.asyncio import Redis
@@ -34,6 +35,8 @@ class StoredJob(BaseModel):
     created_at: datetime | None = None
     done: int = 0
     failed: int = 0
+    chunk_rows: int | None = None
+    """Rows per chunk of a bulk job (answers in ``state.chunks``); None for a job of single requests."""
 
     @classmethod
     def of(cls, job_id: str, fields: dict[str, Any]) -> StoredJob | None:
@@ -50,14 +53,21 @@ class Jobs:
         self.feed = feed
 
     @guarded
-    async def create(self, job_id: str, total: int, source: str, owner: str, created_at: datetime) -> None:
+    async def create(
+        self, job_id: str, total: int, source: str, owner: str, created_at: datetime, chunk_rows: int | None = None
+    ) -> None:
         """The job's hash and its place in the index (whose members older than the retention go)."""
         key = self.keys.job(job_id)
+        fields: dict[str, str | int] = {
+            "total": total,
+            "source": source,
+            "owner": owner,
+            "created_at": created_at.isoformat(),
+        }
+        if chunk_rows is not None:
+            fields["chunk_rows"] = chunk_rows
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                key,
-                mapping={"total": total, "source": source, "owner": owner, "created_at": created_at.isoformat()},
-            )
+            pipe.hset(key, mapping=cast(Any, fields))
             pipe.hsetnx(key, "done", 0)
             pipe.hsetnx(key, "failed", 0)
             pipe.expire(key, self.ttl_seconds)
@@ -74,6 +84,17 @@ class Jobs:
     @guarded
     async def exists(self, job_id: str) -> bool:
         return bool(await self.client.exists(self.keys.job(job_id)))
+
+    @guarded
+    async def bytes_held(self, job_id: str) -> int:
+        """Redis memory of the job's own keys (counters, per-row results or chunk answers, sent chunks)."""
+        keys = (
+            self.keys.job(job_id),
+            self.keys.job_results(job_id),
+            self.keys.job_chunks(job_id),
+            self.keys.job_sent(job_id),
+        )
+        return sum([int(await self.client.memory_usage(k) or 0) for k in keys])
 
     @guarded
     async def recent(self, viewer: Viewer, limit: int = 20) -> list[StoredJob]:
@@ -111,11 +132,12 @@ class Jobs:
             yield list(zip(rows, await self.results(job_id, rows), strict=True))
 
     @guarded
-    async def erase(self, job_id: str, total: int) -> None:
+    async def erase(self, job_id: str, total: int, per_row_keys: bool = True) -> None:
         """Every row's record, meta and feedback, the job's hashes, index entry, idempotency binding and
-        feed entries; its tombstone drops rows still on their way (in Kafka, or being uploaded)."""
+        feed entries; its tombstone drops rows still on their way (in Kafka, or being uploaded). A bulk
+        job (``per_row_keys`` False) has no key per row: its answers are in its chunks hash."""
         await self.client.set(self.keys.tombstone(job_id), now_ms(), ex=self.ttl_seconds)
-        for start in range(0, total, ERASE_CHUNK):
+        for start in range(0, total if per_row_keys else 0, ERASE_CHUNK):
             ids = [row_request_id(job_id, r) for r in range(start, min(start + ERASE_CHUNK, total))]
             await self.client.delete(
                 *(k for rid in ids for k in (self.keys.prediction(rid), self.keys.meta(rid), self.keys.feedback(rid)))
@@ -125,6 +147,8 @@ class Jobs:
             pipe.delete(
                 self.keys.job(job_id),
                 self.keys.job_results(job_id),
+                self.keys.job_chunks(job_id),
+                self.keys.job_sent(job_id),
                 self.keys.idempotency_of(job_id),
                 *([str(binding)] if binding else []),
             )

@@ -30,12 +30,20 @@ class Keys:
         return f"{self.prefix}:meta:{request_id}"
 
     def job(self, job_id: str) -> str:
-        """Hash: ``total``, ``done``, ``failed``, ``created_at``, ``source``, ``owner``."""
+        """Hash: ``total``, ``done``, ``failed``, ``created_at``, ``source``, ``owner``; ``chunk_rows`` (bulk job)."""
         return f"{self.prefix}:job:{job_id}"
 
     def job_results(self, job_id: str) -> str:
         """Hash: input row index -> JSON ``PredictionResult``; read in row order."""
         return f"{self.prefix}:job:{job_id}:results"
+
+    def job_chunks(self, job_id: str) -> str:
+        """Hash: chunk index -> the compact answers of a bulk job's chunk (``state.chunks``); read in chunk order."""
+        return f"{self.prefix}:job:{job_id}:chunks"
+
+    def job_sent(self, job_id: str) -> str:
+        """Set: chunk indexes acknowledged by Kafka; a resumed job skips them."""
+        return f"{self.prefix}:job:{job_id}:sent"
 
     @property
     def jobs_index(self) -> str:

@@ -10,6 +10,7 @@ from redis.asyncio import Redis
 
 from infra.settings import Settings
 from state.calibration import CalibrationStore
+from state.chunks import ChunkStore
 from state.errors import guarded
 from state.feed import Feed
 from state.feedback import Feedback
@@ -40,6 +41,7 @@ class State:
         self.feed = Feed(client, keys, ttl_seconds)
         self.predictions = Predictions(client, keys, ttl_seconds, self.feed, feed_maxlen)
         self.jobs = Jobs(client, keys, ttl_seconds, self.feed)
+        self.chunks = ChunkStore(client, keys, ttl_seconds)
         self.idempotency = Idempotency(client, keys, ttl_seconds)
         self.feedback = Feedback(client, keys, ttl_seconds)
         self.heartbeats = Heartbeats(client, keys)

@@ -32,6 +32,15 @@ REPO = Path(__file__).resolve().parent.parent
 CACHE = REPO / ".state" / "cache"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--bulk-fault-rows",
+        type=int,
+        default=60_000,
+        help="Rows of the bulk fault test (tests/consumers/test_bulk_faults.py); 1000000 is the issue's size.",
+    )
+
+
 def _say(config: pytest.Config, line: str) -> None:
     """Write to the terminal past output capture, so the session log shows the services start."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 from contextlib import closing
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Response, UploadFile
+from fastapi import APIRouter, File, Form, Path, Query, Response, UploadFile
 from fastapi.responses import StreamingResponse
 
 from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
@@ -19,7 +19,9 @@ from infra.kafka import KafkaUnavailableError
 from jobs.service import JobService, accepted
 from jobs.tables import MEDIA_TYPES, RowEncoder, TableError, file_format, inspect, iter_rows
 from schemas.api import ErrorBody
+from schemas.chunks import Detail, RowOutcome
 from schemas.jobs import JobAccepted, JobFormat, JobPublic
+from state import StoredJob
 
 router = APIRouter(prefix="/jobs", tags=["jobs"])
 NOT_FOUND: dict[int | str, dict[str, Any]] = {
@@ -51,9 +53,14 @@ async def upload_job(
     settings: SettingsDep,
     viewer: ViewerDep,
     job_id: Annotated[str | None, Form(min_length=1, max_length=48, pattern=JOB_ID_PATTERN)] = None,
+    detail: Annotated[
+        Detail,
+        Form(description="summary: price, intervals, FSD, status per row; full: with contributions and comparables."),
+    ] = "summary",
     idempotency_key: IdempotencyKey = None,
 ) -> JobAccepted:
-    """Stream a file's rows to Kafka as one job (the upload is saved to disk and read in chunks)."""
+    """Stream a file's rows to Kafka as one job, in chunks of rows (the upload is saved to disk and read in
+    chunks); the same job id again resumes: only chunks neither sent nor answered go out."""
     async with saved_upload(file) as path:
         try:
             fmt = await asyncio.to_thread(file_format, path, file.filename or "")
@@ -68,7 +75,7 @@ async def upload_job(
         if total == 0:
             raise ApiError(422, "invalid_file", "the file has no rows")
         job = await store.idempotency.claim(viewer.owner, idempotency_key, job_id or uuid.uuid4().hex)
-        submitter = await jobs.open(viewer, job, total, "file", with_meta=True)
+        submitter = await jobs.open_bulk(viewer, job, total, "file", detail)
         try:
             with closing(iter_rows(path, fmt)) as chunks:
                 while chunk := await asyncio.to_thread(next, chunks, None):
@@ -85,9 +92,9 @@ async def get_job(job_id: str, jobs: JobsDep, viewer: ViewerDep) -> JobPublic:
     return await jobs.status(job_id, viewer)
 
 
-async def encoded(jobs: JobService, job_id: str, total: int, fmt: JobFormat) -> AsyncIterator[bytes]:
+async def encoded(jobs: JobService, job: StoredJob, fmt: JobFormat) -> AsyncIterator[bytes]:
     encoder = RowEncoder(fmt)
-    async for rows in jobs.rows(job_id, total):
+    async for rows in jobs.rows(job):
         yield encoder.encode(rows)
     yield encoder.finish()
 
@@ -112,10 +119,17 @@ async def job_results(
     """Download a job's results (streamed); rows still queued appear with status `queued`."""
     job = await jobs.find(job_id, viewer)
     return StreamingResponse(
-        encoded(jobs, job_id, job.total, format),
+        encoded(jobs, job, format),
         media_type=MEDIA_TYPES[format],
         headers={"Content-Disposition": f'attachment; filename="{job_id}.{format}"'},
     )
+
+
+@router.get("/{job_id}/rows/{row}", response_model=RowOutcome, response_model_exclude_none=True, responses=NOT_FOUND)
+async def job_row(job_id: str, row: Annotated[int, Path(ge=0)], jobs: JobsDep, viewer: ViewerDep) -> RowOutcome:
+    """One row of a file job: its valuation in brief, with contributions and comparables when the job was
+    uploaded with `detail=full`; 404 while the row is not answered yet."""
+    return await jobs.row(job_id, row, viewer)
 
 
 @router.delete("/{job_id}", status_code=204, responses=NOT_FOUND)

@@ -1,0 +1,183 @@
+"""Score bulk chunks: every valid row of a batch's chunks in one vectorised model call, answered compactly.
+
+Each chunk's rows are checked in one pass (``schemas.chunks.check_rows``); an invalid row is answered
+``failed`` (code ``invalid_features``) with the reasons a single request would get, and its chunk goes
+on. If the model fails on the whole batch, each chunk is scored alone, and in a chunk that still fails
+each row alone: a row the model cannot score fails by itself (``model_error``), never its chunk.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+import structlog
+
+from consumers.metrics import SCORING_SECONDS
+from consumers.model import LoadedModel
+from consumers.recalibration import Recalibrator
+from schemas import FEATURE_NAMES, ErrorInfo, Interval, PropertyFeatures, utc_now
+from schemas.chunks import INVALID_FEATURES, ChunkResult, RowChunk, RowOutcome, check_rows, reason_of
+from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE, Comparable, Contribution
+
+log = structlog.get_logger(__name__)
+MODEL_ERROR = "model_error"
+
+
+@dataclass
+class _Checked:
+    chunk: RowChunk
+    positions: list[int]  # valid rows' positions in the chunk
+    houses: list[PropertyFeatures]
+    failed: dict[int, RowOutcome]  # position -> answer of an invalid row
+
+
+def _check(chunk: RowChunk) -> _Checked:
+    checks = check_rows(chunk.rows, chunk.first_row)
+    failed = {
+        position: RowOutcome.model_construct(
+            row=chunk.first_row + position,
+            status="failed",
+            error=ErrorInfo(code=INVALID_FEATURES, message=reason_of(errors)),
+            flags=[],
+        )
+        for position, errors in checks.errors.items()
+    }
+    return _Checked(chunk, [p for p, _ in checks.valid], [h for _, h in checks.valid], failed)
+
+
+def houses_frame(houses: Sequence[PropertyFeatures]) -> pd.DataFrame:
+    """The model's input: validated houses' fields as columns (their fields are plain values)."""
+    return pd.DataFrame([h.__dict__ for h in houses], columns=list(FEATURE_NAMES))
+
+
+def _predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+    started = time.perf_counter()
+    output = model.predict(frame)
+    seconds = time.perf_counter() - started
+    SCORING_SECONDS.observe(seconds)
+    return output, seconds * 1000
+
+
+class _Answers:
+    """Turns the model's output columns into row answers (recalibrated intervals, detail on request)."""
+
+    def __init__(self, model: LoadedModel, recalibrator: Recalibrator | None) -> None:
+        self.model = model
+        self.recalibrator = recalibrator
+
+    def rows(self, checked: _Checked, output: pd.DataFrame) -> list[RowOutcome]:
+        columns: dict[str, list[Any]] = {name: output[name].tolist() for name in output.columns}
+        full = checked.chunk.detail == "full"
+        answers = []
+        for i, (position, house) in enumerate(zip(checked.positions, checked.houses, strict=True)):
+            row = checked.chunk.first_row + position
+            refusal = columns["refusal"][i]
+            if isinstance(refusal, str):
+                answers.append(self.failed(row, REFUSED_CODE, refusal))
+                continue
+            answers.append(self.done(row, house, {name: values[i] for name, values in columns.items()}, full))
+        return answers
+
+    @staticmethod
+    def failed(row: int, code: str, message: str) -> RowOutcome:
+        return RowOutcome.model_construct(
+            row=row, status="failed", error=ErrorInfo(code=code, message=message), flags=[]
+        )
+
+    def done(self, row: int, house: PropertyFeatures, cells: dict[str, Any], full: bool) -> RowOutcome:
+        price = float(cells["price"])
+        intervals = [
+            Interval.model_construct(
+                level=level,
+                lower=float(cells[f"lower_{round(level * 100)}"]),
+                upper=float(cells[f"upper_{round(level * 100)}"]),
+            )
+            for level in INTERVAL_LEVELS
+        ]
+        if self.recalibrator is not None:
+            intervals, _ = self.recalibrator.apply(self.model.ref.version, house, price, intervals)
+        bounds = {f"{side}_{round(i.level * 100)}": getattr(i, side) for i in intervals for side in ("lower", "upper")}
+        applicability = cells["applicability"]
+        detail: dict[str, Any] = {}
+        if full:
+            detail["contributions"] = [Contribution.model_validate(c) for c in cells["contributions"]]
+            detail["comparables"] = [Comparable.model_validate(c) for c in cells["comparables"]]
+        return RowOutcome.model_construct(
+            row=row,
+            status="done",
+            price=price,
+            fsd=float(cells["fsd"]),
+            confidence=float(cells["confidence"]),
+            confidence_band=cells["confidence_band"],
+            in_domain=bool(applicability["in_domain"]),
+            flags=list(applicability["flags"]),
+            months_beyond_data=int(cells["months_beyond_data"]),
+            error=None,
+            **bounds,
+            **detail,
+        )
+
+
+def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:
+    """One chunk alone; if the model fails on it, each row alone."""
+    try:
+        output, _ = _predict(model, houses_frame(checked.houses))
+        return answers.rows(checked, output)
+    except Exception as exc:
+        log.warning("chunk_scoring_failed", job_id=checked.chunk.job_id, chunk=checked.chunk.chunk, error=str(exc))
+    rows: list[RowOutcome] = []
+    for position, house in zip(checked.positions, checked.houses, strict=True):
+        one = _Checked(checked.chunk, [position], [house], {})
+        try:
+            output, _ = _predict(model, houses_frame([house]))
+            rows.extend(answers.rows(one, output))
+        except Exception as exc:
+            row = checked.chunk.first_row + position
+            rows.append(answers.failed(row, MODEL_ERROR, f"the model could not score this house: {exc}"))
+    return rows
+
+
+def score_chunks(
+    model: LoadedModel, chunks: Sequence[RowChunk], recalibrator: Recalibrator | None = None
+) -> tuple[list[ChunkResult], pd.DataFrame | None]:
+    """Every chunk's answer (rows in input order), and the frame of all valid rows (for the drift monitor)."""
+    if not chunks:
+        return [], None
+    checked = [_check(chunk) for chunk in chunks]
+    answers = _Answers(model, recalibrator)
+    houses = [h for c in checked for h in c.houses]
+    frame = houses_frame(houses)
+    valid: list[list[RowOutcome]] = []
+    inference_ms: float | None = None
+    try:
+        output, inference_ms = _predict(model, frame) if houses else (frame, 0.0)
+        start = 0
+        for c in checked:
+            part = output.iloc[start : start + len(c.houses)]
+            start += len(c.houses)
+            valid.append(answers.rows(c, part))
+    except Exception as exc:
+        log.warning("bulk_scoring_failed", chunks=len(chunks), rows=len(houses), error=str(exc))
+        valid = [_score_chunk(model, answers, c) for c in checked]
+    scored_at = utc_now()
+    results = []
+    for c, rows in zip(checked, valid, strict=True):
+        by_row = {r.row: r for r in rows} | {o.row: o for o in c.failed.values()}
+        results.append(
+            ChunkResult(
+                job_id=c.chunk.job_id,
+                chunk=c.chunk.chunk,
+                first_row=c.chunk.first_row,
+                source=c.chunk.source,
+                model=model.ref,
+                submitted_at=c.chunk.submitted_at,
+                scored_at=scored_at,
+                inference_ms=inference_ms,
+                rows=[by_row[c.chunk.first_row + i] for i in range(len(c.chunk.rows))],
+            )
+        )
+    return results, frame if houses else None

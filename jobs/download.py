@@ -1,0 +1,54 @@
+"""A bulk job's results in input order, read chunk by chunk from the compact store (``state.chunks``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+from schemas.chunks import RowOutcome
+from schemas.jobs import JobRow, row_request_id
+from state import State
+
+
+def outcome_row(job_id: str, outcome: RowOutcome, model_version: str | None) -> JobRow:
+    error = outcome.error
+    return JobRow.model_construct(
+        row=outcome.row,
+        request_id=row_request_id(job_id, outcome.row),
+        status=outcome.status,
+        price=outcome.price,
+        lower_80=outcome.lower_80,
+        upper_80=outcome.upper_80,
+        lower_90=outcome.lower_90,
+        upper_90=outcome.upper_90,
+        fsd=outcome.fsd,
+        confidence=outcome.confidence,
+        confidence_band=outcome.confidence_band,
+        in_domain=outcome.in_domain,
+        flags=None if outcome.status == "failed" else "; ".join(outcome.flags),
+        months_beyond_data=outcome.months_beyond_data,
+        model_version=model_version,
+        error_code=None if error is None else error.code,
+        error=None if error is None else error.message,
+    )
+
+
+def queued_row(job_id: str, row: int) -> JobRow:
+    return JobRow(row=row, request_id=row_request_id(job_id, row), status="queued")
+
+
+async def bulk_rows(
+    state: State, job_id: str, total: int, chunk_rows: int, read_rows: int
+) -> AsyncIterator[list[JobRow]]:
+    """Every row once, in input order: answered chunks from the store, the rest as queued rows."""
+    per_read = max(1, read_rows // chunk_rows)
+    chunks = (total + chunk_rows - 1) // chunk_rows
+    for start in range(0, chunks, per_read):
+        indexes = list(range(start, min(start + per_read, chunks)))
+        rows: list[JobRow] = []
+        for index, found in zip(indexes, await state.chunks.read(job_id, indexes), strict=True):
+            if found is None:
+                first = index * chunk_rows
+                rows.extend(queued_row(job_id, r) for r in range(first, min(first + chunk_rows, total)))
+                continue
+            rows.extend(outcome_row(job_id, outcome, found.model_version) for outcome in found.rows)
+        yield rows
