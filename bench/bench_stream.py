@@ -29,7 +29,7 @@ from consumers.model import ModelHolder, features_frame
 from consumers.scoring import score
 from infra import stack
 from infra.settings import Settings, to_env
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from schemas import PredictionRequest, PropertyFeatures, utc_now
 from state import ANONYMOUS, State
 from state.probe import heartbeats
@@ -74,7 +74,7 @@ def isolated(base: Settings, **overrides: Any) -> Settings:
         )
     )
     topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+    asyncio.run(ensure_settings_topics(settings, topics))
     return settings
 
 

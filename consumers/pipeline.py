@@ -16,6 +16,13 @@ batch must start at the seek offset), and the re-read redelivers them. Results a
 by request_id, so a redelivery rewrites the same record.
 A rebalance flushes the batches in flight first (bounded by ``flush_seconds``); a commit refused
 because the partition moved is logged, not fatal: the new owner re-reads (at-least-once).
+
+Exactly-once (``transactions`` given, ``consumers.transactions``): a batch's tail and its offsets
+form one Kafka transaction, run once every earlier batch settled, so transactions commit in batch
+order, one at a time, and a batch's offsets commit atomically with its results. Heads still run
+ahead (up to ``depth`` batches are scored and in Redis while earlier transactions commit). A
+transaction that fails is aborted and tried again whole; only a batch whose head failed, or a
+fenced producer, rewinds as above.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -39,6 +47,12 @@ log = structlog.get_logger(__name__)
 Records = Sequence[ConsumerRecord[bytes, bytes]]
 Tail = Callable[[], Awaitable[None]]  # the rest of a batch's work, after its results are in Redis
 Head = Callable[[Records], Awaitable[Tail]]
+
+
+class Transactions(Protocol):
+    """Runs a batch's tail and commits its offsets in one transaction (``consumers.transactions``)."""
+
+    async def commit(self, work: Tail, offsets: dict[TopicPartition, int]) -> None: ...
 
 
 @dataclass(eq=False)
@@ -62,6 +76,7 @@ class CommitPipeline:
         depth: int = 8,
         flush_seconds: float = 10.0,
         drop_prefetched: Callable[[], int] = lambda: 0,
+        transactions: Transactions | None = None,
     ) -> None:
         self._consumer = consumer
         self._drop_prefetched = drop_prefetched  # records fetched but not yet handed over
@@ -74,6 +89,7 @@ class CommitPipeline:
         self._rewound: dict[TopicPartition, int] = {}  # partition -> offset its next batch must start at
         self._last: asyncio.Task[None] | None = None  # the newest batch: each settles after its predecessor
         self._closing = False
+        self._transactions = transactions  # None: at-least-once (tails overlap, then consumer commits)
 
     async def process(self, records: Records, head: Head) -> None:
         """Run the batch's head now, then queue its tail and commit (waits while ``depth`` tails are queued)."""
@@ -127,23 +143,31 @@ class CommitPipeline:
         self, span: Span, tail: Tail | None, failure: Exception | None, previous: asyncio.Task[None] | None
     ) -> None:
         try:
-            if tail is not None:
-                try:
-                    await tail()
-                except Exception as exc:
-                    failure = exc
+            if tail is not None and self._transactions is None:
+                failure = await _failure_of(tail) or failure
             if previous is not None:
                 await asyncio.wait([previous])  # settle in order, whatever happened to it
             if span.epoch != self._epoch:
                 return  # an earlier failure or a rebalance already rewound this batch
+            if tail is not None and failure is None and self._transactions is not None:
+                failure = await _failure_of(lambda: self._transact(span, tail))
             if failure is not None:
                 log.error("batch_failed", error=repr(failure), exc_info=failure)
                 self._rewind()
                 return
-            self._ready(span)
+            if self._transactions is None:
+                self._ready(span)
         finally:
             self._forget(span)
             self._slots.release()
+
+    async def _transact(self, span: Span, tail: Tail) -> None:
+        """The tail and the batch's offsets (of partitions still owned) in one transaction."""
+        assert self._transactions is not None
+        consumer = self._consumer()
+        owned = consumer.assignment() if consumer is not None else set()
+        await self._transactions.commit(tail, {tp: o for tp, o in span.next.items() if tp in owned})
+        STAGE_SECONDS.labels("cycle").observe(time.perf_counter() - span.handed_over)
 
     def _ready(self, span: Span) -> None:
         """Queue a settled batch's offsets; one commit at a time carries all that are queued."""
@@ -223,6 +247,14 @@ class CommitPipeline:
         self._rewound.clear()  # positions of the next assignment come from the committed offsets
         if not flushed:
             log.warning("pipeline_not_flushed_before_rebalance", seconds=self._flush_seconds)
+
+
+async def _failure_of(call: Tail) -> Exception | None:
+    try:
+        await call()
+    except Exception as exc:
+        return exc
+    return None
 
 
 class PipelineRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]

@@ -37,7 +37,7 @@ from infra import programs, readiness, stack
 from infra.logging import configure_logging
 from infra.settings import Settings, get_settings, to_env
 from infra.supervision import Program, Supervisor
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from infra.training_status import read_status, status_path
 from infra.watch import Level, Watcher
 from schemas.messages import utc_now
@@ -300,7 +300,7 @@ def up() -> None:
         running = Stack(settings, supervisor)
         running.wait_ready(["kafka", "redis"], INFRA_READY_TIMEOUT_SECONDS)
         topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+        asyncio.run(ensure_settings_topics(settings, topics))
         wait_for_coordinator(settings)
         say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions), consumer group ready")
         # The API and the dashboard need no model: they start while it trains.

@@ -45,6 +45,11 @@ class LocalStackSettings(BaseSettings):
         default=9092,
         description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
     )
+    kafka_brokers: Literal[1, 3] = Field(
+        default=1,
+        description="Kafka brokers `make run` starts (3: a KRaft cluster of three, the next two on the following "
+        "ports; set KAFKA_REPLICATION_FACTOR=3 and KAFKA_MIN_INSYNC_REPLICAS=2 with it).",
+    )
     dashboard_port: int = Field(default=8501, description="Dashboard port.")
     mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
 
@@ -54,6 +59,15 @@ class KafkaSettings(BaseSettings):
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_partitions: int = Field(default=6, ge=1, description="Partitions per topic at creation.")
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas per partition of the topics the stack creates (3 on a cluster)."
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="min.insync.replicas of the topics the stack creates: replicas that must hold a write before "
+        "acks=all confirms it (2 with three replicas: one broker may die without a loss or a refusal).",
+    )
     requests_topic: str = Field(default=REQUESTS_TOPIC, description="Topic of prediction requests.")
     results_topic: str = Field(default=RESULTS_TOPIC, description="Topic of prediction results.")
     dlq_topic: str = Field(default=DLQ_TOPIC, description="Dead-letter topic for bad input.")
@@ -71,6 +85,12 @@ class WorkerSettings(BaseSettings):
     consumer_group: str = Field(default="valuestream-workers", description="Workers' consumer group.")
     batch_max_records: int = Field(default=500, ge=1, description="Most records a worker scores at once.")
     batch_max_wait_ms: int = Field(default=20, ge=0, description="Longest wait to fill a batch.")
+    delivery: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="Results topic delivery: 'exactly_once' publishes each batch's results and dead letters and "
+        "commits its offsets in one Kafka transaction (read the topic with isolation_level=read_committed); "
+        "'at_least_once' commits after the results are acknowledged, so a rewind repeats some (identical) results.",
+    )
     worker_pipeline_depth: int = Field(
         default=8,
         ge=1,
@@ -188,6 +208,8 @@ class Settings(
             raise ValueError("set VALUESTREAM_API_KEY_SALT in production")
         if self.calibration_price_low >= self.calibration_price_high:
             raise ValueError("VALUESTREAM_CALIBRATION_PRICE_LOW must be below VALUESTREAM_CALIBRATION_PRICE_HIGH")
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError("VALUESTREAM_KAFKA_MIN_INSYNC_REPLICAS cannot exceed VALUESTREAM_KAFKA_REPLICATION_FACTOR")
         return self
 
     @property

@@ -24,7 +24,7 @@ import redis
 
 from infra import stack
 from infra.settings import Settings, to_env
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from schemas.api import WorkerHeartbeat
 from state.keys import Keys
 
@@ -106,13 +106,7 @@ def isolated_settings(base: Settings, **overrides: object) -> Settings:
         "redis_prefix": f"t{tag}",
     }
     settings = Settings(**(fields | overrides))
-    asyncio.run(
-        ensure_topics(
-            settings.kafka_bootstrap,
-            [settings.requests_topic, settings.results_topic, settings.dlq_topic],
-            settings.kafka_partitions,
-        )
-    )
+    asyncio.run(ensure_settings_topics(settings, [settings.requests_topic, settings.results_topic, settings.dlq_topic]))
     return settings
 
 
