@@ -59,7 +59,8 @@ class TransactionalSink:
         self.transactional_id = transactional_id(settings, worker_index)
         self._on_fenced = on_fenced
         self._producer: AIOKafkaProducer | None = None
-        self.fenced = False
+        self.fenced = False  # another producer took the id: no transaction of this one commits again
+        self._stopping = False
 
     async def start(self) -> None:
         """Start the producer; its first transaction waits for ``init_transactions`` (which fences a zombie)."""
@@ -74,7 +75,7 @@ class TransactionalSink:
 
     def _new_producer(self) -> AIOKafkaProducer:
         return AIOKafkaProducer(
-            bootstrap_servers=self.settings.kafka_bootstrap,
+            bootstrap_servers=self.settings.kafka_servers,
             client_id=self.transactional_id,
             transactional_id=self.transactional_id,
             acks="all",
@@ -108,13 +109,15 @@ class TransactionalSink:
         try:
             await with_retry("kafka_transaction", lambda: self._once(work, offsets))
         except FencedError:
-            if not self.fenced:
-                self.fenced = True
+            if not self._stopping:
+                self._stopping = True
                 log.error("producer_fenced", transactional_id=self.transactional_id)
                 self._on_fenced()
             raise
 
     async def _once(self, work: Work, offsets: dict[TopicPartition, int]) -> None:
+        if self.fenced:  # never replaced by a new producer: that would fence the worker that fenced this one
+            raise FencedError(f"{self.transactional_id} was fenced by a newer producer")
         producer = self.producer
         try:
             await producer.begin_transaction()
@@ -124,6 +127,7 @@ class TransactionalSink:
             await producer.commit_transaction()
         except Exception as exc:
             if fenced(exc):
+                self.fenced = True
                 raise FencedError(f"{self.transactional_id} was fenced by a newer producer") from exc
             await self._abort(exc)
             if isinstance(exc, TransactionFailedError):

@@ -46,14 +46,20 @@ def cluster_commands(
     partitions: int = 6,
     cache_dir: Path | None = None,
     heap: str = "384m",
+    controller_ports: list[int] | None = None,
 ) -> list[KafkaNode]:
     """Write every node's config, format the storage of those not yet formatted (one cluster id),
-    and return the nodes with the command lines that run them (not started)."""
+    and return the nodes with the command lines that run them (not started). Controllers listen on
+    ``controller_ports`` (free ports when None)."""
     classpath = stack.kafka_classpath(cache_dir or state_dir)
     for port in ports:
         if stack.port_open(port):
             raise stack.StackError(f"port {port} is taken: stop what listens there or choose other ports")
-    nodes = [KafkaNode(i, port, stack.free_port(), state_dir / f"kafka-{i}") for i, port in enumerate(ports, start=1)]
+    controllers = controller_ports or [stack.free_port() for _ in ports]
+    nodes = [
+        KafkaNode(i, port, controller, state_dir / f"kafka-{i}")
+        for i, (port, controller) in enumerate(zip(ports, controllers, strict=True), start=1)
+    ]
     voters = ",".join(f"{n.node_id}@127.0.0.1:{n.controller_port}" for n in nodes)
     id_file = state_dir / "kafka-cluster-id"
     if not id_file.exists():
@@ -144,7 +150,7 @@ def start_cluster(
 
 async def leaders(bootstrap: str, topics: list[str]) -> dict[tuple[str, int], int]:
     """The node leading each partition of ``topics`` (-1: none at the moment)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10_000)
     await admin.start()
     try:
         described = await admin.describe_topics(topics)

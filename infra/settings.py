@@ -45,10 +45,12 @@ class LocalStackSettings(BaseSettings):
         default=9092,
         description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
     )
-    kafka_brokers: Literal[1, 3] = Field(
+    kafka_brokers: int = Field(
         default=1,
-        description="Kafka brokers `make run` starts (3: a KRaft cluster of three, the next two on the following "
-        "ports; set KAFKA_REPLICATION_FACTOR=3 and KAFKA_MIN_INSYNC_REPLICAS=2 with it).",
+        ge=1,
+        le=5,
+        description="Kafka brokers `make run` starts: 1, or a KRaft cluster (e.g. 3) on the following ports, "
+        "its topics replicated on every broker with min.insync.replicas=2.",
     )
     dashboard_port: int = Field(default=8501, description="Dashboard port.")
     mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
@@ -220,6 +222,11 @@ class Settings(
     def rate_limited(self) -> bool:
         """An empty value cannot come from the environment (empty variables are ignored): 'none' turns limits off."""
         return self.rate_limit.strip().lower() not in {"", "none", "off"}
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        """The bootstrap servers as a list: aiokafka takes a string as one single address."""
+        return [server.strip() for server in self.kafka_bootstrap.split(",") if server.strip()]
 
     @property
     def state_path(self) -> Path:

@@ -360,7 +360,7 @@ async def kafka_ready(bootstrap: str) -> bool:
     if not port_open(int(port), host or "127.0.0.1"):
         return False
     with quiet_aiokafka():
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=2000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -375,7 +375,7 @@ async def group_coordinator_ready(bootstrap: str, group: str) -> bool:
     """True once the broker names a coordinator for ``group``. On a new broker the first ask
     creates the offsets topic; until it exists a consumer joining the group logs an error."""
     with quiet_aiokafka():
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        client = AIOKafkaClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=2000)
         try:
             await client.bootstrap()
             await client.coordinator_lookup(CoordinationType.GROUP, group)

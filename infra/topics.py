@@ -15,7 +15,7 @@ async def ensure_topics(
 ) -> None:
     """Create the topics that do not exist yet (idempotent), with ``replication`` replicas per partition,
     of which ``min_insync`` must hold a write before an acks=all producer hears it is confirmed."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=10_000)
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -97,7 +97,7 @@ class ValuationClient:
         await ensure_settings_topics(self.settings, [topic])
         # read_committed: in exactly-once mode a reply shows only once its batch's transaction committed.
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False, isolation_level="read_committed"
+            bootstrap_servers=self.settings.kafka_servers, enable_auto_commit=False, isolation_level="read_committed"
         )
         await consumer.start()
         self._consumer = consumer
