@@ -52,7 +52,9 @@ Head = Callable[[Records], Awaitable[Tail]]
 class Transactions(Protocol):
     """Runs a batch's tail and commits its offsets in one transaction (``consumers.transactions``)."""
 
-    async def commit(self, work: Tail, offsets: dict[TopicPartition, int]) -> None: ...
+    async def commit(self, work: Tail, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
+        """``current``: False once the batch was given up (a rebalance); its transaction must then not commit."""
+        ...
 
 
 @dataclass(eq=False)
@@ -151,6 +153,8 @@ class CommitPipeline:
                 return  # an earlier failure or a rebalance already rewound this batch
             if tail is not None and failure is None and self._transactions is not None:
                 failure = await _failure_of(lambda: self._transact(span, tail))
+                if span.epoch != self._epoch:
+                    return  # given up meanwhile (a rebalance): its transaction was aborted, not committed
             if failure is not None:
                 log.error("batch_failed", error=repr(failure), exc_info=failure)
                 self._rewind()
@@ -166,7 +170,8 @@ class CommitPipeline:
         assert self._transactions is not None
         consumer = self._consumer()
         owned = consumer.assignment() if consumer is not None else set()
-        await self._transactions.commit(tail, {tp: o for tp, o in span.next.items() if tp in owned})
+        offsets = {tp: o for tp, o in span.next.items() if tp in owned}
+        await self._transactions.commit(tail, offsets, lambda: span.epoch == self._epoch)
         STAGE_SECONDS.labels("cycle").observe(time.perf_counter() - span.handed_over)
 
     def _ready(self, span: Span) -> None:
@@ -239,9 +244,15 @@ class CommitPipeline:
             log.warning("pipeline_not_flushed", seconds=self._flush_seconds)
 
     async def revoked(self) -> None:
-        """Before a rebalance takes partitions away: commit what is ready, forget the rest."""
+        """Before a rebalance takes partitions away: commit what is ready, forget the rest.
+
+        Exactly-once: a transaction still in flight after the flush must not commit once the partitions
+        may have a new owner, so the epoch moves first (the transaction sees its batch is no longer
+        current and aborts at its next step) and the rebalance waits until it has ended."""
         flushed = await self.flush()
         self._epoch += 1
+        if not flushed and self._transactions is not None and self._last is not None:
+            await asyncio.wait([self._last])
         self._drop_prefetched()  # the new owner of their partitions re-reads them
         self._open.clear()
         self._rewound.clear()  # positions of the next assignment come from the committed offsets

@@ -42,6 +42,10 @@ class FencedError(RuntimeError):
     """Another producer with this worker's transactional id started: this one is a zombie and must stop."""
 
 
+class StaleBatchError(RuntimeError):
+    """The batch was given up (its partitions may have a new owner): its transaction was aborted."""
+
+
 class TransactionFailedError(RuntimeError):
     """A send in the open transaction failed: the transaction must be aborted and tried again whole.
 
@@ -103,11 +107,12 @@ class TransactionalSink:
         except (KafkaError, OSError) as exc:  # not retried here: the open transaction is aborted, then sent again whole
             raise TransactionFailedError(f"send in transaction failed: {exc!r}") from exc
 
-    async def commit(self, work: Work, offsets: dict[TopicPartition, int]) -> None:
+    async def commit(self, work: Work, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
         """``work`` and ``offsets`` (the next offset to read per partition) in one transaction, tried again
-        whole until it commits. Raises ``FencedError`` (after ``on_fenced``) if another worker took the id."""
+        whole until it commits, or until ``current()`` turns False (``StaleBatchError``: aborted, never
+        committed). Raises ``FencedError`` (after ``on_fenced``) if another worker took the id."""
         try:
-            await with_retry("kafka_transaction", lambda: self._once(work, offsets))
+            await with_retry("kafka_transaction", lambda: self._once(work, offsets, current))
         except FencedError:
             if not self._stopping:
                 self._stopping = True
@@ -115,7 +120,9 @@ class TransactionalSink:
                 self._on_fenced()
             raise
 
-    async def _once(self, work: Work, offsets: dict[TopicPartition, int]) -> None:
+    async def _once(self, work: Work, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
+        if not current():
+            raise StaleBatchError("the batch was given up before its transaction began")
         if self.fenced:  # never replaced by a new producer: that would fence the worker that fenced this one
             raise FencedError(f"{self.transactional_id} was fenced by a newer producer")
         producer = self.producer
@@ -124,6 +131,8 @@ class TransactionalSink:
             await work()
             if offsets:
                 await producer.send_offsets_to_transaction(offsets, self.settings.consumer_group)
+            if not current():
+                raise StaleBatchError("the batch was given up during its transaction")
             await producer.commit_transaction()
         except Exception as exc:
             if fenced(exc):

@@ -40,10 +40,10 @@ def test_the_busiest_leader_sigkilled_mid_stream_then_restarted(
     settings = fault_settings(cluster_base, "exactly_once")
     view = RedisView(settings)
     start_worker(settings)
-    ids = stream(settings, fault_requests)
-    progressed(view, fault_requests // 10)
 
-    with posting(settings) as posts:
+    with posting(settings) as posts:  # the API posts from before the stream until after the restart
+        ids = stream(settings, fault_requests)
+        progressed(view, fault_requests // 10)
         node = kill_busiest_leader(kafka_cluster, settings)
         assert done_count(view) < fault_requests, "the stream ended before the kill: the test proves nothing"
         # The cluster fences the dead node and moves its leaderships; the stream goes on meanwhile.
@@ -83,11 +83,11 @@ def test_a_worker_and_the_busiest_leader_sigkilled_at_once(
 ) -> None:
     settings = fault_settings(cluster_base, delivery)
     view = RedisView(settings)
-    ids = stream(settings, fault_requests)
     first = start_worker(settings)
-    progressed(view, fault_requests // 10)
 
     with posting(settings) as posts:
+        ids = stream(settings, fault_requests)
+        progressed(view, fault_requests // 10)
         first.kill()
         node = kill_busiest_leader(kafka_cluster, settings)
         assert done_count(view) < fault_requests, "the stream ended before the kills: the test proves nothing"

@@ -132,7 +132,7 @@ class RecordedTransactions:
         self.open = 0
         self.most_open = 0
 
-    async def commit(self, work: Tail, offsets: dict[TopicPartition, int]) -> None:
+    async def commit(self, work: Tail, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
         self.open += 1
         self.most_open = max(self.most_open, self.open)
         try:
