@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Iterable
 
 import structlog
 from aiokafka import AIOKafkaProducer, TopicPartition
-from aiokafka.errors import KafkaError, ProducerFenced
+from aiokafka.errors import InvalidProducerEpoch, KafkaError, ProducerFenced
 
 from consumers.metrics import PIPELINE_EVENTS
 from consumers.retry import with_retry
@@ -160,7 +160,7 @@ def fenced(error: BaseException) -> bool:
     """Whether ``error`` or what caused it says another producer took this transactional id."""
     seen: BaseException | None = error
     while seen is not None:
-        if isinstance(seen, ProducerFenced):
+        if isinstance(seen, (ProducerFenced, InvalidProducerEpoch)):
             return True
         seen = seen.__cause__
     return False

@@ -23,8 +23,9 @@ def test_a_second_worker_of_the_same_index_fences_the_first(
     create_job(settings, "fenced", total)
     requests = requests_for(total, "fenced", job_id="fenced")
     zombie = start_worker(settings, index=0)
-    successor = start_worker(settings, index=0)  # its first transaction bumps the epoch of the shared id
-    produce(settings, [as_message(r) for r in requests])
+    successor = start_worker(settings, index=0, wait=False)  # its producer's start bumps the shared id's epoch
+    wait_until(lambda: "transactional_producer_ready" in successor.log.read_text(), 120, "second worker ready")
+    produce(settings, [as_message(r) for r in requests])  # the group splits them: the first worker gets some
 
     wait_until(lambda: view.job_done("fenced", total), 180, "job complete")
     wait_until(lambda: zombie.process.poll() is not None, 60, "the fenced worker stops")
