@@ -98,7 +98,9 @@ def test_make_run_with_three_brokers_describes_a_replicated_cluster(tmp_path: Pa
     voters = "controller.quorum.voters=1@127.0.0.1:20092,2@127.0.0.1:20093,3@127.0.0.1:20094"
     for node in (1, 2, 3):
         config = (tmp_path / "cluster" / f"kafka-{node}" / "server.properties").read_text()
-        assert voters in config and f"node.id={node}\n" in config
-        assert "offsets.topic.replication.factor=3" in config and "transaction.state.log.min.isr=2" in config
+        assert voters in config
+        assert f"node.id={node}\n" in config
+        assert "offsets.topic.replication.factor=3" in config
+        assert "transaction.state.log.min.isr=2" in config
         assert (tmp_path / "cluster" / f"kafka-{node}" / "data" / "meta.properties").exists()
     assert local_settings(Settings(state_dir=tmp_path)).kafka_replication_factor == 1  # one broker by default
