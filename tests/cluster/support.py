@@ -21,6 +21,9 @@ from tests.consumers.conftest import RedisView, as_message, create_job, produce,
 
 Delivery = Literal["at_least_once", "exactly_once"]
 JOB = "stream"
+# 202: queued; 200: queued and already answered (a client-chosen id is looked up after it is handed over,
+# and a fast worker may have scored it by then). Both mean Kafka has the request.
+ACCEPTED = {200, 202}
 
 
 def fault_settings(base: Settings, delivery: Delivery) -> Settings:
@@ -83,7 +86,7 @@ def posting(settings: Settings) -> Iterator[ApiPosts]:
                     request_id = f"api-{uuid.uuid4().hex}"
                     answer = client.post("/api/v1/predict", json={"request_id": request_id, "features": HOUSE})
                     posts.statuses[answer.status_code] += 1
-                    if answer.status_code == 202:
+                    if answer.status_code in ACCEPTED:
                         posts.accepted.append(request_id)
                     elif answer.status_code == 503:
                         posts.refused.append(request_id)
@@ -153,7 +156,8 @@ def same_answer(left: PredictionResult, right: PredictionResult) -> bool:
 
 
 def assert_api_held(posts: ApiPosts) -> None:
-    """During the broker's loss the API accepted (202) or refused (503), never failed (500)."""
+    """During the broker's loss the API accepted (202, or 200 with the answer) or refused (503), never
+    failed (500)."""
     assert posts.statuses, "no request was posted during the fault: the test proves nothing"
-    assert set(posts.statuses) <= {202, 503}, dict(posts.statuses)
+    assert set(posts.statuses) <= ACCEPTED | {503}, dict(posts.statuses)
     assert posts.statuses.get(202, 0) > 0, dict(posts.statuses)
