@@ -142,7 +142,9 @@ def check_outcome(
         assert not repeated, f"{len(repeated)} requests more than once on the committed results topic"
     for rid, copies in published.items():
         answer = stored[rid]
-        assert answer is not None
+        if rid in maybe:  # a 503 erased the request from Redis, possibly after the worker had answered it
+            continue
+        assert answer is not None, f"{rid} is on the results topic but not in Redis"
         assert all(same_answer(copy, answer) for copy in copies), f"{rid}: the topic and Redis disagree"
 
 
