@@ -92,6 +92,7 @@ class CommitPipeline:
         self._last: asyncio.Task[None] | None = None  # the newest batch: each settles after its predecessor
         self._closing = False
         self._transactions = transactions  # None: at-least-once (tails overlap, then consumer commits)
+        self._transacted: dict[TopicPartition, int] = {}  # offsets this worker's transactions committed
 
     async def process(self, records: Records, head: Head) -> None:
         """Run the batch's head now, then queue its tail and commit (waits while ``depth`` tails are queued)."""
@@ -172,6 +173,7 @@ class CommitPipeline:
         owned = consumer.assignment() if consumer is not None else set()
         offsets = {tp: o for tp, o in span.next.items() if tp in owned}
         await self._transactions.commit(tail, offsets, lambda: span.epoch == self._epoch)
+        self._transacted.update(offsets)
         STAGE_SECONDS.labels("cycle").observe(time.perf_counter() - span.handed_over)
 
     def _ready(self, span: Span) -> None:
@@ -243,6 +245,21 @@ class CommitPipeline:
         if not await self.flush():
             log.warning("pipeline_not_flushed", seconds=self._flush_seconds)
 
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Exactly-once: start each partition at least where this worker's own transactions left it.
+
+        aiokafka fetches committed offsets without ``require_stable`` (KIP-447), so right after a
+        transaction commits the group may still return the offset before it, and the batch would be
+        read (and its results committed) again. Offsets only grow: the larger of the two is right."""
+        consumer = self._consumer()
+        if self._transactions is None or consumer is None:
+            return
+        for tp in partitions & self._transacted.keys():
+            committed = await consumer.committed(tp)
+            if committed is None or committed < self._transacted[tp]:
+                PIPELINE_EVENTS.labels("stale_offset_skipped").inc()
+                consumer.seek(tp, self._transacted[tp])
+
     async def revoked(self) -> None:
         """Before a rebalance takes partitions away: commit what is ready, forget the rest.
 
@@ -276,4 +293,4 @@ class PipelineRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc
         await self.pipeline.revoked()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        await self.pipeline.assigned(assigned)
