@@ -28,8 +28,8 @@ $(VENV)/.synced: pyproject.toml uv.lock
 
 venv: $(VENV)/.synced  ## the virtualenv with the locked dependencies
 
-run: system-deps venv  ## the whole stack on local defaults; trains a model if none is registered
-	VALUESTREAM_WORKERS=$(WORKERS) $(PY) -m infra.run up
+run: system-deps venv  ## the whole stack on local defaults; trains a model if none is registered (KAFKA_BROKERS=3: a cluster)
+	VALUESTREAM_WORKERS=$(WORKERS) $(if $(KAFKA_BROKERS),VALUESTREAM_KAFKA_BROKERS=$(KAFKA_BROKERS),) $(PY) -m infra.run up
 
 stop:  ## stop everything `make run` started
 	@if [ -x $(PY) ]; then $(PY) -m infra.run down; fi

@@ -20,6 +20,7 @@ ORDER = (
     "bench_model.py",
     "bench_stream.py",
     "bench_bulk.py",
+    "bench_delivery.py",
     "bench_rest.py",
     "bench_dashboard.py",
     "bench_startup.py",

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -18,6 +19,7 @@ import tempfile
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +31,7 @@ from consumers.model import ModelHolder, features_frame
 from consumers.scoring import score
 from infra import stack
 from infra.settings import Settings, to_env
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from schemas import PredictionRequest, PropertyFeatures, utc_now
 from state import ANONYMOUS, State
 from state.probe import heartbeats
@@ -74,7 +76,7 @@ def isolated(base: Settings, **overrides: Any) -> Settings:
         )
     )
     topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-    asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+    asyncio.run(ensure_settings_topics(settings, topics))
     return settings
 
 
@@ -138,7 +140,7 @@ async def produce(settings: Settings, requests: list[PredictionRequest]) -> None
     from aiokafka import AIOKafkaProducer
 
     producer = AIOKafkaProducer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         acks="all",
         enable_idempotence=True,
         linger_ms=5,
@@ -155,11 +157,10 @@ async def produce(settings: Settings, requests: list[PredictionRequest]) -> None
         await producer.stop()
 
 
-def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path) -> tuple[float, int]:
-    """Rows/s from the first produce until the last result is in Redis, and the worker's peak RSS."""
-    job_id = requests[0].job_id or ""
-    asyncio.run(create_job(settings, job_id, len(requests)))
-    log = (log_dir / f"worker-{settings.batch_max_records}.log").open("wb")
+@contextlib.contextmanager
+def worker_process(settings: Settings, log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """``python -m consumers`` with ``settings``, once it is ready (heartbeat) and has joined its group."""
+    log = log_path.open("wb")
     worker = subprocess.Popen(
         [sys.executable, "-m", "consumers", "--index", "0", "--metrics-port", "0"],
         cwd=REPO,
@@ -168,27 +169,38 @@ def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path)
         stderr=subprocess.STDOUT,
         start_new_session=True,
     )
-    rss = PeakRss(worker.pid)
     try:
         deadline = time.monotonic() + 180
         while not heartbeats(settings.redis_url, settings.redis_prefix, "worker-0@*"):
             if worker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"worker did not start:\n{stack.tail(Path(log.name), 40)}")
+                raise RuntimeError(f"worker did not start:\n{stack.tail(log_path, 40)}")
             time.sleep(0.2)
         time.sleep(1.0)  # let the consumer join its group
-        started = time.perf_counter()
-        asyncio.run(produce(settings, requests))
-        while True:
-            if asyncio.run(answered(settings, job_id)) >= len(requests):
-                break
-            if worker.poll() is not None:
-                raise RuntimeError(f"worker died:\n{stack.tail(Path(log.name), 40)}")
-            time.sleep(0.05)
-        seconds = time.perf_counter() - started
+        yield worker
     finally:
-        peak = rss.stop()
         stack.stop_process_group(worker.pid, timeout=20.0, alive=lambda: worker.poll() is None)
         worker.wait()
+
+
+def stream(settings: Settings, requests: list[PredictionRequest], log_dir: Path) -> tuple[float, int]:
+    """Rows/s from the first produce until the last result is in Redis, and the worker's peak RSS."""
+    job_id = requests[0].job_id or ""
+    asyncio.run(create_job(settings, job_id, len(requests)))
+    log_path = log_dir / f"worker-{settings.batch_max_records}-{uuid.uuid4().hex[:6]}.log"
+    with worker_process(settings, log_path) as worker:
+        rss = PeakRss(worker.pid)
+        try:
+            started = time.perf_counter()
+            asyncio.run(produce(settings, requests))
+            while True:
+                if asyncio.run(answered(settings, job_id)) >= len(requests):
+                    break
+                if worker.poll() is not None:
+                    raise RuntimeError(f"worker died:\n{stack.tail(log_path, 40)}")
+                time.sleep(0.05)
+            seconds = time.perf_counter() - started
+        finally:
+            peak = rss.stop()
     return len(requests) / seconds, peak
 
 

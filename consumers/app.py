@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 
@@ -20,6 +22,7 @@ from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import BatchLoop, Prefetcher
 from consumers.recalibration import Recalibrator
+from consumers.transactions import TransactionalSink
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.settings import Settings
@@ -41,11 +44,14 @@ class ScoringService:
     loop: BatchLoop
 
 
-def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State) -> ScoringService:
+def build_worker(
+    settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State, sink: TransactionalSink | None = None
+) -> ScoringService:
+    """``sink``: exactly-once delivery (results and offsets in one transaction per batch); None: at-least-once."""
     recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
-    worker = Worker(
-        settings, broker, store.predictions, store.chunks, models, DriftMonitor(settings.drift_window), recalibrator
-    )
+    drift = DriftMonitor(settings.drift_window)
+    publish = sink.publish if sink is not None else None
+    worker = Worker(settings, broker, store.predictions, store.chunks, models, drift, recalibrator, publish)
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
 
     def consumer() -> AIOKafkaConsumer | None:
@@ -57,6 +63,7 @@ def build_worker(settings: Settings, broker: KafkaBroker, models: ModelHolder, s
         depth=settings.worker_pipeline_depth,
         flush_seconds=settings.worker_flush_seconds,
         drop_prefetched=prefetcher.discard,
+        transactions=sink,
     )
     # FastStream creates, subscribes and documents the consumer; with no handler it runs no loop of its
     # own, and the worker's BatchLoop takes the records (see consumers.prefetch). MANUAL: the pipeline
@@ -127,7 +134,8 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
     store = State.connect(settings)
-    service = build_worker(settings, broker, models, store)
+    sink = exactly_once_sink(settings, worker_index)
+    service = build_worker(settings, broker, models, store, sink)
     worker = service.worker
     lag = LagExporter(service.consumer)
 
@@ -160,8 +168,19 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
+    if sink is not None:
+        app.after_startup(sink.start)
     app.after_startup(service.loop.start)  # the broker (and so the subscriber's consumer) has started
     app.on_shutdown(service.pipeline.close)  # before the broker (producer and consumer) stops
     app.on_shutdown(service.prefetcher.close)
     app.on_shutdown(service.loop.stop)
+    if sink is not None:
+        app.on_shutdown(sink.stop)
     return app
+
+
+def exactly_once_sink(settings: Settings, worker_index: int) -> TransactionalSink | None:
+    """The worker's transactional producer in exactly-once mode; a fenced worker (a zombie) stops itself."""
+    if settings.delivery != "exactly_once":
+        return None
+    return TransactionalSink(settings, worker_index, on_fenced=lambda: os.kill(os.getpid(), signal.SIGTERM))

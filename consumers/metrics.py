@@ -48,6 +48,8 @@ STAGE_SECONDS = Histogram(
 PIPELINE_EVENTS = Counter(
     "valuestream_worker_pipeline_events_total",
     "Commit pipeline events: 'rewind' (a failed batch: partitions sought back), 'stale_dropped' (records fetched "
-    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads).",
+    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads); "
+    "exactly-once: 'transaction_aborted' (tried again whole), 'stale_offset_skipped' (a committed offset read "
+    "before its transaction settled, skipped to the worker's own).",
     ["event"],
 )

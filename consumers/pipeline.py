@@ -16,6 +16,13 @@ batch must start at the seek offset), and the re-read redelivers them. Results a
 by request_id, so a redelivery rewrites the same record.
 A rebalance flushes the batches in flight first (bounded by ``flush_seconds``); a commit refused
 because the partition moved is logged, not fatal: the new owner re-reads (at-least-once).
+
+Exactly-once (``transactions`` given, ``consumers.transactions``): a batch's tail and its offsets
+form one Kafka transaction, run once every earlier batch settled, so transactions commit in batch
+order, one at a time, and a batch's offsets commit atomically with its results. Heads still run
+ahead (up to ``depth`` batches are scored and in Redis while earlier transactions commit). A
+transaction that fails is aborted and tried again whole; only a batch whose head failed, or a
+fenced producer, rewinds as above.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
+from typing import Protocol
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -39,6 +47,14 @@ log = structlog.get_logger(__name__)
 Records = Sequence[ConsumerRecord[bytes, bytes]]
 Tail = Callable[[], Awaitable[None]]  # the rest of a batch's work, after its results are in Redis
 Head = Callable[[Records], Awaitable[Tail]]
+
+
+class Transactions(Protocol):
+    """Runs a batch's tail and commits its offsets in one transaction (``consumers.transactions``)."""
+
+    async def commit(self, work: Tail, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
+        """``current``: False once the batch was given up (a rebalance); its transaction must then not commit."""
+        ...
 
 
 @dataclass(eq=False)
@@ -62,6 +78,7 @@ class CommitPipeline:
         depth: int = 8,
         flush_seconds: float = 10.0,
         drop_prefetched: Callable[[], int] = lambda: 0,
+        transactions: Transactions | None = None,
     ) -> None:
         self._consumer = consumer
         self._drop_prefetched = drop_prefetched  # records fetched but not yet handed over
@@ -74,6 +91,8 @@ class CommitPipeline:
         self._rewound: dict[TopicPartition, int] = {}  # partition -> offset its next batch must start at
         self._last: asyncio.Task[None] | None = None  # the newest batch: each settles after its predecessor
         self._closing = False
+        self._transactions = transactions  # None: at-least-once (tails overlap, then consumer commits)
+        self._transacted: dict[TopicPartition, int] = {}  # offsets this worker's transactions committed
 
     async def process(self, records: Records, head: Head) -> None:
         """Run the batch's head now, then queue its tail and commit (waits while ``depth`` tails are queued)."""
@@ -127,23 +146,35 @@ class CommitPipeline:
         self, span: Span, tail: Tail | None, failure: Exception | None, previous: asyncio.Task[None] | None
     ) -> None:
         try:
-            if tail is not None:
-                try:
-                    await tail()
-                except Exception as exc:
-                    failure = exc
+            if tail is not None and self._transactions is None:
+                failure = await _failure_of(tail) or failure
             if previous is not None:
                 await asyncio.wait([previous])  # settle in order, whatever happened to it
             if span.epoch != self._epoch:
                 return  # an earlier failure or a rebalance already rewound this batch
+            if tail is not None and failure is None and self._transactions is not None:
+                failure = await _failure_of(lambda: self._transact(span, tail))
+                if span.epoch != self._epoch:
+                    return  # given up meanwhile (a rebalance): its transaction was aborted, not committed
             if failure is not None:
                 log.error("batch_failed", error=repr(failure), exc_info=failure)
                 self._rewind()
                 return
-            self._ready(span)
+            if self._transactions is None:
+                self._ready(span)
         finally:
             self._forget(span)
             self._slots.release()
+
+    async def _transact(self, span: Span, tail: Tail) -> None:
+        """The tail and the batch's offsets (of partitions still owned) in one transaction."""
+        assert self._transactions is not None
+        consumer = self._consumer()
+        owned = consumer.assignment() if consumer is not None else set()
+        offsets = {tp: o for tp, o in span.next.items() if tp in owned}
+        await self._transactions.commit(tail, offsets, lambda: span.epoch == self._epoch)
+        self._transacted.update(offsets)
+        STAGE_SECONDS.labels("cycle").observe(time.perf_counter() - span.handed_over)
 
     def _ready(self, span: Span) -> None:
         """Queue a settled batch's offsets; one commit at a time carries all that are queued."""
@@ -214,15 +245,44 @@ class CommitPipeline:
         if not await self.flush():
             log.warning("pipeline_not_flushed", seconds=self._flush_seconds)
 
+    async def assigned(self, partitions: set[TopicPartition]) -> None:
+        """Exactly-once: start each partition at least where this worker's own transactions left it.
+
+        aiokafka fetches committed offsets without ``require_stable`` (KIP-447), so right after a
+        transaction commits the group may still return the offset before it, and the batch would be
+        read (and its results committed) again. Offsets only grow: the larger of the two is right."""
+        consumer = self._consumer()
+        if self._transactions is None or consumer is None:
+            return
+        for tp in partitions & self._transacted.keys():
+            committed = await consumer.committed(tp)
+            if committed is None or committed < self._transacted[tp]:
+                PIPELINE_EVENTS.labels("stale_offset_skipped").inc()
+                consumer.seek(tp, self._transacted[tp])
+
     async def revoked(self) -> None:
-        """Before a rebalance takes partitions away: commit what is ready, forget the rest."""
+        """Before a rebalance takes partitions away: commit what is ready, forget the rest.
+
+        Exactly-once: a transaction still in flight after the flush must not commit once the partitions
+        may have a new owner, so the epoch moves first (the transaction sees its batch is no longer
+        current and aborts at its next step) and the rebalance waits until it has ended."""
         flushed = await self.flush()
         self._epoch += 1
+        if not flushed and self._transactions is not None and self._last is not None:
+            await asyncio.wait([self._last])
         self._drop_prefetched()  # the new owner of their partitions re-reads them
         self._open.clear()
         self._rewound.clear()  # positions of the next assignment come from the committed offsets
         if not flushed:
             log.warning("pipeline_not_flushed_before_rebalance", seconds=self._flush_seconds)
+
+
+async def _failure_of(call: Tail) -> Exception | None:
+    try:
+        await call()
+    except Exception as exc:
+        return exc
+    return None
 
 
 class PipelineRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc]
@@ -233,4 +293,4 @@ class PipelineRebalanceListener(ConsumerRebalanceListener):  # type: ignore[misc
         await self.pipeline.revoked()
 
     async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
-        return None
+        await self.pipeline.assigned(assigned)

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
+from functools import partial
 
 import pandas as pd
 import structlog
@@ -43,6 +44,8 @@ from state.chunks import ChunkStore
 from state.predictions import Predictions
 
 log = structlog.get_logger(__name__)
+Publish = Callable[[Iterable[Outgoing]], Awaitable[None]]
+"""Hands messages to Kafka and waits for their acks: the broker's producer, or the open transaction's."""
 
 
 def rejected_result(rejected: Rejected) -> PredictionResult | None:
@@ -100,6 +103,7 @@ class Worker:
         models: ModelHolder,
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
+        publish: Publish | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -108,6 +112,7 @@ class Worker:
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
+        self.publish: Publish = publish or partial(publish_confirmed, broker)
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
@@ -194,11 +199,10 @@ class Worker:
             outgoing.append(message)
             if reply_to := replies.get(key):
                 outgoing.append(replace(message, topic=reply_to))
-        await publish_confirmed(self.broker, outgoing)
+        await self.publish(outgoing)
 
     async def _publish_dead_letters(self, rejected: Sequence[Rejected]) -> None:
-        await publish_confirmed(
-            self.broker,
+        await self.publish(
             (
                 Outgoing(self.settings.dlq_topic, r.record.value or b"", r.record.key, dead_letter_headers(r))
                 for r in rejected

@@ -25,7 +25,7 @@ MAX_BATCH_BYTES = 512 * 1024
 def create_broker(settings: Settings, *, client_id: str = "valuestream", linger_ms: int = 0) -> KafkaBroker:
     """``linger_ms``: how long the producer waits to batch concurrent sends into one request."""
     return KafkaBroker(
-        settings.kafka_bootstrap,
+        settings.kafka_servers,
         acks="all",
         enable_idempotence=True,
         client_id=client_id,

@@ -49,17 +49,22 @@ def worker_name(index: int) -> str:
     return f"worker{index}"
 
 
-def infrastructure(settings: Settings, kafka: list[str], redis: list[str]) -> list[Program]:
+def infrastructure(settings: Settings, kafka: list[list[str]], redis: list[str]) -> list[Program]:
+    """``kafka``: the command of each Kafka node (``kafka``, then ``kafka-2``, ``kafka-3``, ...)."""
     logs = logs_dir(settings)
     retries = settings.restart_retries
+    names = ["kafka", *(f"kafka-{i}" for i in range(2, len(kafka) + 1))]
     return [
-        Program(
-            name="kafka",
-            command=kafka,
-            priority=INFRA_PRIORITY,
-            log=logs / "kafka.log",
-            stop_seconds=60,
-            start_retries=retries,
+        *(
+            Program(
+                name=name,
+                command=command,
+                priority=INFRA_PRIORITY,
+                log=logs / f"{name}.log",
+                stop_seconds=60,
+                start_retries=retries,
+            )
+            for name, command in zip(names, kafka, strict=True)
         ),
         Program(name="redis", command=redis, priority=INFRA_PRIORITY, log=logs / "redis.log", start_retries=retries),
     ]

@@ -64,6 +64,12 @@ def worker_serving(settings: Settings, index: int) -> bool:
     return any(beat.model is not None for beat in beats)
 
 
+def kafka_nodes(settings: Settings) -> dict[str, str]:
+    """Program name of each Kafka node ``make run`` starts -> its address (``kafka``, ``kafka-2``, ...)."""
+    addresses = settings.kafka_bootstrap.split(",")
+    return {("kafka" if i == 0 else f"kafka-{i + 1}"): address for i, address in enumerate(addresses)}
+
+
 def probes(settings: Settings) -> dict[str, Probe]:
     """Program name -> its readiness probe."""
     found: dict[str, Probe] = {
@@ -73,6 +79,8 @@ def probes(settings: Settings) -> dict[str, Probe]:
         "dashboard": lambda: http_ok(f"http://127.0.0.1:{settings.dashboard_port}/_stcore/health"),
         "mlflow": lambda: http_ok(f"http://127.0.0.1:{settings.mlflow_ui_port}/health"),
     }
+    for name, address in list(kafka_nodes(settings).items())[1:]:
+        found[name] = lambda address=address: asyncio.run(stack.kafka_ready(address))  # type: ignore[misc]
     for index in range(settings.workers):
         found[f"worker{index}"] = lambda index=index: worker_serving(settings, index)  # type: ignore[misc]
     return found

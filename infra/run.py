@@ -33,11 +33,11 @@ from typing import NoReturn
 import structlog
 import typer
 
-from infra import programs, readiness, stack
+from infra import cluster, programs, readiness, stack
 from infra.logging import configure_logging
 from infra.settings import Settings, get_settings, to_env
 from infra.supervision import Program, Supervisor
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from infra.training_status import read_status, status_path
 from infra.watch import Level, Watcher
 from schemas.messages import utc_now
@@ -62,13 +62,40 @@ def _stop(signum: int, frame: FrameType | None) -> NoReturn:
 
 def local_settings(settings: Settings) -> Settings:
     """Point every process at the Kafka, Redis and API that this command starts."""
+    brokers = settings.kafka_brokers
+    replicated = {"kafka_replication_factor": brokers, "kafka_min_insync_replicas": 2} if brokers > 1 else {}
     return settings.model_copy(
-        update={
-            "kafka_bootstrap": f"127.0.0.1:{settings.kafka_port}",
+        update=replicated
+        | {
+            "kafka_bootstrap": ",".join(f"127.0.0.1:{port}" for port in kafka_ports(settings)),
             "redis_url": f"redis://127.0.0.1:{settings.redis_port}/0",
             "api_url": f"http://{settings.api_host}:{settings.api_port}",
         }
     )
+
+
+def kafka_ports(settings: Settings) -> list[int]:
+    """``VALUESTREAM_KAFKA_PORT`` and, for a cluster, the ports that follow it."""
+    return [settings.kafka_port + i for i in range(settings.kafka_brokers)]
+
+
+def kafka_commands(settings: Settings, cache: Path) -> list[list[str]]:
+    """One broker, or with ``VALUESTREAM_KAFKA_BROKERS`` > 1 a KRaft cluster (controllers 1000 ports up)."""
+    if settings.kafka_brokers == 1:
+        return [
+            stack.kafka_command(
+                settings.state_path, settings.kafka_port, partitions=settings.kafka_partitions, cache_dir=cache
+            )
+        ]
+    ports = kafka_ports(settings)
+    nodes = cluster.cluster_commands(
+        settings.state_path / "cluster",
+        ports,
+        partitions=settings.kafka_partitions,
+        cache_dir=cache,
+        controller_ports=[port + 1000 for port in ports],
+    )
+    return [node.command for node in nodes]
 
 
 def pid_file(settings: Settings) -> Path:
@@ -286,9 +313,7 @@ def up() -> None:
         check_ports(settings)
         cache = settings.state_path / "cache"
         cache.mkdir(exist_ok=True)
-        kafka = stack.kafka_command(
-            settings.state_path, settings.kafka_port, partitions=settings.kafka_partitions, cache_dir=cache
-        )
+        kafka = kafka_commands(settings, cache)
         redis = stack.redis_command(settings.state_path, settings.redis_port)
         apps = programs.applications(settings)
         supervised: list[Program] = [*programs.infrastructure(settings, kafka, redis), *apps]
@@ -298,9 +323,9 @@ def up() -> None:
         pid = supervisor.launch(os.environ | to_env(settings))
         pid_file(settings).write_text(json.dumps({"run": os.getpid(), "supervisord": pid}))
         running = Stack(settings, supervisor)
-        running.wait_ready(["kafka", "redis"], INFRA_READY_TIMEOUT_SECONDS)
+        running.wait_ready([*readiness.kafka_nodes(settings), "redis"], INFRA_READY_TIMEOUT_SECONDS)
         topics = [settings.requests_topic, settings.results_topic, settings.dlq_topic]
-        asyncio.run(ensure_topics(settings.kafka_bootstrap, topics, settings.kafka_partitions))
+        asyncio.run(ensure_settings_topics(settings, topics))
         wait_for_coordinator(settings)
         say(f"topics    {', '.join(topics)} ({settings.kafka_partitions} partitions), consumer group ready")
         # The API and the dashboard need no model: they start while it trains.

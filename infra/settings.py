@@ -45,6 +45,13 @@ class LocalStackSettings(BaseSettings):
         default=9092,
         description="Port of the Kafka that `make run` starts (its processes use it, not KAFKA_BOOTSTRAP).",
     )
+    kafka_brokers: int = Field(
+        default=1,
+        ge=1,
+        le=5,
+        description="Kafka brokers `make run` starts: 1, or a KRaft cluster (e.g. 3) on the following ports, "
+        "its topics replicated on every broker with min.insync.replicas=2.",
+    )
     dashboard_port: int = Field(default=8501, description="Dashboard port.")
     mlflow_ui_port: int = Field(default=5000, description="Port of the MLflow UI started by `make run`.")
 
@@ -54,6 +61,15 @@ class KafkaSettings(BaseSettings):
 
     kafka_bootstrap: str = Field(default="127.0.0.1:9092", description="Kafka bootstrap servers.")
     kafka_partitions: int = Field(default=6, ge=1, description="Partitions per topic at creation.")
+    kafka_replication_factor: int = Field(
+        default=1, ge=1, description="Replicas per partition of the topics the stack creates (3 on a cluster)."
+    )
+    kafka_min_insync_replicas: int = Field(
+        default=1,
+        ge=1,
+        description="min.insync.replicas of the topics the stack creates: replicas that must hold a write before "
+        "acks=all confirms it (2 with three replicas: one broker may die without a loss or a refusal).",
+    )
     requests_topic: str = Field(default=REQUESTS_TOPIC, description="Topic of prediction requests.")
     results_topic: str = Field(default=RESULTS_TOPIC, description="Topic of prediction results.")
     dlq_topic: str = Field(default=DLQ_TOPIC, description="Dead-letter topic for bad input.")
@@ -76,6 +92,12 @@ class WorkerSettings(BaseSettings):
         ge=1024,
         description="Most message bytes a worker scores at once (bounds a batch of bulk chunks, many rows each; "
         "a single message larger than this is a batch of its own).",
+    )
+    delivery: Literal["at_least_once", "exactly_once"] = Field(
+        default="at_least_once",
+        description="Results topic delivery: 'exactly_once' publishes each batch's results and dead letters and "
+        "commits its offsets in one Kafka transaction (read the topic with isolation_level=read_committed); "
+        "'at_least_once' commits after the results are acknowledged, so a rewind repeats some (identical) results.",
     )
     worker_pipeline_depth: int = Field(
         default=8,
@@ -201,6 +223,8 @@ class Settings(
             raise ValueError("set VALUESTREAM_API_KEY_SALT in production")
         if self.calibration_price_low >= self.calibration_price_high:
             raise ValueError("VALUESTREAM_CALIBRATION_PRICE_LOW must be below VALUESTREAM_CALIBRATION_PRICE_HIGH")
+        if self.kafka_min_insync_replicas > self.kafka_replication_factor:
+            raise ValueError("VALUESTREAM_KAFKA_MIN_INSYNC_REPLICAS cannot exceed VALUESTREAM_KAFKA_REPLICATION_FACTOR")
         return self
 
     @property
@@ -211,6 +235,11 @@ class Settings(
     def rate_limited(self) -> bool:
         """An empty value cannot come from the environment (empty variables are ignored): 'none' turns limits off."""
         return self.rate_limit.strip().lower() not in {"", "none", "off"}
+
+    @property
+    def kafka_servers(self) -> list[str]:
+        """The bootstrap servers as a list: aiokafka takes a string as one single address."""
+        return [server.strip() for server in self.kafka_bootstrap.split(",") if server.strip()]
 
     @property
     def state_path(self) -> Path:

@@ -144,12 +144,24 @@ def kafka_classpath(cache_dir: Path) -> str:
     return f"{libs}/*"
 
 
-def _kafka_properties(data_dir: Path, port: int, controller_port: int, partitions: int) -> str:
+def kafka_properties(
+    data_dir: Path,
+    port: int,
+    controller_port: int,
+    partitions: int,
+    *,
+    node_id: int = 1,
+    voters: str | None = None,
+    replication: int = 1,
+) -> str:
+    """One KRaft node (broker and controller). ``voters``: the quorum, ``id@host:port`` joined by commas
+    (this node alone when None); ``replication``: of the internal topics, whose min ISR is then 2."""
+    min_isr = 2 if replication > 1 else 1
     return "\n".join(
         [
             "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@127.0.0.1:{controller_port}",
+            f"node.id={node_id}",
+            f"controller.quorum.voters={voters or f'{node_id}@127.0.0.1:{controller_port}'}",
             f"listeners=PLAINTEXT://127.0.0.1:{port},CONTROLLER://127.0.0.1:{controller_port}",
             f"advertised.listeners=PLAINTEXT://127.0.0.1:{port}",
             "controller.listener.names=CONTROLLER",
@@ -157,10 +169,13 @@ def _kafka_properties(data_dir: Path, port: int, controller_port: int, partition
             "inter.broker.listener.name=PLAINTEXT",
             f"log.dirs={data_dir}",
             f"num.partitions={partitions}",
-            "offsets.topic.replication.factor=1",
+            f"default.replication.factor={replication}",
+            f"offsets.topic.replication.factor={replication}",
             "offsets.topic.num.partitions=6",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
+            f"transaction.state.log.replication.factor={replication}",
+            f"transaction.state.log.min.isr={min_isr}",
+            "transaction.state.log.num.partitions=6",
+            "unclean.leader.election.enable=false",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=168",
             "",
@@ -179,38 +194,57 @@ def kafka_command(
     """Resolve the jars, write the broker's config, format its storage (first time only), and
     return the command line that runs the broker in the foreground (``make run`` hands it to
     the supervisor, the tests start it themselves)."""
-    java = require("java", "install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
     classpath = kafka_classpath(cache_dir or state_dir)
     home = state_dir / "kafka"
-    logs = home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    data_dir = home / "data"
     if port_open(port):
         raise StackError(f"port {port} is taken: stop what listens there or set VALUESTREAM_KAFKA_PORT")
-    controller_port = free_port()
     config = home / "server.properties"
-    config.write_text(_kafka_properties(data_dir, port, controller_port, partitions))
-    if not (data_dir / "meta.properties").exists():
-        cluster_id = (
-            subprocess.run(
-                [java, "-cp", classpath, STORAGE_TOOL, "random-uuid"],
-                capture_output=True,
-                text=True,
-                check=True,
-            )
-            .stdout.strip()
-            .splitlines()[-1]
-        )
-        formatted = subprocess.run(
-            [java, "-cp", classpath, STORAGE_TOOL, "format", "-t", cluster_id, "-c", str(config)],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if formatted.returncode != 0:
-            raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
+    home.mkdir(parents=True, exist_ok=True)
+    config.write_text(kafka_properties(home / "data", port, free_port(), partitions))
+    format_storage(classpath, config, home / "data")
+    return java_kafka_command(classpath, config, home / "logs", heap)
+
+
+def java_binary() -> str:
+    return require("java", "install Java 17 (Debian: apt-get install -y openjdk-17-jre-headless)")
+
+
+def new_cluster_id(classpath: str) -> str:
+    result = subprocess.run(
+        [java_binary(), "-cp", classpath, STORAGE_TOOL, "random-uuid"], capture_output=True, text=True, check=True
+    )
+    return result.stdout.strip().splitlines()[-1]
+
+
+def format_storage(classpath: str, config: Path, data_dir: Path, cluster_id: str | None = None) -> None:
+    """Format a node's storage once (a formatted folder is kept); every node of a cluster shares its id."""
+    if (data_dir / "meta.properties").exists():
+        return
+    formatted = subprocess.run(
+        [
+            java_binary(),
+            "-cp",
+            classpath,
+            STORAGE_TOOL,
+            "format",
+            "-t",
+            cluster_id or new_cluster_id(classpath),
+            "-c",
+            str(config),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if formatted.returncode != 0:
+        raise StackError(f"formatting Kafka storage failed:\n{formatted.stdout}{formatted.stderr}")
+
+
+def java_kafka_command(classpath: str, config: Path, logs: Path, heap: str) -> list[str]:
+    """The command line of one Kafka node in the foreground, its logs in ``logs``."""
+    logs.mkdir(parents=True, exist_ok=True)
     return [
-        java,
+        java_binary(),
         f"-Xmx{heap}",
         f"-Xms{heap}",
         "-XX:+UseG1GC",
@@ -241,7 +275,7 @@ def start_kafka(
     log = state_dir / "kafka" / "logs" / "stdout.log"
     process = subprocess.Popen(command, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("kafka", port, process, log)
-    _wait(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, kafka_server_log(state_dir))
+    wait_service(service, lambda: asyncio.run(kafka_ready(service.address)), timeout, kafka_server_log(state_dir))
     return service
 
 
@@ -282,11 +316,11 @@ def start_redis(state_dir: Path, port: int, timeout: float = 30.0) -> Service:
     log = redis_log(state_dir)
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT, start_new_session=True)
     service = Service("redis", port, process, log)
-    _wait(service, lambda: redis_ready(port), timeout, log)
+    wait_service(service, lambda: redis_ready(port), timeout, log)
     return service
 
 
-def _wait(service: Service, probe: Callable[[], bool], timeout: float, log: Path) -> None:
+def wait_service(service: Service, probe: Callable[[], bool], timeout: float, log: Path) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if service.process.poll() is not None:
@@ -326,7 +360,7 @@ async def kafka_ready(bootstrap: str) -> bool:
     if not port_open(int(port), host or "127.0.0.1"):
         return False
     with quiet_aiokafka():
-        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=2000)
         try:
             await admin.start()
             await admin.list_topics()
@@ -341,7 +375,7 @@ async def group_coordinator_ready(bootstrap: str, group: str) -> bool:
     """True once the broker names a coordinator for ``group``. On a new broker the first ask
     creates the offsets topic; until it exists a consumer joining the group logs an error."""
     with quiet_aiokafka():
-        client = AIOKafkaClient(bootstrap_servers=bootstrap, request_timeout_ms=2000)
+        client = AIOKafkaClient(bootstrap_servers=bootstrap.split(","), request_timeout_ms=2000)
         try:
             await client.bootstrap()
             await client.coordinator_lookup(CoordinationType.GROUP, group)

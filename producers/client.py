@@ -33,7 +33,7 @@ from infra.kafka import (
     stop_within,
 )
 from infra.settings import Settings
-from infra.topics import ensure_topics
+from infra.topics import ensure_settings_topics
 from schemas import PredictionRequest, PredictionResult, PropertyFeatures, Source
 from schemas.chunks import RowChunk
 from schemas.topics import REPLY_TO_HEADER
@@ -96,8 +96,11 @@ class ValuationClient:
 
     async def _listen(self, topic: str) -> None:
         """Read the reply topic from its current end, before anything is sent."""
-        await ensure_topics(self.settings.kafka_bootstrap, [topic], self.settings.kafka_partitions)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.settings.kafka_bootstrap, enable_auto_commit=False)
+        await ensure_settings_topics(self.settings, [topic])
+        # read_committed: in exactly-once mode a reply shows only once its batch's transaction committed.
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=self.settings.kafka_servers, enable_auto_commit=False, isolation_level="read_committed"
+        )
         await consumer.start()
         self._consumer = consumer
         partitions = await topic_partitions(consumer, topic)

@@ -67,7 +67,7 @@ def as_message(request: PredictionRequest, headers: Sequence[tuple[str, bytes]] 
 def group_consumer(settings: Settings) -> AIOKafkaConsumer:
     """A consumer in the settings' worker group, committing by hand, from the start of the topic (not subscribed)."""
     return AIOKafkaConsumer(
-        bootstrap_servers=settings.kafka_bootstrap,
+        bootstrap_servers=settings.kafka_servers,
         group_id=settings.consumer_group,
         enable_auto_commit=False,
         auto_offset_reset="earliest",
@@ -81,7 +81,7 @@ def produce(
 
     async def run() -> None:
         producer = AIOKafkaProducer(
-            bootstrap_servers=settings.kafka_bootstrap, acks="all", linger_ms=5, max_batch_size=256 * 1024
+            bootstrap_servers=settings.kafka_servers, acks="all", linger_ms=5, max_batch_size=256 * 1024
         )
         await producer.start()
         try:
@@ -98,11 +98,17 @@ def produce(
     asyncio.run(run())
 
 
-def read_topic(settings: Settings, topic: str, expected: int, timeout: float = 60.0) -> list[ConsumerRecord[Any, Any]]:
-    """Every record of ``topic`` from the start (no group), once ``expected`` are there or the time is up."""
+def read_topic(
+    settings: Settings, topic: str, expected: int, timeout: float = 60.0, isolation_level: str = "read_uncommitted"
+) -> list[ConsumerRecord[Any, Any]]:
+    """Every record of ``topic`` from the start (no group), once ``expected`` are there or the time is up.
+
+    ``read_committed``: only records of committed transactions (and every non-transactional one)."""
 
     async def run() -> list[ConsumerRecord[Any, Any]]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap, enable_auto_commit=False)
+        consumer = AIOKafkaConsumer(
+            bootstrap_servers=settings.kafka_servers, enable_auto_commit=False, isolation_level=isolation_level
+        )
         await consumer.start()
         try:
             await consumer._client.force_metadata_update()

@@ -121,3 +121,57 @@ def test_a_failed_batch_is_rewound_and_later_batches_are_not_committed_past_it(b
 
 def test_shutdown_commits_the_queued_tail_and_takes_no_new_batch(base_settings: Settings) -> None:
     asyncio.run(shutdown(produced(base_settings)))
+
+
+class RecordedTransactions:
+    """Stands in for ``consumers.transactions.TransactionalSink``: runs each tail, records the offsets,
+    and notes how many transactions were open at once."""
+
+    def __init__(self) -> None:
+        self.committed: list[dict[TopicPartition, int]] = []
+        self.open = 0
+        self.most_open = 0
+
+    async def commit(self, work: Tail, offsets: dict[TopicPartition, int], current: Callable[[], bool]) -> None:
+        self.open += 1
+        self.most_open = max(self.most_open, self.open)
+        try:
+            await work()
+            self.committed.append(offsets)
+        finally:
+            self.open -= 1
+
+
+async def transactional(settings: Settings) -> None:
+    tp = TopicPartition(settings.requests_topic, PARTITION)
+    transactions = RecordedTransactions()
+    consumer = group_consumer(settings)
+    pipeline = CommitPipeline(lambda: consumer, depth=4, flush_seconds=10, transactions=transactions)
+    consumer.subscribe([settings.requests_topic], listener=PipelineRebalanceListener(pipeline))
+    await consumer.start()
+    try:
+        batches = [await next_batch(consumer) for _ in range(3)]
+        release = asyncio.Event()
+
+        async def held() -> None:
+            await release.wait()
+
+        heads: list[int] = []
+        await pipeline.process(batches[0], head_with(held, heads))  # its transaction waits ...
+        await pipeline.process(batches[1], head_with(ok, heads))
+        await pipeline.process(batches[2], head_with(ok, heads))
+        await asyncio.sleep(0.5)
+        assert heads == [r.offset for b in batches for r in b]  # ... while the next heads run ahead
+        assert transactions.committed == []  # ... and no later batch's transaction starts before it
+        release.set()
+        assert await pipeline.flush()
+        assert transactions.committed == [{tp: b[-1].offset + 1} for b in batches]  # in batch order
+        assert transactions.most_open == 1
+        assert await consumer.committed(tp) is None  # offsets go in the transaction, never by the consumer
+    finally:
+        await pipeline.close()
+        await consumer.stop()
+
+
+def test_exactly_once_commits_one_transaction_at_a_time_in_batch_order(base_settings: Settings) -> None:
+    asyncio.run(transactional(produced(base_settings)))

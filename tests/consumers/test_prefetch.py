@@ -25,7 +25,7 @@ PARTITION = 0
 
 @contextlib.asynccontextmanager
 async def kafka_clients(settings: Settings) -> AsyncIterator[tuple[AIOKafkaProducer, AIOKafkaConsumer]]:
-    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_bootstrap, acks="all")
+    producer = AIOKafkaProducer(bootstrap_servers=settings.kafka_servers, acks="all")
     consumer = group_consumer(settings)
     consumer.subscribe([settings.requests_topic])
     await producer.start()

@@ -62,10 +62,26 @@ def test_compose_file_follows_the_compose_specification() -> None:
 
 
 def test_compose_runs_every_service_of_the_design(services: dict[str, dict[str, Any]]) -> None:
-    expected = {"kafka", "topics", "redis", "mlflow", "train", "api", "consumers", "dashboard", "prometheus", "grafana"}
+    brokers = {"kafka", "kafka-2", "kafka-3"}
+    expected = brokers | {
+        "topics",
+        "redis",
+        "mlflow",
+        "train",
+        "api",
+        "consumers",
+        "dashboard",
+        "prometheus",
+        "grafana",
+    }
     assert set(services) == expected
-    assert services["kafka"]["image"] == "apache/kafka:4.1.1"
-    assert services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"] == "broker,controller"
+    for broker in brokers:  # three KRaft nodes, each a voter of the same quorum
+        assert services[broker]["image"] == "apache/kafka:4.1.1"
+        environment = services[broker]["environment"]
+        assert environment["KAFKA_PROCESS_ROLES"] == "broker,controller"
+        assert environment["KAFKA_CONTROLLER_QUORUM_VOTERS"] == "1@kafka:9093,2@kafka-2:9093,3@kafka-3:9093"
+        assert environment["KAFKA_MIN_INSYNC_REPLICAS"] == 2
+    assert sorted(services[b]["environment"]["KAFKA_NODE_ID"] for b in brokers) == [1, 2, 3]
     assert services["redis"]["command"][:3] == ["redis-server", "--appendonly", "yes"]
     assert services["consumers"]["deploy"]["replicas"] == 2
 
@@ -104,8 +120,16 @@ def test_compose_topics_and_partitions_are_the_settings(services: dict[str, dict
 
 def test_compose_addresses_and_ports_agree(services: dict[str, dict[str, Any]]) -> None:
     settings = settings_from_env({k: str(v) for k, v in services["api"]["environment"].items()})
-    kafka_listeners = services["kafka"]["environment"]["KAFKA_ADVERTISED_LISTENERS"]
-    assert f"PLAINTEXT://{settings.kafka_bootstrap}" in kafka_listeners
+    advertised = {
+        listener.removeprefix("PLAINTEXT://")
+        for name, service in services.items()
+        if name.startswith("kafka")
+        for listener in service["environment"]["KAFKA_ADVERTISED_LISTENERS"].split(",")
+        if listener.startswith("PLAINTEXT://")
+    }
+    assert set(settings.kafka_servers) == advertised, "every broker is in the bootstrap list, and only brokers"
+    assert settings.kafka_replication_factor == len(advertised) == 3
+    assert settings.kafka_min_insync_replicas == 2
     assert settings.redis_url.startswith("redis://redis:")
     assert port_of(settings.redis_url) == container_ports(services["redis"]).pop()
     assert settings.mlflow_tracking_uri == f"http://mlflow:{DEFAULTS.mlflow_ui_port}"

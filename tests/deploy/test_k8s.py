@@ -23,7 +23,7 @@ from tests.deploy.support import (
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.30.0"
 OUR_IMAGE = "valuestream"
-OTHER_IMAGES = {"redis:7"}
+OTHER_IMAGES = {"redis:7", "apache/kafka:4.1.1"}
 CUSTOM_KINDS = {"ScaledObject"}  # KEDA's CRD: no schema to validate against, checked field by field below
 
 
@@ -146,7 +146,7 @@ def test_ports_agree_with_the_settings(rendered: list[dict[str, Any]], config: d
 
 
 def test_services_reach_their_pods(rendered: list[dict[str, Any]]) -> None:
-    deployments = [d for d in rendered if d["kind"] == "Deployment"]
+    deployments = [d for d in rendered if d["kind"] in {"Deployment", "StatefulSet"}]
     for service in (d for d in rendered if d["kind"] == "Service"):
         selector = service["spec"]["selector"]
         pods = [d for d in deployments if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()]
@@ -233,3 +233,18 @@ def test_pods_run_as_non_root(rendered: list[dict[str, Any]]) -> None:
         if spec:
             assert spec["securityContext"]["runAsNonRoot"] is True, doc["metadata"]["name"]
             assert spec["securityContext"]["runAsUser"] != 0
+
+
+def test_kafka_is_three_nodes_replicating_each_write_twice(
+    rendered: list[dict[str, Any]], config: dict[str, str]
+) -> None:
+    kafka = find(rendered, "StatefulSet", "kafka")
+    env = {var["name"]: var["value"] for var in next(containers_of(kafka))["env"]}
+    assert kafka["spec"]["replicas"] == 3
+    voters = env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")
+    assert voters == [f"{n + 1}@kafka-{n}.kafka-headless:9093" for n in range(3)]
+    settings = settings_from_env(config | {"VALUESTREAM_API_KEY_SALT": "x"})
+    assert settings.kafka_servers == [f"kafka-{n}.kafka-headless:9092" for n in range(3)]
+    assert settings.kafka_replication_factor == 3 == int(env["KAFKA_DEFAULT_REPLICATION_FACTOR"])
+    assert settings.kafka_min_insync_replicas == 2 == int(env["KAFKA_MIN_INSYNC_REPLICAS"])
+    assert find(rendered, "PodDisruptionBudget", "kafka")["spec"]["maxUnavailable"] == 1

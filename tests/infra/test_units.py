@@ -80,3 +80,27 @@ def test_the_orchestrator_imports_no_model_code() -> None:
     probe = f"import sys, infra.run; print(sorted({{m.split('.')[0] for m in sys.modules}} & set({heavy!r})))"
     found = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=REPO)
     assert found.stdout.strip() == "[]"
+
+
+def test_make_run_with_three_brokers_describes_a_replicated_cluster(tmp_path: Path) -> None:
+    from infra import programs
+    from infra.run import kafka_commands, local_settings
+    from infra.settings import Settings
+    from tests.conftest import CACHE
+
+    settings = local_settings(Settings(kafka_brokers=3, kafka_port=19092, state_dir=tmp_path))
+    assert settings.kafka_servers == ["127.0.0.1:19092", "127.0.0.1:19093", "127.0.0.1:19094"]
+    assert (settings.kafka_replication_factor, settings.kafka_min_insync_replicas) == (3, 2)
+    CACHE.mkdir(parents=True, exist_ok=True)
+    commands = kafka_commands(settings, CACHE)
+    names = [p.name for p in programs.infrastructure(settings, commands, ["redis-server"])]
+    assert names == ["kafka", "kafka-2", "kafka-3", "redis"]
+    voters = "controller.quorum.voters=1@127.0.0.1:20092,2@127.0.0.1:20093,3@127.0.0.1:20094"
+    for node in (1, 2, 3):
+        config = (tmp_path / "cluster" / f"kafka-{node}" / "server.properties").read_text()
+        assert voters in config
+        assert f"node.id={node}\n" in config
+        assert "offsets.topic.replication.factor=3" in config
+        assert "transaction.state.log.min.isr=2" in config
+        assert (tmp_path / "cluster" / f"kafka-{node}" / "data" / "meta.properties").exists()
+    assert local_settings(Settings(state_dir=tmp_path)).kafka_replication_factor == 1  # one broker by default

@@ -50,7 +50,7 @@ def poll(client: TestClient, url: str, timeout: float = 30) -> dict[str, Any]:
 
 def messages_on(settings: Settings, topic: str) -> int:
     async def count() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+        consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers)
         await consumer.start()
         try:
             await consumer._client.force_metadata_update()

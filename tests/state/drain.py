@@ -13,8 +13,8 @@ from infra.settings import Settings
 
 
 async def _behind(settings: Settings) -> int:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap)
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.kafka_servers)
     await admin.start()
     await consumer.start()
     try:
