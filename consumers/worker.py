@@ -11,21 +11,21 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import replace
 
-import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
 
 from consumers.drift import DriftMonitor
 from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES, STAGE_SECONDS
-from consumers.model import LoadedModel, ModelHolder, features_frame
+from consumers.model import ModelHolder
 from consumers.parsing import Accepted, Rejected, parse_record
 from consumers.recalibration import Recalibrator
 from consumers.retry import with_retry
-from consumers.scoring import score
+from consumers.rollout import RolloutRecorder
+from consumers.variants import VariantRouter
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
-from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas import ErrorInfo, PredictionResult, Timings, utc_now
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -82,6 +82,7 @@ class Worker:
         models: ModelHolder,
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
+        rollout: RolloutRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -89,20 +90,14 @@ class Worker:
         self.models = models
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
+        # Which variant answers each request; without a recorder, the champion alone.
+        self.rollout = rollout or RolloutRecorder(VariantRouter(settings, models, None, recalibrator), None)
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
         states = await with_retry("redis_read", lambda: self.predictions.get_many(ids))
         _lap("redis_read", started)
         return states
-
-    def _score(
-        self, model: LoadedModel, requests: list[PredictionRequest]
-    ) -> tuple[list[PredictionResult], pd.DataFrame | None]:
-        if not requests:
-            return [], None
-        frame = features_frame([r.features for r in requests])
-        return score(model, requests, frame, self.recalibrator), frame
 
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
@@ -121,11 +116,13 @@ class Worker:
         ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
         # Which requests already have an answer (a redelivery) is looked up while the batch is scored:
         # the lookup is one Redis round trip on every batch, and an answered request is rare.
-        known_states, (all_scored, frame) = await asyncio.gather(
-            self._known(ids), asyncio.to_thread(self._score, self.models.current, [a.request for a in accepted])
+        requests = [a.request for a in accepted]
+        known_states, routed = await asyncio.gather(
+            self._known(ids), asyncio.to_thread(self.rollout.router.answer, requests)
         )
+        frame = routed.frame
         known = dict(zip(ids, known_states, strict=True))
-        scored = [r for r in all_scored if not is_terminal(known[r.request_id])]
+        scored = [r for r in routed.results if not is_terminal(known[r.request_id])]
         answered = [(a, k) for a in accepted if (k := known[a.request.request_id]) is not None and is_terminal(k)]
         # A bad message never overwrites a request that already has its answer (e.g. a garbage replay of its key).
         failures = [
@@ -145,6 +142,7 @@ class Worker:
             if rejected:
                 await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
             _lap("publish", begun)
+            await self.rollout.after(requests, routed)  # the challenger, off the answer's path; never raises
             if frame is not None:  # off the answer's path: the drift window is not urgent
                 self.drift.observe(frame)
 

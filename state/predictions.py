@@ -211,7 +211,7 @@ class Predictions:
 
     @guarded
     async def erase(self, request_id: str) -> None:
-        """Everything about one request: record, meta, feedback, idempotency binding, feed entries; its
+        """Everything about one request: record, meta, feedback, shadow answer, idempotency binding, feed entries; its
         tombstone drops a result still on its way (a worker scoring it after this call)."""
         result = await self.get(request_id)
         if result is not None and result.job_id is not None:
@@ -223,6 +223,7 @@ class Predictions:
                 self.keys.prediction(request_id),
                 self.keys.meta(request_id),
                 self.keys.feedback(request_id),
+                self.keys.shadow(request_id),
                 self.keys.idempotency_of(request_id),
                 *([str(binding)] if binding else []),
             )
