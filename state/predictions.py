@@ -65,15 +65,17 @@ end
 return was_terminal and 0 or 1
 """
 
-# KEYS: record, request tombstone, job tombstone; ARGV: queued json, ttl, submitted ms
-QUEUE = """
+UNLESS_ERASED = """
 local submitted = tonumber(ARGV[3])
 for i = 2, 3 do
   local erased = redis.call('GET', KEYS[i])
   if erased and submitted <= tonumber(erased) then return 0 end
 end
-return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
 """
+"""Lua prologue: return 0 if the request (KEYS[2]) or its job (KEYS[3]) was erased after ARGV[3] (submitted ms)."""
+
+# KEYS: record, request tombstone, job tombstone; ARGV: queued json, ttl, submitted ms
+QUEUE = UNLESS_ERASED + "return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0\n"
 
 
 SEGMENT_FIELDS = ("neighborhood", "year_built", "year_sold", "sale_condition")

@@ -23,6 +23,7 @@ from schemas.rollout import Latency, LiveAccuracy, PriceDifferences, ShadowAnswe
 from state.clock import epoch_ms
 from state.errors import guarded
 from state.keys import Keys
+from state.predictions import UNLESS_ERASED
 
 WINDOW = 1_000
 DIFFERENCES_WINDOW = 5_000
@@ -30,15 +31,7 @@ OVER = 10.0
 """A price difference above this (percent) counts in ``share_over_10pct``."""
 
 # KEYS: shadow record, request tombstone, job tombstone; ARGV: answer json, ttl, submitted ms
-SAVE_SHADOW = """
-local submitted = tonumber(ARGV[3])
-for i = 2, 3 do
-  local erased = redis.call('GET', KEYS[i])
-  if erased and submitted <= tonumber(erased) then return 0 end
-end
-redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
-return 1
-"""
+SAVE_SHADOW = UNLESS_ERASED + "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\nreturn 1\n"
 
 
 @dataclass(frozen=True)
