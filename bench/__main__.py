@@ -16,7 +16,14 @@ from bench.report import RESULTS, build
 from infra.logging import configure_logging
 from infra.settings import get_settings
 
-ORDER = ("bench_model.py", "bench_stream.py", "bench_rest.py", "bench_dashboard.py", "bench_startup.py")
+ORDER = (
+    "bench_model.py",
+    "bench_stream.py",
+    "bench_rest.py",
+    "bench_shadow.py",
+    "bench_dashboard.py",
+    "bench_startup.py",
+)
 
 
 def main() -> int:
