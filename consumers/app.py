@@ -154,7 +154,10 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
-        await asyncio.to_thread(challenger.refresh)  # optional: none, or a broken one, is no challenger
+        try:  # optional: none, or a broken one, is no challenger; the poll tries again
+            await asyncio.to_thread(challenger.refresh)
+        except Exception as exc:
+            log.warning("challenger_not_loaded", error=repr(exc)[:300])
         port = settings.worker_metrics_port + worker_index if metrics_port is None else metrics_port
         if port:
             start_http_server(port, addr="0.0.0.0")

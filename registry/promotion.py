@@ -98,11 +98,11 @@ def register(
     mode: str = "full",
     protocol: str = "",
     rescore: Callable[[str], Rescored] | None = None,
-) -> tuple[str, bool]:
+) -> tuple[str, str | None]:
     """Log the pyfunc (with the packages in ``code_paths``) in the active run, register it with ``figures``
     as version tags (``cv_rmse`` required) and its evaluation ``protocol``, and give it ``winner_alias`` if
     ``decide_promotion`` says so (figures compared only under one protocol; ``rescore(champion_uri)``
-    scores both models on the same rows when the protocols differ). ``promoted``: it took the champion alias."""
+    scores both models on the same rows when the protocols differ). Returns the version and the alias it took (None)."""
     import mlflow.pyfunc
 
     cv_rmse = figures[VersionTag.CV_RMSE]
@@ -139,4 +139,4 @@ def register(
         basis=decision.basis,
         reason=decision.reason,
     )
-    return version, promoted
+    return version, alias

@@ -72,7 +72,8 @@ def main(
         raise
     typer.echo(
         f"run {outcome.run_id}: version {outcome.version} ({outcome.selected}), "
-        f"cv_rmse {outcome.metrics['cv_rmse']:.4f}, promoted={outcome.promoted}, report {outcome.report_dir}"
+        f"cv_rmse {outcome.metrics['cv_rmse']:.4f}, promoted={outcome.promoted}, alias={outcome.alias}, "
+        f"report {outcome.report_dir}"
     )
 
 
