@@ -67,6 +67,8 @@ STAGE_SECONDS = Histogram(
 PIPELINE_EVENTS = Counter(
     "valuestream_worker_pipeline_events_total",
     "Commit pipeline events: 'rewind' (a failed batch: partitions sought back), 'stale_dropped' (records fetched "
-    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads).",
+    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads), "
+    "'shadow_skipped' (a batch not shadowed: the challenger's backlog was full), 'rollout_failed' (the challenger's "
+    "shadow or figures failed; the answers stand).",
     ["event"],
 )

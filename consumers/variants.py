@@ -19,14 +19,18 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
+import structlog
 
 from consumers.metrics import PRICE_DIFFERENCE_PCT, VARIANT_REQUESTS, VARIANT_SCORING_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.recalibration import Recalibrator
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import PredictionRequest, PredictionResult, utc_now
+from schemas import Interval, PredictionRequest, PredictionResult, utc_now
 from schemas.rollout import ShadowAnswer
+from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
+
+log = structlog.get_logger(__name__)
 
 FALLBACK_CODE = "model_error"
 """A challenger's failure with this code is answered by the champion instead (a refusal stands)."""
@@ -131,23 +135,47 @@ class VariantRouter:
         picked = [i for i, r in enumerate(requests) if in_share(r.request_id, "shadow", self.settings.shadow_share)]
         if not picked:
             return None
-        results, millis = self._score(challenger, [requests[i] for i in picked], frame.iloc[picked])
+        started = time.perf_counter()
+        try:  # the model's own columns only: no explanations, comparables or result records to build
+            output = challenger.predict(frame.iloc[picked])
+            prices: list[float | None] = [
+                None if isinstance(r, str) else float(p)
+                for p, r in zip(output["price"], output["refusal"], strict=True)
+            ]
+            bounds = [
+                [
+                    Interval(
+                        level=level,
+                        lower=float(output[f"lower_{round(level * 100)}"].iloc[k]),
+                        upper=float(output[f"upper_{round(level * 100)}"].iloc[k]),
+                    )
+                    for level in INTERVAL_LEVELS
+                ]
+                for k in range(len(picked))
+            ]
+            error = None
+        except Exception as exc:
+            log.warning("shadow_scoring_failed", size=len(picked), error=repr(exc)[:300])
+            prices, bounds, error = [None] * len(picked), [[] for _ in picked], FALLBACK_CODE
+        millis = (time.perf_counter() - started) * 1000
+        VARIANT_SCORING_SECONDS.labels("challenger").observe(millis / 1000)
         scored_at = utc_now()
         shadows, differences = [], []
-        for i, result in zip(picked, results, strict=True):
+        for k, i in enumerate(picked):
+            price = prices[k]
             shadows.append(
                 ShadowAnswer(
                     model=challenger.ref,
-                    price=result.price,
-                    intervals=result.intervals,
-                    error_code=None if result.error is None else result.error.code,
+                    price=price,
+                    intervals=bounds[k] if price is not None else [],
+                    error_code=error if error else (None if price is not None else REFUSED_CODE),
                     inference_ms=millis,
                     scored_at=scored_at,
                 )
             )
             answered = answers[i].price
-            if answered and result.price is not None:
-                difference = (result.price / answered - 1) * 100
+            if answered and price is not None:
+                difference = (price / answered - 1) * 100
                 differences.append(difference)
                 PRICE_DIFFERENCE_PCT.observe(abs(difference))
         VARIANT_REQUESTS.labels("challenger", "shadow").inc(len(picked))
