@@ -37,8 +37,6 @@ import httpx  # noqa: E402
 import bench.bench_rest as rest  # noqa: E402
 from infra import stack  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
-from infra.settings import Settings  # noqa: E402
-from infra.topics import ensure_topics  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "shadow.json"
 ROUNDS = 2
@@ -93,25 +91,8 @@ def main() -> None:
         redis_service = stack.start_redis(workdir, stack.free_port())
         services.append(redis_service)
         api_port, worker_port = stack.free_port(), stack.free_port()
-        settings = Settings(
-            kafka_bootstrap=kafka.address,
-            redis_url=f"redis://127.0.0.1:{redis_service.port}/0",
-            state_dir=workdir / "state",
-            api_port=api_port,
-            worker_metrics_port=0,
-            rate_limit="none",
-            log_level="WARNING",
-            model_poll_seconds=1.0,
-            rollout_mode="shadow",
-            shadow_share=1.0,
-        )
-        settings.state_path.mkdir(parents=True, exist_ok=True)
-        asyncio.run(
-            ensure_topics(
-                settings.kafka_bootstrap,
-                [settings.requests_topic, settings.results_topic, settings.dlq_topic],
-                settings.kafka_partitions,
-            )
+        settings = rest.bench_settings(
+            kafka, redis_service, workdir, api_port, model_poll_seconds=1.0, rollout_mode="shadow", shadow_share=1.0
         )
         print("training a quick model …")
         from registry.client import configure
