@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from prometheus_client import Gauge
 
-from schemas import PredictionResult
+from schemas import Interval, PredictionResult, Variant
 from schemas.feedback import AccuracyFigures
 from schemas.ratio_study import SaleObservation
+from schemas.rollout import LiveAccuracy
 from state.predictions import SEGMENT_FIELDS
 
 WINDOW = 1_000
@@ -22,15 +23,43 @@ COVERAGE = Gauge(
     "valuestream_model_feedback_interval_coverage", "Share of recent sales inside the 90 % interval.", LABELS
 )
 TOTAL = Gauge("valuestream_model_feedback_total", "Feedback received, all time.", LABELS)
+VARIANT_LABELS = ["variant", "model_version"]
+VARIANT_MAPE = Gauge(
+    "valuestream_model_variant_mape",
+    "Median absolute % error of a variant's recent valuations (answered or shadow) against the sales fed back.",
+    VARIANT_LABELS,
+)
+VARIANT_COVERAGE = Gauge(
+    "valuestream_model_variant_interval_coverage",
+    "Share of the sales fed back inside a variant's 90 % interval (recent valuations).",
+    VARIANT_LABELS,
+)
+VARIANT_SALES = Gauge(
+    "valuestream_model_variant_sales", "Sales fed back for a variant's valuations, all time.", VARIANT_LABELS
+)
+
+
+def error_of(price: float, intervals: list[Interval], sale_price: float) -> tuple[float, bool, bool]:
+    """Absolute % error, within 10 %, inside the 90 % interval."""
+    ape = abs(price - sale_price) / sale_price * 100
+    ninety = next((i for i in intervals if round(i.level * 100) == 90), None)
+    covered = ninety is not None and ninety.lower <= sale_price <= ninety.upper
+    return ape, ape <= 10.0, covered
 
 
 def observation(result: PredictionResult, sale_price: float) -> tuple[float, bool, bool]:
-    """Absolute % error, within 10 %, inside the 90 % interval."""
+    """Absolute % error, within 10 %, inside the 90 % interval of a scored result."""
     assert result.price is not None
-    ape = abs(result.price - sale_price) / sale_price * 100
-    ninety = next((i for i in result.intervals if round(i.level * 100) == 90), None)
-    covered = ninety is not None and ninety.lower <= sale_price <= ninety.upper
-    return ape, ape <= 10.0, covered
+    return error_of(result.price, result.intervals, sale_price)
+
+
+def export_live(variant: Variant, figures: LiveAccuracy) -> None:
+    labels = (variant, figures.version)
+    VARIANT_SALES.labels(*labels).set(figures.total)
+    if figures.median_abs_pct_error is not None:
+        VARIANT_MAPE.labels(*labels).set(figures.median_abs_pct_error)
+    if figures.interval_coverage is not None:
+        VARIANT_COVERAGE.labels(*labels).set(figures.interval_coverage)
 
 
 def export(fig: AccuracyFigures) -> None:

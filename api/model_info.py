@@ -1,5 +1,6 @@
-"""The serving champion as the registry describes it, cached for a short time, so ``GET /model`` costs
-the registry one call per period (MLflow is imported on first use, in ``registry``)."""
+"""The serving champion as the registry describes it (with the challenger and the log of alias moves),
+cached for a short time, so ``GET /model`` costs the registry one call per period (MLflow is imported
+on first use, in ``registry``)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from infra.settings import Settings
 from registry.client import client_for
+from registry.rollout import describe_rollout
 from registry.versions import describe, guarded
 from schemas.registry import ModelPublic
 
@@ -29,7 +31,12 @@ class ModelCatalog:
         if self._client is None:
             self._client = client_for(self.settings.tracking_uri)
         client = self._client
-        return guarded(self.settings.tracking_uri, lambda: describe(client, self.settings))
+        return guarded(
+            self.settings.tracking_uri,
+            lambda: describe(client, self.settings).model_copy(
+                update={"rollout": describe_rollout(client, self.settings)}
+            ),
+        )
 
     async def champion(self) -> ModelPublic:
         """The serving version; ``RegistryError`` (``NoVersionError`` when none holds the alias) if unknown."""

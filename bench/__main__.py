@@ -22,6 +22,7 @@ ORDER = (
     "bench_bulk.py",
     "bench_delivery.py",
     "bench_rest.py",
+    "bench_shadow.py",
     "bench_dashboard.py",
     "bench_startup.py",
 )

@@ -439,6 +439,33 @@ async def measure(
     return {"max": top, "half_load": half, "low_load": low}
 
 
+def bench_settings(
+    kafka: stack.Service, redis_service: stack.Service, workdir: Path, api_port: int, **overrides: Any
+) -> Settings:
+    """The settings of a benchmark on its own Kafka and Redis, with the state folder and topics created."""
+    settings = Settings(
+        kafka_bootstrap=kafka.address,
+        redis_url=f"redis://127.0.0.1:{redis_service.port}/0",
+        state_dir=workdir / "state",
+        api_port=api_port,
+        worker_metrics_port=0,
+        # No limit configured (no rate-limit round trip). Blank, not empty: the settings ignore
+        # empty environment variables, so "" would reach the API as the 100/second default.
+        rate_limit="none",
+        log_level="WARNING",
+        **overrides,
+    )
+    settings.state_path.mkdir(parents=True, exist_ok=True)
+    asyncio.run(
+        ensure_topics(
+            settings.kafka_bootstrap,
+            [settings.requests_topic, settings.results_topic, settings.dlq_topic],
+            settings.kafka_partitions,
+        )
+    )
+    return settings
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--serve-baseline", type=int, default=None, help=argparse.SUPPRESS)
@@ -465,25 +492,7 @@ def main() -> None:
         redis_service = stack.start_redis(workdir, stack.free_port())
         services.append(redis_service)
         api_port, baseline_port, worker_port = stack.free_port(), stack.free_port(), stack.free_port()
-        settings = Settings(
-            kafka_bootstrap=kafka.address,
-            redis_url=f"redis://127.0.0.1:{redis_service.port}/0",
-            state_dir=workdir / "state",
-            api_port=api_port,
-            worker_metrics_port=0,
-            # No limit configured (no rate-limit round trip). Blank, not empty: the settings ignore
-            # empty environment variables, so "" would reach the API as the 100/second default.
-            rate_limit="none",
-            log_level="WARNING",
-        )
-        settings.state_path.mkdir(parents=True, exist_ok=True)
-        asyncio.run(
-            ensure_topics(
-                settings.kafka_bootstrap,
-                [settings.requests_topic, settings.results_topic, settings.dlq_topic],
-                settings.kafka_partitions,
-            )
-        )
+        settings = bench_settings(kafka, redis_service, workdir, api_port)
         print("training a quick model …")
         from training.pipeline import train
 

@@ -17,6 +17,7 @@ TITLES = {
     "model": "Model serving (pyfunc, in process)",
     "stream": "Streaming through Kafka vs in-process floor",
     "rest": "REST submit-and-poll vs synchronous baseline",
+    "shadow": "The shadow challenger's cost on the champion's latency at half load",
     "dashboard": "Dashboard render times (10,000 results in Redis)",
     "startup": "make run on a fresh state: first valuation, full model, idle memory",
 }

@@ -22,7 +22,9 @@ from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import BatchLoop, Prefetcher
 from consumers.recalibration import Recalibrator
+from consumers.rollout import RolloutRecorder
 from consumers.transactions import TransactionalSink
+from consumers.variants import VariantRouter
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.settings import Settings
@@ -44,14 +46,25 @@ class ScoringService:
     loop: BatchLoop
 
 
+def challenger_holder(settings: Settings) -> ModelHolder:
+    """The challenger's holder: optional (no version under its alias: no challenger)."""
+    return ModelHolder(settings, settings.challenger_alias, "challenger", optional=True)
+
+
 def build_worker(
-    settings: Settings, broker: KafkaBroker, models: ModelHolder, store: State, sink: TransactionalSink | None = None
+    settings: Settings,
+    broker: KafkaBroker,
+    models: ModelHolder,
+    store: State,
+    challenger: ModelHolder | None = None,
+    sink: TransactionalSink | None = None,
 ) -> ScoringService:
     """``sink``: exactly-once delivery (results and offsets in one transaction per batch); None: at-least-once."""
     recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
+    rollout = RolloutRecorder(VariantRouter(settings, models, challenger, recalibrator), store.rollout)
     drift = DriftMonitor(settings.drift_window)
     publish = sink.publish if sink is not None else None
-    worker = Worker(settings, broker, store.predictions, store.chunks, models, drift, recalibrator, publish)
+    worker = Worker(settings, broker, store.predictions, store.chunks, models, drift, recalibrator, publish, rollout)
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
 
     def consumer() -> AIOKafkaConsumer | None:
@@ -133,9 +146,10 @@ async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]
 def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | None = None) -> FastStream:
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
+    challenger = challenger_holder(settings)
     store = State.connect(settings)
     sink = exactly_once_sink(settings, worker_index)
-    service = build_worker(settings, broker, models, store, sink)
+    service = build_worker(settings, broker, models, store, challenger, sink)
     worker = service.worker
     lag = LagExporter(service.consumer)
 
@@ -149,17 +163,29 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
         await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
+        try:  # optional: none, or a broken one, is no challenger; the poll tries again
+            await asyncio.to_thread(challenger.refresh)
+        except Exception as exc:
+            log.warning("challenger_not_loaded", error=repr(exc)[:300])
         port = settings.worker_metrics_port + worker_index if metrics_port is None else metrics_port
         if port:
             start_http_server(port, addr="0.0.0.0")
         tasks = [
             asyncio.create_task(models.watch()),
+            asyncio.create_task(challenger.watch()),
             asyncio.create_task(beat_forever(store.heartbeats, worker_name(worker_index), models)),
             asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
             asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
             asyncio.create_task(every(settings.calibration_poll_seconds, "calibration", read_calibration)),
         ]
-        log.info("worker_ready", index=worker_index, metrics_port=port, model_version=models.current.ref.version)
+        log.info(
+            "worker_ready",
+            index=worker_index,
+            metrics_port=port,
+            model_version=models.current.ref.version,
+            challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
+            rollout_mode=settings.rollout_mode,
+        )
         try:
             yield
         finally:

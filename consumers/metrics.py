@@ -23,6 +23,25 @@ END_TO_END_SECONDS = Histogram(
 DEAD_LETTERS = Counter("valuestream_worker_dead_letters_total", "Messages sent to the dead-letter topic.", ["reason"])
 RETRIES = Counter("valuestream_worker_retries_total", "Retries after transient faults.", ["operation"])
 MODEL_VERSION = Gauge("valuestream_worker_model_version", "Version of the model being served (0: none).")
+VARIANT_VERSION = Gauge(
+    "valuestream_worker_variant_version", "Version served per variant (champion, challenger; 0: none).", ["variant"]
+)
+VARIANT_SCORING_SECONDS = Histogram(
+    "valuestream_worker_variant_scoring_seconds",
+    "Model time per batch, per variant (the challenger's in shadow mode is off the answer path).",
+    ["variant"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+)
+VARIANT_REQUESTS = Counter(
+    "valuestream_worker_variant_requests_total",
+    "Requests scored per variant and role: 'answer' (returned to the client) or 'shadow' (stored beside it).",
+    ["variant", "role"],
+)
+PRICE_DIFFERENCE_PCT = Histogram(
+    "valuestream_worker_variant_price_difference_pct",
+    "Absolute % difference of the challenger's price from the champion's on the same request (shadow mode).",
+    buckets=(0.5, 1, 2, 5, 10, 20, 50, 100),
+)
 MODEL_RELOADS = Counter("valuestream_worker_model_reloads_total", "Model loads, by outcome.", ["outcome"])
 FEATURE_PSI = Gauge(
     "valuestream_worker_feature_psi",
@@ -48,8 +67,9 @@ STAGE_SECONDS = Histogram(
 PIPELINE_EVENTS = Counter(
     "valuestream_worker_pipeline_events_total",
     "Commit pipeline events: 'rewind' (a failed batch: partitions sought back), 'stale_dropped' (records fetched "
-    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads); "
-    "exactly-once: 'transaction_aborted' (tried again whole), 'stale_offset_skipped' (a committed offset read "
-    "before its transaction settled, skipped to the worker's own).",
+    "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads), "
+    "'shadow_skipped' (a batch not shadowed: the challenger's backlog was full), 'rollout_failed' (the challenger's "
+    "shadow or figures failed; the answers stand); exactly-once: 'transaction_aborted' (tried again whole), "
+    "'stale_offset_skipped' (a committed offset read before its transaction settled, skipped to the worker's own).",
     ["event"],
 )

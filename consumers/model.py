@@ -1,4 +1,8 @@
-"""The champion model: loaded from the MLflow registry by alias, reloaded when the alias moves."""
+"""A served model: loaded from the MLflow registry by alias, reloaded when the alias moves.
+
+One holder per alias: the champion's (required: a worker waits for it) and the challenger's
+(optional: no version under its alias means no challenger, and a version that fails to load
+is refused without touching the champion's holder)."""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import structlog
 
-from consumers.metrics import MODEL_RELOADS, MODEL_VERSION
+from consumers.metrics import MODEL_RELOADS, MODEL_VERSION, VARIANT_VERSION
 from infra.memory import freeze_long_lived
 from infra.settings import Settings
 from registry.client import connect
 from registry.errors import NoVersionError
 from registry.loading import Predict, direct_predict, drift_reference, load_pyfunc
 from registry.versions import version_under
-from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures
+from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures, Variant
 from schemas.drift import DriftReference
 from schemas.features import EXAMPLE_HOUSE
 
@@ -45,25 +49,35 @@ def features_frame(features: list[PropertyFeatures]) -> pd.DataFrame:
 
 
 class ModelHolder:
-    """Holds the serving model; a batch takes ``current`` once, so a swap happens between batches."""
+    """Holds the model under one alias; a batch takes ``current`` once, so a swap happens between batches."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, alias: str | None = None, variant: Variant = "champion", *, optional: bool = False
+    ) -> None:
         self.settings = settings
+        self.alias = alias or settings.model_alias
+        self.variant: Variant = variant
+        self.optional = optional
         self.client = connect(settings)
         self._current: LoadedModel | None = None
 
     @property
     def current(self) -> LoadedModel:
         if self._current is None:
-            raise NoVersionError(f"no model loaded from {self.settings.champion_uri}")
+            raise NoVersionError(f"no model loaded from models:/{self.settings.model_name}@{self.alias}")
         return self._current
 
     @property
     def loaded(self) -> bool:
         return self._current is not None
 
+    @property
+    def serving(self) -> LoadedModel | None:
+        return self._current
+
     def champion_version(self) -> str:
-        return str(version_under(self.client, self.settings).version)
+        """The version under this holder's alias (the champion's, unless the holder is another's)."""
+        return str(version_under(self.client, self.settings, self.alias).version)
 
     def load(self, version: str) -> LoadedModel:
         pyfunc = load_pyfunc(self.settings, version=version)
@@ -74,7 +88,7 @@ class ModelHolder:
             ]
         )
         model = LoadedModel(
-            ModelRef(name=self.settings.model_name, version=version),
+            ModelRef(name=self.settings.model_name, version=version, variant=self.variant),
             pyfunc,
             drift_reference(self.client, self.settings, version),
             direct_predict(pyfunc, probe),
@@ -83,25 +97,46 @@ class ModelHolder:
         return model
 
     def refresh(self) -> bool:
-        """Load the champion if its version changed; keep serving the old one if loading fails."""
-        version = self.champion_version()
+        """Load the alias's version if it changed; keep serving the old one if loading fails. An optional
+        holder whose alias holds no version serves nothing."""
+        try:
+            version = self.champion_version()
+        except NoVersionError:
+            if not self.optional:
+                raise
+            return self._unload()
         if self._current is not None and self._current.ref.version == version:
             return False
         try:
             model = self.load(version)
         except Exception as exc:
             MODEL_RELOADS.labels("failed").inc()
-            if self._current is None:
+            if self._current is None and not self.optional:
                 raise
-            log.error("model_load_failed", version=version, serving=self._current.ref.version, error=str(exc))
+            serving = None if self._current is None else self._current.ref.version
+            log.error("model_load_failed", variant=self.variant, version=version, serving=serving, error=str(exc))
             return False
         previous = None if self._current is None else self._current.ref.version
         self._current = model
         freeze_long_lived()
         MODEL_RELOADS.labels("loaded").inc()
-        MODEL_VERSION.set(float(version) if version.isdigit() else 0)
-        log.info("model_loaded", version=version, previous=previous)
+        self._export(version)
+        log.info("model_loaded", variant=self.variant, version=version, previous=previous)
         return True
+
+    def _unload(self) -> bool:
+        if self._current is None:
+            return False
+        log.info("model_unloaded", variant=self.variant, version=self._current.ref.version, alias=self.alias)
+        self._current = None
+        self._export(None)
+        return True
+
+    def _export(self, version: str | None) -> None:
+        number = float(version) if version is not None and version.isdigit() else 0
+        VARIANT_VERSION.labels(self.variant).set(number)
+        if self.variant == "champion":
+            MODEL_VERSION.set(number)
 
     async def watch(self) -> None:
         """Poll the registry for a moved alias until cancelled."""
@@ -110,6 +145,6 @@ class ModelHolder:
             try:
                 await asyncio.to_thread(self.refresh)
             except NoVersionError as exc:
-                log.warning("champion_missing", error=str(exc))
+                log.warning("champion_missing", variant=self.variant, error=str(exc))
             except Exception as exc:  # the registry may be briefly away; keep serving
                 log.error("model_poll_failed", error=str(exc))

@@ -15,7 +15,6 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 
-import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -24,15 +23,16 @@ from pydantic import BaseModel
 from consumers.bulk import score_chunks
 from consumers.drift import DriftMonitor
 from consumers.metrics import BATCH_SIZE, DEAD_LETTERS, END_TO_END_SECONDS, MESSAGES, STAGE_SECONDS
-from consumers.model import LoadedModel, ModelHolder, features_frame
+from consumers.model import ModelHolder
 from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
 from consumers.recalibration import Recalibrator
 from consumers.retry import with_retry
-from consumers.scoring import score
+from consumers.rollout import RolloutRecorder
+from consumers.variants import VariantRouter
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
-from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
-from schemas.chunks import ChunkResult, RowChunk, chunk_key
+from schemas import ErrorInfo, PredictionResult, Timings, utc_now
+from schemas.chunks import ChunkResult, chunk_key
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -104,6 +104,7 @@ class Worker:
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
         publish: Publish | None = None,
+        rollout: RolloutRecorder | None = None,
     ) -> None:
         self.settings = settings
         self.broker = broker
@@ -113,27 +114,14 @@ class Worker:
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
         self.publish: Publish = publish or partial(publish_confirmed, broker)
+        # Which variant answers each request; without a recorder, the champion alone.
+        self.rollout = rollout or RolloutRecorder(VariantRouter(settings, models, None, recalibrator), None)
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
         states = await with_retry("redis_read", lambda: self.predictions.get_many(ids))
         _lap("redis_read", started)
         return states
-
-    def _score(
-        self, model: LoadedModel, requests: list[PredictionRequest], chunks: list[RowChunk]
-    ) -> tuple[list[PredictionResult], list[ChunkResult], list[pd.DataFrame]]:
-        """Single requests and bulk chunks of one batch, each kind in one vectorised call, with one model."""
-        frames: list[pd.DataFrame] = []
-        results: list[PredictionResult] = []
-        if requests:
-            frame = features_frame([r.features for r in requests])
-            results = score(model, requests, frame, self.recalibrator)
-            frames.append(frame)
-        answered, bulk_frame = score_chunks(model, chunks, self.recalibrator)
-        if bulk_frame is not None:
-            frames.append(bulk_frame)
-        return results, answered, frames
 
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
@@ -153,13 +141,17 @@ class Worker:
         ids = [a.request.request_id for a in accepted] + [r.request_id for r in rejected if r.request_id]
         # Which requests already have an answer (a redelivery) is looked up while the batch is scored:
         # the lookup is one Redis round trip on every batch, and an answered request is rare.
-        model = self.models.current
-        known_states, (all_scored, chunks, frames) = await asyncio.gather(
+        requests = [a.request for a in accepted]
+        # Single requests go through the rollout (champion, or the challenger on a canary share); bulk
+        # chunks are answered by the champion alone.
+        known_states, routed, (chunks, bulk_frame) = await asyncio.gather(
             self._known(ids),
-            asyncio.to_thread(self._score, model, [a.request for a in accepted], [b.chunk for b in bulk]),
+            asyncio.to_thread(self.rollout.router.answer, requests),
+            asyncio.to_thread(score_chunks, self.models.current, [b.chunk for b in bulk], self.recalibrator),
         )
+        frames = [f for f in (routed.frame, bulk_frame) if f is not None]
         known = dict(zip(ids, known_states, strict=True))
-        scored = [r for r in all_scored if not is_terminal(known[r.request_id])]
+        scored = [r for r in routed.results if not is_terminal(known[r.request_id])]
         answered = [(a, k) for a in accepted if (k := known[a.request.request_id]) is not None and is_terminal(k)]
         # A bad message never overwrites a request that already has its answer (e.g. a garbage replay of its key).
         failures = [
@@ -186,6 +178,7 @@ class Worker:
             if rejected:
                 await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
             _lap("publish", begun)
+            await self.rollout.after(requests, routed)  # the challenger, off the answer's path; never raises
             for frame in frames:  # off the answer's path: the drift window is not urgent
                 self.drift.observe(frame)
 

@@ -159,6 +159,31 @@ class ModelSettings(BaseSettings):
     )
 
 
+class RolloutSettings(BaseSettings):
+    """The challenger beside the champion: shadow or canary, the promotion guard, what training registers."""
+
+    challenger_alias: str = Field(default="challenger", description="Alias of the model tried beside the champion.")
+    rollout_mode: Literal["shadow", "canary"] = Field(
+        default="shadow",
+        description="'shadow': the challenger also scores requests off the answer path, its answers are stored, "
+        "never returned; 'canary': it answers a share of requests (sticky by request id).",
+    )
+    shadow_share: float = Field(
+        default=1.0, ge=0, le=1, description="Share of requests the challenger also scores in shadow mode."
+    )
+    canary_share: float = Field(default=0.1, ge=0, le=1, description="Share of requests the challenger answers.")
+    promotion_min_sales: int = Field(
+        default=30,
+        ge=1,
+        description="Sales fed back for each variant's valuations before `python -m training promote` compares them.",
+    )
+    train_registers_challenger: bool = Field(
+        default=True,
+        description="`make train` registers a winner as the challenger when a fully trained champion exists "
+        "(false: straight to champion). A quick champion (the first `make run`) is replaced directly.",
+    )
+
+
 class ApiSettings(BaseSettings):
     """The REST API: address, waits, keys, limits and caps."""
 
@@ -206,7 +231,14 @@ class LogSettings(BaseSettings):
 
 # Pydantic orders fields from the last base to the first: the groups read top-down as declared above.
 class Settings(
-    LogSettings, ApiSettings, ModelSettings, StateSettings, WorkerSettings, KafkaSettings, LocalStackSettings
+    LogSettings,
+    ApiSettings,
+    RolloutSettings,
+    ModelSettings,
+    StateSettings,
+    WorkerSettings,
+    KafkaSettings,
+    LocalStackSettings,
 ):
     """Every setting, grouped by concern in the classes above; one object, flat names (``VALUESTREAM_<NAME>``)."""
 
@@ -225,6 +257,8 @@ class Settings(
             raise ValueError("VALUESTREAM_CALIBRATION_PRICE_LOW must be below VALUESTREAM_CALIBRATION_PRICE_HIGH")
         if self.kafka_min_insync_replicas > self.kafka_replication_factor:
             raise ValueError("VALUESTREAM_KAFKA_MIN_INSYNC_REPLICAS cannot exceed VALUESTREAM_KAFKA_REPLICATION_FACTOR")
+        if self.challenger_alias == self.model_alias:
+            raise ValueError("VALUESTREAM_CHALLENGER_ALIAS must differ from VALUESTREAM_MODEL_ALIAS")
         return self
 
     @property
@@ -256,6 +290,11 @@ class Settings(
         return self.state_path / "mlflow" / "artifacts"
 
     @property
+    def rollout_share(self) -> float:
+        """The share the mode applies to: scored in shadow, or answered by the challenger in canary."""
+        return self.shadow_share if self.rollout_mode == "shadow" else self.canary_share
+
+    @property
     def champion_uri(self) -> str:
         return f"models:/{self.model_name}@{self.model_alias}"
 
@@ -266,6 +305,7 @@ GROUPS: tuple[type[BaseSettings], ...] = (
     WorkerSettings,
     StateSettings,
     ModelSettings,
+    RolloutSettings,
     ApiSettings,
     LogSettings,
 )

@@ -202,6 +202,7 @@ PARQUET_SCHEMA = pa.schema(
         ("flags", pa.string()),
         ("months_beyond_data", pa.int64()),
         ("model_version", pa.string()),
+        ("model_variant", pa.string()),
         ("error_code", pa.string()),
         ("error", pa.string()),
     ]

@@ -19,7 +19,7 @@ from registry.contract import feature_contract
 from registry.loading import model_uri
 from registry.protocol import PromotionDecision, Rescored, decide_promotion
 from registry.tags import VersionTag, tag_value
-from registry.versions import champion_cv_rmse, compatible_version_under
+from registry.versions import champion_cv_rmse, compatible_version_under, trained_quick
 from schemas.messages import utc_now
 
 if TYPE_CHECKING:
@@ -76,6 +76,18 @@ def promote(settings: Settings, version: str, alias: str | None = None) -> None:
     client.set_model_version_tag(settings.model_name, version, VersionTag.PROMOTED_AT, utc_now().isoformat())
 
 
+def winner_alias(settings: Settings) -> str:
+    """The alias a new winner takes: the challenger's when a fully trained champion serves and
+    ``Settings.train_registers_challenger`` is on (it meets live traffic first), else the champion's."""
+    if not settings.train_registers_challenger:
+        return settings.model_alias
+    client = configure(settings)
+    champion = compatible_version_under(client, settings)
+    if champion is None or trained_quick(client, champion):
+        return settings.model_alias
+    return settings.challenger_alias
+
+
 def register(
     settings: Settings,
     model: PythonModel,
@@ -86,11 +98,11 @@ def register(
     mode: str = "full",
     protocol: str = "",
     rescore: Callable[[str], Rescored] | None = None,
-) -> tuple[str, bool]:
+) -> tuple[str, str | None]:
     """Log the pyfunc (with the packages in ``code_paths``) in the active run, register it with ``figures``
-    as version tags (``cv_rmse`` required) and its evaluation ``protocol``, and promote it if
+    as version tags (``cv_rmse`` required) and its evaluation ``protocol``, and give it ``winner_alias`` if
     ``decide_promotion`` says so (figures compared only under one protocol; ``rescore(champion_uri)``
-    scores both models on the same rows when the protocols differ)."""
+    scores both models on the same rows when the protocols differ). Returns the version and the alias it took (None)."""
     import mlflow.pyfunc
 
     cv_rmse = figures[VersionTag.CV_RMSE]
@@ -112,9 +124,10 @@ def register(
     client.set_model_version_tag(settings.model_name, version, VersionTag.FEATURE_CONTRACT, feature_contract())
     client.set_model_version_tag(settings.model_name, version, VersionTag.TRAINING_MODE, mode)
     client.set_model_version_tag(settings.model_name, version, VersionTag.EVALUATION_PROTOCOL, protocol)
-    promoted = decision.promote
-    if promoted:
-        promote(settings, version)
+    alias = winner_alias(settings) if decision.promote else None
+    if alias is not None:
+        promote(settings, version, alias)
+    promoted = alias == settings.model_alias
     log.info(
         "model_registered",
         name=settings.model_name,
@@ -122,7 +135,8 @@ def register(
         cv_rmse=round(cv_rmse, 5),
         champion_cv_rmse=previous,
         promoted=promoted,
+        alias=alias,
         basis=decision.basis,
         reason=decision.reason,
     )
-    return version, promoted
+    return version, alias

@@ -15,6 +15,12 @@ class VersionTag(StrEnum):
     """``contract.feature_contract()`` of the code that trained the version."""
     TRAINING_MODE = "training_mode"
     """'quick' or 'full': how the version was trained (``python -m training --quick`` or not)."""
+    PREVIOUS_CHAMPION = "previous_champion"
+    """The version that was champion when this one took the alias (``python -m training rollback`` returns to it)."""
+    FORCED_REASON = "promotion_forced_reason"
+    """The operator's reason when ``python -m training promote --force`` overrode the guard."""
+    ROLLED_BACK_AT = "rolled_back_at"
+    """When ``python -m training rollback`` took the champion alias away from the version (ISO 8601, UTC)."""
     EVALUATION_PROTOCOL = "evaluation_protocol"
     """The sales filter, CV scheme and rows its figures come from (``training.protocol.fingerprint``)."""
 

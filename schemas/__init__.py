@@ -10,6 +10,7 @@ from schemas.messages import (
     Source,
     Subject,
     Timings,
+    Variant,
     utc_now,
 )
 from schemas.valuation import (
@@ -41,5 +42,6 @@ __all__ = [
     "Subject",
     "Timings",
     "Valuation",
+    "Variant",
     "utc_now",
 ]

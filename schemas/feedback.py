@@ -7,7 +7,7 @@ import statistics
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.messages import RequestId
+from schemas.messages import RequestId, Variant
 
 
 class FeedbackCreate(BaseModel):
@@ -54,4 +54,6 @@ class FeedbackAccepted(BaseModel):
 
     request_id: str
     absolute_pct_error: float = Field(ge=0, description="This sale's absolute percentage error.", examples=[3.4])
+    variant: Variant = Field(default="champion", description="The variant whose answer the sale is attributed to.")
+    model_version: str = Field(default="", description="The version that answered.", examples=["3"])
     figures: AccuracyFigures

@@ -114,6 +114,7 @@ class JobRow(BaseModel):
     flags: str | None = Field(default=None, description="The guard's reasons, separated by '; '.")
     months_beyond_data: int | None = None
     model_version: str | None = None
+    model_variant: str | None = Field(default=None, description="champion or challenger (canary rollout).")
     error_code: str | None = None
     error: str | None = None
 
@@ -140,6 +141,7 @@ class JobRow(BaseModel):
             flags=None if result.applicability is None else "; ".join(result.applicability.flags),
             months_beyond_data=result.months_beyond_data,
             model_version=None if result.model is None else result.model.version,
+            model_variant=None if result.model is None else result.model.variant,
             error_code=None if result.error is None else result.error.code,
             error=None if result.error is None else result.error.message,
         )

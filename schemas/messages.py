@@ -28,6 +28,8 @@ RequestId = Annotated[
 ]
 Source = Literal["rest", "batch", "file", "kafka"]
 PredictionState = Literal["queued", "done", "failed"]
+Variant = Literal["champion", "challenger"]
+"""Which registered alias produced a valuation: the serving champion or the challenger beside it."""
 
 
 def utc_now() -> datetime:
@@ -50,6 +52,10 @@ class PredictionRequest(BaseModel):
 class ModelRef(BaseModel):
     name: str = Field(examples=["valuestream-price"])
     version: str = Field(examples=["3"])
+    variant: Variant = Field(
+        default="champion",
+        description="The alias whose model answered: 'champion', or 'challenger' for a canary's share of requests.",
+    )
 
 
 class Timings(BaseModel):

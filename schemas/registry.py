@@ -8,6 +8,7 @@ from pydantic import BaseModel, Field
 
 from schemas.calibration import CalibrationPublic
 from schemas.ratio_study import RatioStudy
+from schemas.rollout import RolloutPublic
 
 
 class ModelPublic(BaseModel):
@@ -35,6 +36,11 @@ class ModelPublic(BaseModel):
     )
     calibration: CalibrationPublic | None = Field(
         default=None, description="The intervals' online recalibration from sale prices fed back, per segment."
+    )
+    rollout: RolloutPublic | None = Field(
+        default=None,
+        description="The challenger beside the champion (shadow or canary): per-variant latency and accuracy on "
+        "sales fed back, price differences on the same requests, promotions and rollbacks.",
     )
 
 

@@ -32,6 +32,7 @@ class TrainingStatus(BaseModel):
     finished_at: datetime | None = None
     version: str | None = Field(default=None, description="The model version it registered.")
     promoted: bool | None = Field(default=None, description="Whether that version took the serving alias.")
+    alias: str | None = Field(default=None, description="The alias it took: the serving one, the challenger's, none.")
     cv_rmse: float | None = None
     detail: str = Field(default="", description="Why it failed or stopped, or what it registered.")
 
@@ -45,6 +46,11 @@ class TrainingStatus(BaseModel):
             counted = f" ({self.step + 1}/{self.steps})" if self.steps > 1 else ""
             return f"{self.mode} training: {self.stage}{counted}"
         if self.state == "finished":
-            outcome = "promoted to champion" if self.promoted else "not promoted (the champion scores better)"
+            if self.promoted:
+                outcome = "promoted to champion"
+            elif self.alias:
+                outcome = f"registered as {self.alias} (it meets live traffic before `python -m training promote`)"
+            else:
+                outcome = "not promoted (the champion scores better)"
             return f"{self.mode} training finished: version {self.version}, {outcome}"
         return f"{self.mode} training {self.state}: {self.detail}"

@@ -133,14 +133,23 @@ class Jobs:
 
     @guarded
     async def erase(self, job_id: str, total: int, per_row_keys: bool = True) -> None:
-        """Every row's record, meta and feedback, the job's hashes, index entry, idempotency binding and
-        feed entries; its tombstone drops rows still on their way (in Kafka, or being uploaded). A bulk
-        job (``per_row_keys`` False) has no key per row: its answers are in its chunks hash."""
+        """Every row's record, meta, feedback and shadow answer, the job's hashes, index entry, idempotency
+        binding and feed entries; its tombstone drops rows still on their way (in Kafka, or being uploaded).
+        A bulk job (``per_row_keys`` False) has no key per row: its answers are in its chunks hash."""
         await self.client.set(self.keys.tombstone(job_id), now_ms(), ex=self.ttl_seconds)
         for start in range(0, total if per_row_keys else 0, ERASE_CHUNK):
             ids = [row_request_id(job_id, r) for r in range(start, min(start + ERASE_CHUNK, total))]
             await self.client.delete(
-                *(k for rid in ids for k in (self.keys.prediction(rid), self.keys.meta(rid), self.keys.feedback(rid)))
+                *(
+                    k
+                    for rid in ids
+                    for k in (
+                        self.keys.prediction(rid),
+                        self.keys.meta(rid),
+                        self.keys.feedback(rid),
+                        self.keys.shadow(rid),
+                    )
+                )
             )
         binding = await self.client.get(self.keys.idempotency_of(job_id))
         async with self.client.pipeline(transaction=True) as pipe:

@@ -84,6 +84,28 @@ class Keys:
         """Hash: ``neighborhood|model_version`` -> feedback count ever."""
         return f"{self.prefix}:fbtotal"
 
+    def shadow(self, request_id: str) -> str:
+        """String: the challenger's JSON ``ShadowAnswer`` to one request (shadow mode), erased with the request."""
+        return f"{self.prefix}:shadow:{request_id}"
+
+    def version_feedback(self, model_version: str) -> str:
+        """List (capped): newest observations ``ape|within10|covered`` of one model version's valuations,
+        answered or shadow (the promotion guard's figures)."""
+        return f"{self.prefix}:fbver:{model_version}"
+
+    @property
+    def version_feedback_totals(self) -> str:
+        """Hash: ``model_version`` -> sales fed back for its valuations, ever."""
+        return f"{self.prefix}:fbver:totals"
+
+    def latency(self, model_version: str) -> str:
+        """List (capped): newest model times (ms) of the batches one version scored while a challenger ran."""
+        return f"{self.prefix}:lat:{model_version}"
+
+    def price_differences(self, champion_version: str, challenger_version: str) -> str:
+        """List (capped): newest % differences of the challenger's price from the champion's, same requests."""
+        return f"{self.prefix}:pdiff:{champion_version}:{challenger_version}"
+
     def calibration(self, model_version: str) -> str:
         """Hash: the intervals' recalibration of one model version, ``theta:``/``sales:``/``missed:`` + term."""
         return f"{self.prefix}:calib:{model_version}"

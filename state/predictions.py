@@ -65,15 +65,17 @@ end
 return was_terminal and 0 or 1
 """
 
-# KEYS: record, request tombstone, job tombstone; ARGV: queued json, ttl, submitted ms
-QUEUE = """
+UNLESS_ERASED = """
 local submitted = tonumber(ARGV[3])
 for i = 2, 3 do
   local erased = redis.call('GET', KEYS[i])
   if erased and submitted <= tonumber(erased) then return 0 end
 end
-return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
 """
+"""Lua prologue: return 0 if the request (KEYS[2]) or its job (KEYS[3]) was erased after ARGV[3] (submitted ms)."""
+
+# KEYS: record, request tombstone, job tombstone; ARGV: queued json, ttl, submitted ms
+QUEUE = UNLESS_ERASED + "return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0\n"
 
 
 SEGMENT_FIELDS = ("neighborhood", "year_built", "year_sold", "sale_condition")
@@ -211,7 +213,7 @@ class Predictions:
 
     @guarded
     async def erase(self, request_id: str) -> None:
-        """Everything about one request: record, meta, feedback, idempotency binding, feed entries; its
+        """Everything about one request: record, meta, feedback, shadow answer, idempotency binding, feed entries; its
         tombstone drops a result still on its way (a worker scoring it after this call)."""
         result = await self.get(request_id)
         if result is not None and result.job_id is not None:
@@ -223,6 +225,7 @@ class Predictions:
                 self.keys.prediction(request_id),
                 self.keys.meta(request_id),
                 self.keys.feedback(request_id),
+                self.keys.shadow(request_id),
                 self.keys.idempotency_of(request_id),
                 *([str(binding)] if binding else []),
             )

@@ -20,6 +20,7 @@ from state.jobs import Jobs
 from state.keys import Keys
 from state.limits import RateLimitCounters
 from state.predictions import Predictions
+from state.rollout import Rollout
 
 
 def create_client(redis_url: str) -> Redis:
@@ -46,6 +47,7 @@ class State:
         self.feedback = Feedback(client, keys, ttl_seconds)
         self.heartbeats = Heartbeats(client, keys)
         self.calibration = CalibrationStore(client, keys, ttl_seconds)
+        self.rollout = Rollout(client, keys, ttl_seconds)
 
     @classmethod
     def connect(cls, settings: Settings) -> State:

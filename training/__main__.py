@@ -1,6 +1,7 @@
-"""``python -m training [--quick] [--no-year-ahead] [--data PATH] [--no-tf] [--if-no-champion] [--unless-full-model]``.
+"""``python -m training [--quick] [--no-year-ahead] [--data PATH] [--no-tf] [--if-no-champion] [--unless-full-model]``,
+``python -m training promote [--force --reason TEXT]`` and ``python -m training rollback [--reason TEXT]``.
 
-Keeps its progress in the status record under the state folder (``schemas.training``), which
+Training keeps its progress in the status record under the state folder (``schemas.training``), which
 ``make run`` and the dashboard's model page read.
 """
 
@@ -16,8 +17,9 @@ import typer
 app = typer.Typer(add_completion=False, help="Train, evaluate and register the valuestream price model.")
 
 
-@app.command()
+@app.callback(invoke_without_command=True)
 def main(
+    ctx: typer.Context,
     quick: Annotated[bool, typer.Option("--quick", help="Small, fast run (<= 60 s) for tests and CI.")] = False,
     year_ahead: Annotated[
         bool,
@@ -39,6 +41,9 @@ def main(
         ),
     ] = False,
 ) -> None:
+    """Train, evaluate and register (when no command is given)."""
+    if ctx.invoked_subcommand is not None:
+        return
     from infra.logging import configure_logging
     from infra.settings import get_settings
     from infra.training_status import status_path
@@ -67,8 +72,56 @@ def main(
         raise
     typer.echo(
         f"run {outcome.run_id}: version {outcome.version} ({outcome.selected}), "
-        f"cv_rmse {outcome.metrics['cv_rmse']:.4f}, promoted={outcome.promoted}, report {outcome.report_dir}"
+        f"cv_rmse {outcome.metrics['cv_rmse']:.4f}, promoted={outcome.promoted}, alias={outcome.alias}, "
+        f"report {outcome.report_dir}"
     )
+
+
+@app.command()
+def promote(
+    force: Annotated[bool, typer.Option("--force", help="Promote even if the guard refuses (needs --reason).")] = False,
+    reason: Annotated[str | None, typer.Option("--reason", help="Why the guard is overridden (tagged).")] = None,
+) -> None:
+    """Move the challenger to champion if its live figures are at least as good (or with --force)."""
+    from infra.logging import configure_logging
+    from infra.settings import get_settings
+    from registry.errors import RegistryError
+    from training.rollout import PromotionRefusedError
+    from training.rollout import promote as promote_challenger
+
+    settings = get_settings()
+    configure_logging(settings, "training")
+    if force and not reason:
+        raise typer.BadParameter("--force needs --reason", param_hint="--reason")
+    try:
+        event = promote_challenger(settings, force=force, reason=reason)
+    except PromotionRefusedError as exc:
+        typer.echo(f"refused: {exc}", err=True)
+        raise typer.Exit(1) from exc
+    except RegistryError as exc:
+        typer.echo(f"cannot promote: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"champion: version {event.from_version} -> {event.to_version} ({event.reason})")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option("--reason", help="Why (logged with the move).")] = "rollback",
+) -> None:
+    """Move the champion back to the version it replaced."""
+    from infra.logging import configure_logging
+    from infra.settings import get_settings
+    from registry.errors import RegistryError
+    from registry.rollout import rollback as roll_back
+
+    settings = get_settings()
+    configure_logging(settings, "training")
+    try:
+        event = roll_back(settings, reason)
+    except RegistryError as exc:
+        typer.echo(f"cannot roll back: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"champion: version {event.from_version} -> {event.to_version} (rolled back)")
 
 
 if __name__ == "__main__":

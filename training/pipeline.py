@@ -77,6 +77,7 @@ class TrainingOutcome(BaseModel):
     run_id: str
     version: str
     promoted: bool
+    alias: str | None = None
     selected: str
     metrics: dict[str, float]
     report_dir: Path
@@ -468,7 +469,7 @@ def train(
         mlflow.log_artifacts(str(report_dir), artifact_path="report")
         example = example_input(data)
         test_features = data.subset(data.features["year_sold"].to_numpy() == latest).features
-        version, promoted = register(
+        version, alias = register(
             settings,
             model,
             MODEL_CODE,
@@ -480,12 +481,21 @@ def train(
             rescore=champion_rescorer(test_features, holdout.price, holdout.predicted) if holdout else None,
         )
         mlflow.log_metric("total_seconds", time.perf_counter() - started)
-    log.info("training_finished", run_id=run_id, version=version, promoted=promoted, cv_rmse=round(built.cv_rmse, 4))
-    stages.finished(version, promoted, built.cv_rmse)
+    promoted = alias == settings.model_alias
+    log.info(
+        "training_finished",
+        run_id=run_id,
+        version=version,
+        alias=alias,
+        promoted=promoted,
+        cv_rmse=round(built.cv_rmse, 4),
+    )
+    stages.finished(version, promoted, built.cv_rmse, alias)
     return TrainingOutcome(
         run_id=run_id,
         version=version,
         promoted=promoted,
+        alias=alias,
         selected=built.selected,
         metrics=metrics,
         report_dir=report_dir,

@@ -44,9 +44,11 @@ class Progress:
         if self.path is not None:
             log.info("training_stage", stage=name, step=self.status.step, steps=self.status.steps)
 
-    def finished(self, version: str, promoted: bool, cv_rmse: float) -> None:
-        detail = f"version {version} registered, cv_rmse {cv_rmse:.4f}, promoted={promoted}"
-        self._end("finished", detail, version=version, promoted=promoted, cv_rmse=cv_rmse, step=self.status.steps)
+    def finished(self, version: str, promoted: bool, cv_rmse: float, alias: str | None = None) -> None:
+        detail = f"version {version} registered, cv_rmse {cv_rmse:.4f}, promoted={promoted}, alias={alias}"
+        self._end(
+            "finished", detail, version=version, promoted=promoted, alias=alias, cv_rmse=cv_rmse, step=self.status.steps
+        )
 
     def failed(self, error: BaseException) -> None:
         if isinstance(error, KeyboardInterrupt | SystemExit):

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.feedback import UNKNOWN, export, observation, sale_observation
+from api.feedback import UNKNOWN, error_of, export, export_live, observation, sale_observation
 from infra.recalibration import missed_by
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
@@ -28,7 +28,8 @@ async def give_feedback(
     body: FeedbackCreate, store: StateDep, viewer: ViewerDep, settings: SettingsDep
 ) -> FeedbackAccepted:
     """Record the sale price later observed for a scored request; answers the updated figures and
-    recalibrates the intervals of the request's segment."""
+    recalibrates the intervals of the request's segment. The sale counts for the variant that answered,
+    and for the challenger too when it scored the request in shadow."""
     result = await store.predictions.get(body.request_id)
     if result is None or not viewer.sees(await store.predictions.owner(body.request_id, result)):
         raise ApiError(404, "not_found", f"no prediction {body.request_id}")
@@ -40,6 +41,11 @@ async def give_feedback(
     segment = await store.predictions.segment(body.request_id)
     figures = await store.feedback.record(segment.get("neighborhood", UNKNOWN), result.model.version, observed)
     export(figures)
+    export_live(result.model.variant, await store.rollout.observe_sale(result.model.version, observed))
+    shadow = await store.rollout.shadow(body.request_id)
+    if shadow is not None and shadow.price is not None and shadow.model.version != result.model.version:
+        shadowed = error_of(shadow.price, shadow.intervals, body.sale_price)
+        export_live(shadow.model.variant, await store.rollout.observe_sale(shadow.model.version, shadowed))
     if (sale := sale_observation(result, body.sale_price, segment)) is not None:
         await store.feedback.observe(sale)
     if result.segment is not None:  # results written before recalibration have none
@@ -47,4 +53,10 @@ async def give_feedback(
         await store.calibration.observe(
             result.model.version, result.segment, missed, settings.calibration_learning_rate
         )
-    return FeedbackAccepted(request_id=body.request_id, absolute_pct_error=observed[0], figures=figures)
+    return FeedbackAccepted(
+        request_id=body.request_id,
+        absolute_pct_error=observed[0],
+        variant=result.model.variant,
+        model_version=result.model.version,
+        figures=figures,
+    )

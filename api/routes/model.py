@@ -9,6 +9,7 @@ from fastapi import APIRouter
 
 from api.deps import CatalogDep, SettingsDep, StateDep
 from api.errors import ApiError
+from api.rollout import live_rollout
 from ratios.study import live_study
 from registry.errors import RegistryError
 from schemas.api import ErrorBody
@@ -32,7 +33,8 @@ def observed_study(observations: tuple[str, ...]) -> RatioStudy:
 )
 async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep) -> ModelPublic:
     """The registry's champion (the version workers switch to; cached for a few seconds), its intervals'
-    recalibration state and the ratio study of the sale prices fed back for its valuations."""
+    recalibration state, the ratio study of the sale prices fed back for its valuations, and the
+    rollout: the challenger beside it, each variant's live figures, promotions and rollbacks."""
     try:
         model = await catalog.champion()
     except RegistryError as exc:
@@ -42,7 +44,8 @@ async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep)
             model.version, settings.calibration_learning_rate, settings.calibration_price_edges
         )
         observed = await store.feedback.observations(model.version)
+        rollout = None if model.rollout is None else await live_rollout(store, model.version, model.rollout)
     except StoreUnavailableError:  # the registry's answer stands without it
         return model
     live = await asyncio.to_thread(observed_study, tuple(o.model_dump_json() for o in observed)) if observed else None
-    return model.model_copy(update={"calibration": state, "live_ratio_study": live})
+    return model.model_copy(update={"calibration": state, "live_ratio_study": live, "rollout": rollout})

@@ -1,4 +1,5 @@
-"""Model: the champion and the candidates from the MLflow registry, side by side, with report plots."""
+"""Model: the champion and the candidates from the MLflow registry, side by side, with report plots; the
+challenger beside the champion with its live figures, promotions and rollbacks."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from registry.errors import RegistryError
 from schemas.calibration import CalibrationPublic
 from schemas.ratio_study import Figure, RatioStudy
 from schemas.registry import ModelPublic, VersionInfo
+from schemas.rollout import RolloutPublic
 from state import StoreUnavailableError
 
 
@@ -182,6 +184,77 @@ def live_ratio_study(served: ModelPublic) -> None:
     st.dataframe(ratio_table(study), hide_index=True)
 
 
+def variants_table(rollout: RolloutPublic) -> pd.DataFrame:
+    """One row per variant: its version, model time per batch and accuracy on the sales fed back."""
+    return pd.DataFrame(
+        [
+            {
+                "variant": v.variant,
+                "version": v.version,
+                "batch p50 ms": v.latency.p50_ms,
+                "batch p95 ms": v.latency.p95_ms,
+                "sales": v.accuracy.sales,
+                "median abs % error": v.accuracy.median_abs_pct_error,
+                "within 10 %": v.accuracy.within_10pct,
+                "90 % interval coverage": v.accuracy.interval_coverage,
+            }
+            for v in rollout.variants
+        ],
+        columns=[
+            "variant",
+            "version",
+            "batch p50 ms",
+            "batch p95 ms",
+            "sales",
+            "median abs % error",
+            "within 10 %",
+            "90 % interval coverage",
+        ],
+    )
+
+
+def events_table(rollout: RolloutPublic) -> pd.DataFrame:
+    """Promotions and rollbacks, newest first."""
+    return pd.DataFrame(
+        [
+            {
+                "when": e.at,
+                "action": e.action + (" (forced)" if e.forced else ""),
+                "from": e.from_version or "",
+                "to": e.to_version,
+                "reason": e.reason,
+            }
+            for e in rollout.events
+        ],
+        columns=["when", "action", "from", "to", "reason"],
+    )
+
+
+def rollout_section(served: ModelPublic) -> None:
+    """The challenger beside the champion: per-variant figures, price differences, promotions and rollbacks."""
+    st.subheader("Champion and challenger")
+    rollout = served.rollout
+    if rollout is None:
+        return
+    if rollout.challenger is None:
+        st.info("No challenger: `make train` registers the next winner as one (`python -m training promote` moves it).")
+    else:
+        st.caption(
+            f"Challenger version {rollout.challenger} in {rollout.mode} mode "
+            f"({rollout.share:.0%} of requests {'scored beside' if rollout.mode == 'shadow' else 'answered'})."
+        )
+        st.dataframe(variants_table(rollout), hide_index=True)
+        diff = rollout.differences
+        if diff is not None and diff.requests:
+            left, right, count = st.columns(3)
+            left.metric("median abs % price difference", f"{diff.median_abs_pct_diff or 0:.2f} %")
+            right.metric("share over 10 %", f"{diff.share_over_10pct or 0:.1%}")
+            count.metric("requests scored by both", f"{diff.requests:,}")
+    if rollout.events:
+        st.markdown("**Promotions and rollbacks**")
+        st.dataframe(events_table(rollout), hide_index=True)
+
+
 def recalibration(served: ModelPublic) -> None:
     """The champion's intervals as corrected by the sale prices fed back."""
     st.subheader("Intervals that correct themselves")
@@ -270,5 +343,6 @@ def observed_sales() -> None:
     except api_client.ApiError as exc:
         st.info(f"The champion's figures from observed sales are unavailable: {exc.message}")
         return
+    rollout_section(served)
     live_ratio_study(served)
     recalibration(served)

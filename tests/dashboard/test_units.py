@@ -82,3 +82,36 @@ def test_map_sends_only_the_columns_it_draws() -> None:
         "price_text",
     }
     assert len(sent) == frame["longitude"].notna().sum()
+
+
+def test_the_model_page_tables_show_each_variant_and_every_alias_move() -> None:
+    from dashboard.views.model import events_table, variants_table
+    from schemas import Variant
+    from schemas.rollout import Latency, LiveAccuracy, RolloutEvent, RolloutPublic, VariantFigures
+
+    served: tuple[tuple[Variant, str, int, float], ...] = (("champion", "4", 40, 6.0), ("challenger", "5", 12, 5.5))
+
+    rollout = RolloutPublic(
+        mode="canary",
+        share=0.1,
+        challenger="5",
+        variants=[
+            VariantFigures(
+                variant=variant,
+                version=version,
+                latency=Latency(batches=3, p50_ms=2.0, p95_ms=4.0),
+                accuracy=LiveAccuracy(version=version, sales=sales, total=sales, median_abs_pct_error=mdape),
+            )
+            for variant, version, sales, mdape in served
+        ],
+        events=[
+            RolloutEvent(action="promote", at=utc_now(), from_version="3", to_version="4", forced=True, reason="why"),
+        ],
+    )
+    variants = variants_table(rollout)
+    assert variants[["variant", "version", "sales", "median abs % error"]].values.tolist() == [
+        ["champion", "4", 40, 6.0],
+        ["challenger", "5", 12, 5.5],
+    ]
+    events = events_table(rollout)
+    assert events[["action", "from", "to", "reason"]].values.tolist() == [["promote (forced)", "3", "4", "why"]]

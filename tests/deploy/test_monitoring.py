@@ -46,6 +46,8 @@ REQUIRED_PANELS = {
     "prediction outcomes": "valuestream_worker_messages_total",
     "drift": "valuestream_worker_feature_psi",
     "feedback accuracy": "valuestream_model_feedback_mape",
+    "model time per variant": "valuestream_worker_variant_scoring_seconds_bucket",
+    "accuracy per variant": "valuestream_model_variant_mape",
 }
 
 

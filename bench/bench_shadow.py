@@ -1,0 +1,172 @@
+"""The shadow's cost: the champion's REST latency at half of the maximum load, without and with a
+challenger scoring every request in shadow mode.
+
+Starts its own Kafka + Redis, trains a quick model into a temporary MLflow (the champion),
+registers the same artifact again as the challenger, and runs one worker and the API (as
+``bench_rest``). The maximum is measured once without a challenger; then open loops at half of it
+alternate without and with the challenger (its alias removed and set again: the worker unloads
+and loads it at its next poll, no restart), ``ROUNDS`` of each, so a drift of the busy machine
+weighs on both sides alike. Target: p50 and p99 grow by at most 10 %.
+
+Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``.
+``--quick`` (4 s phases, one round) is for iterating and writes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+import httpx  # noqa: E402
+
+import bench.bench_rest as rest  # noqa: E402
+from infra import stack  # noqa: E402
+from infra.memory import freeze_long_lived  # noqa: E402
+
+RESULTS = REPO / "bench" / "results" / "shadow.json"
+ROUNDS = 2
+TARGET_GROWTH = 0.10
+
+
+def challenger_served(metrics_url: str, version: str | None) -> bool:
+    """Whether the worker's gauge says the challenger is ``version`` (None: no challenger)."""
+    text = httpx.get(metrics_url, timeout=5).text
+    line = next(
+        (ln for ln in text.splitlines() if ln.startswith('valuestream_worker_variant_version{variant="challenger"}')),
+        "",
+    )
+    served = line.rsplit(" ", 1)[-1] if line else "0.0"
+    return float(served) == (float(version) if version else 0.0)
+
+
+def wait_for(condition: Any, timeout: float = 120.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError("the worker did not switch in time")
+        time.sleep(0.5)
+
+
+def half_load(base_url: str, rate: float) -> dict[str, float]:
+    with rest.collector_paused():
+        return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, rest.OPEN_SECONDS))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument(
+        "--quick", action="store_true", help="4 s phases and one round, for iterating (no results file)"
+    )
+    args = parser.parse_args()
+    rounds = ROUNDS
+    if args.quick:
+        rest.MAX_SECONDS = rest.OPEN_SECONDS = 4.0
+        rest.WARMUP_SECONDS = 1.0
+        rounds = 1
+
+    workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
+    cache = REPO / ".state" / "cache"
+    cache.mkdir(parents=True, exist_ok=True)
+    services: list[stack.Service] = []
+    processes: list[subprocess.Popen[bytes]] = []
+    phases: dict[str, list[dict[str, float]]] = {"alone": [], "shadow": []}
+    try:
+        kafka = stack.start_kafka(workdir, stack.free_port(), partitions=6, cache_dir=cache)
+        services.append(kafka)
+        redis_service = stack.start_redis(workdir, stack.free_port())
+        services.append(redis_service)
+        api_port, worker_port = stack.free_port(), stack.free_port()
+        settings = rest.bench_settings(
+            kafka, redis_service, workdir, api_port, model_poll_seconds=1.0, rollout_mode="shadow", shadow_share=1.0
+        )
+        print("training a quick model …")
+        from registry.client import configure
+        from registry.promotion import promote
+        from training.pipeline import train
+
+        champion = train(settings, quick=True).version
+        client = configure(settings)
+        source = client.get_model_version(settings.model_name, champion).source
+        assert source is not None
+        challenger = str(client.create_model_version(settings.model_name, source).version)
+        freeze_long_lived()
+        processes.append(
+            rest.spawn(
+                ["-m", "consumers", "--index", "0", "--metrics-port", str(worker_port)], settings, workdir / "w.log"
+            )
+        )
+        processes.append(rest.spawn(["-m", "api"], settings, workdir / "api.log"))
+        base_api = f"http://127.0.0.1:{api_port}"
+        metrics_url = f"http://127.0.0.1:{worker_port}/metrics"
+        rest.wait_http(f"{base_api}/api/v1/health", ok=lambda r: r.status_code == 200)
+        rest.wait_http(metrics_url)
+        with rest.collector_paused():
+            top = asyncio.run(rest.closed_loop(base_api, rest.event_driven_call))
+        rate = max(1.0, top["rps"] / 2)
+        print(f"max {top['rps']:.0f} req/s without a challenger; half load {rate:.0f} req/s")
+
+        def serve_challenger(on: bool) -> None:
+            if on:
+                promote(settings, challenger, settings.challenger_alias)
+            else:
+                with contextlib.suppress(Exception):  # no alias to remove
+                    client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
+            wait_for(lambda: challenger_served(metrics_url, challenger if on else None))
+
+        for round_ in range(rounds):
+            for phase in ("alone", "shadow"):
+                serve_challenger(phase == "shadow")
+                result = half_load(base_api, rate)
+                phases[phase].append(result)
+                print(f"  round {round_ + 1} {phase:6}: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
+    finally:
+        for process in processes:
+            stack.stop_process_group(process.pid, timeout=20.0, alive=lambda p=process: p.poll() is None)  # type: ignore[misc]
+        for service in reversed(services):
+            service.stop()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    summary = {
+        phase: {key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms")}
+        for phase, results in phases.items()
+    }
+    growth = {key: summary["shadow"][key] / summary["alone"][key] - 1 for key in ("p50_ms", "p99_ms")}
+    print(f"\n{'half load':12}{'alone':>12}{'shadow':>12}{'growth':>10}")
+    for key in ("p50_ms", "p99_ms"):
+        print(f"{key:12}{summary['alone'][key]:>12.1f}{summary['shadow'][key]:>12.1f}{growth[key]:>10.1%}")
+    targets = {f"{key} growth <= {TARGET_GROWTH:.0%}": growth[key] <= TARGET_GROWTH for key in growth}
+    for target, met in targets.items():
+        print(f"  {'met ' if met else 'MISSED'} {target}")
+    if args.quick:
+        return
+    report = {
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
+        "max_rps_alone": top["rps"],
+        "half_load_rate": rate,
+        "rounds": phases,
+        "median": summary,
+        "growth": growth,
+        "targets": targets,
+    }
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(json.dumps(report, indent=2))
+    print(f"wrote {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,188 @@
+"""Which variant answers which request, and the challenger's shadow answers.
+
+- No challenger loaded: the champion answers everything (the path of a worker without rollout).
+- Canary: a request whose id hashes below ``canary_share`` is answered by the challenger. The hash
+  makes the choice sticky: a retry or a redelivery of the same id meets the same model. A row the
+  challenger fails on (a model error, not a refusal) is answered by the champion instead.
+- Shadow: the champion answers every request; the requests whose id hashes below ``shadow_share``
+  are scored by the challenger too, after the answers are stored (``consumers.rollout``), and its
+  answers are kept beside them, never returned.
+
+Everything here is synchronous model work, run in a thread by the worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import pandas as pd
+import structlog
+
+from consumers.metrics import PRICE_DIFFERENCE_PCT, VARIANT_REQUESTS, VARIANT_SCORING_SECONDS
+from consumers.model import LoadedModel, ModelHolder, features_frame
+from consumers.recalibration import Recalibrator
+from consumers.scoring import score
+from infra.settings import Settings
+from schemas import Interval, PredictionRequest, PredictionResult, utc_now
+from schemas.rollout import ShadowAnswer
+from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
+
+log = structlog.get_logger(__name__)
+
+FALLBACK_CODE = "model_error"
+"""A challenger's failure with this code is answered by the champion instead (a refusal stands)."""
+
+
+def bucket(request_id: str, salt: str) -> float:
+    """A uniform number in [0, 1) fixed by the request id (and the salt: canary and shadow draw apart)."""
+    digest = hashlib.sha256(f"{salt}:{request_id}".encode()).digest()
+    return int.from_bytes(digest[:8], "big") / 2**64
+
+
+def in_share(request_id: str, salt: str, share: float) -> bool:
+    return share > 0 and bucket(request_id, salt) < share
+
+
+@dataclass
+class Routed:
+    """A batch's answers in request order, the frame they were scored from and each version's model time."""
+
+    results: list[PredictionResult]
+    frame: pd.DataFrame | None
+    latencies_ms: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class ShadowBatch:
+    """The challenger's answers to some of a batch's requests, and its % price differences from the champion's."""
+
+    request_ids: list[str]
+    answers: list[ShadowAnswer]
+    champion_version: str
+    differences: list[float]
+    latency_ms: float
+
+
+class VariantRouter:
+    def __init__(
+        self,
+        settings: Settings,
+        champion: ModelHolder,
+        challenger: ModelHolder | None = None,
+        recalibrator: Recalibrator | None = None,
+    ) -> None:
+        self.settings = settings
+        self.champion = champion
+        self.challenger = challenger
+        self.recalibrator = recalibrator
+
+    def _challenger(self) -> LoadedModel | None:
+        loaded = None if self.challenger is None else self.challenger.serving
+        if loaded is None or loaded.ref.version == self.champion.current.ref.version:
+            return None
+        return loaded
+
+    def _score(
+        self, model: LoadedModel, requests: Sequence[PredictionRequest], frame: pd.DataFrame
+    ) -> tuple[list[PredictionResult], float]:
+        started = time.perf_counter()
+        results = score(model, requests, frame, self.recalibrator)
+        seconds = time.perf_counter() - started
+        VARIANT_SCORING_SECONDS.labels(model.ref.variant).observe(seconds)
+        return results, seconds * 1000
+
+    def answer(self, requests: Sequence[PredictionRequest]) -> Routed:
+        """Every request's answer (champion's, or the challenger's for a canary's share)."""
+        if not requests:
+            return Routed([], None)
+        champion = self.champion.current
+        challenger = self._challenger()
+        frame = features_frame([r.features for r in requests])
+        canary = challenger is not None and self.settings.rollout_mode == "canary"
+        chosen = [canary and in_share(r.request_id, "canary", self.settings.canary_share) for r in requests]
+        latencies: dict[str, float] = {}
+        results: list[PredictionResult | None] = [None] * len(requests)
+        if challenger is not None and any(chosen):
+            picked = [i for i, c in enumerate(chosen) if c]
+            answers, latencies[challenger.ref.version] = self._score(
+                challenger, [requests[i] for i in picked], frame.iloc[picked]
+            )
+            for i, result in zip(picked, answers, strict=True):
+                if not (result.error is not None and result.error.code == FALLBACK_CODE):
+                    results[i] = result
+        rest = [i for i, r in enumerate(results) if r is None]
+        if rest:
+            answers, millis = self._score(champion, [requests[i] for i in rest], frame.iloc[rest])
+            if challenger is not None:
+                latencies[champion.ref.version] = millis
+            for i, result in zip(rest, answers, strict=True):
+                results[i] = result
+        final = [r for r in results if r is not None]
+        for result in final:
+            VARIANT_REQUESTS.labels(result.model.variant if result.model else "champion", "answer").inc()
+        return Routed(final, frame, latencies)
+
+    def shadow(
+        self, requests: Sequence[PredictionRequest], frame: pd.DataFrame, answers: Sequence[PredictionResult]
+    ) -> ShadowBatch | None:
+        """The challenger's answers to the shadow share of ``requests`` (answered, in order, by ``answers``)."""
+        challenger = self._challenger()
+        if challenger is None or self.settings.rollout_mode != "shadow":
+            return None
+        picked = [i for i, r in enumerate(requests) if in_share(r.request_id, "shadow", self.settings.shadow_share)]
+        if not picked:
+            return None
+        started = time.perf_counter()
+        try:  # the model's own columns only: no explanations, comparables or result records to build
+            output = challenger.predict(frame.iloc[picked])
+            prices: list[float | None] = [
+                None if isinstance(r, str) else float(p)
+                for p, r in zip(output["price"], output["refusal"], strict=True)
+            ]
+            bounds = [
+                [
+                    Interval(
+                        level=level,
+                        lower=float(output[f"lower_{round(level * 100)}"].iloc[k]),
+                        upper=float(output[f"upper_{round(level * 100)}"].iloc[k]),
+                    )
+                    for level in INTERVAL_LEVELS
+                ]
+                for k in range(len(picked))
+            ]
+            error = None
+        except Exception as exc:
+            log.warning("shadow_scoring_failed", size=len(picked), error=repr(exc)[:300])
+            prices, bounds, error = [None] * len(picked), [[] for _ in picked], FALLBACK_CODE
+        millis = (time.perf_counter() - started) * 1000
+        VARIANT_SCORING_SECONDS.labels("challenger").observe(millis / 1000)
+        scored_at = utc_now()
+        shadows, differences = [], []
+        for k, i in enumerate(picked):
+            price = prices[k]
+            shadows.append(
+                ShadowAnswer(
+                    model=challenger.ref,
+                    price=price,
+                    intervals=bounds[k] if price is not None else [],
+                    error_code=error if error else (None if price is not None else REFUSED_CODE),
+                    inference_ms=millis,
+                    scored_at=scored_at,
+                )
+            )
+            answered = answers[i].price
+            if answered and price is not None:
+                difference = (price / answered - 1) * 100
+                differences.append(difference)
+                PRICE_DIFFERENCE_PCT.observe(abs(difference))
+        VARIANT_REQUESTS.labels("challenger", "shadow").inc(len(picked))
+        return ShadowBatch(
+            [requests[i].request_id for i in picked],
+            shadows,
+            self.champion.current.ref.version,
+            differences,
+            millis,
+        )

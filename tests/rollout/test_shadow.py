@@ -1,0 +1,108 @@
+"""Shadow mode against the real stack: the challenger scores every request beside the champion, its
+answers are stored by request and erased with it, never returned; its figures reach GET /model, and
+the promotion guard refuses it when the sales fed back say it is worse."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from consumers.model import ModelHolder
+from consumers.scoring import score
+from infra.settings import Settings, get_settings, to_env
+from registry.rollout import version_of
+from schemas.rollout import ShadowAnswer
+from tests.conftest import StartWorker
+from tests.consumers.conftest import requests_for, wait_until
+from tests.rollout.conftest import FACTOR, Sources, lineup_for
+
+pytestmark = pytest.mark.integration
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -> tuple[int, str]:
+    """``python -m training ARGS`` in-process, on the test's settings."""
+    from training.__main__ import app
+
+    for name, value in to_env(settings).items():
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(app, list(args))
+    finally:
+        get_settings.cache_clear()
+    return result.exit_code, result.output
+
+
+def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promoted(
+    base_settings: Settings, sources: Sources, start_worker: StartWorker, api_for: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lineup, champion, challenger = lineup_for(
+        base_settings, sources, rollout_mode="shadow", shadow_share=1.0, promotion_min_sales=30
+    )
+    settings = lineup.settings
+    start_worker(settings)
+    answers = lineup.answers(200, "shadow")
+
+    # The answers are the champion's alone, exactly as it scores the same houses without a challenger.
+    holder = ModelHolder(settings)
+    assert holder.refresh()
+    alone = {r.request_id: r for r in score(holder.current, requests_for(200, "shadow"))}
+    assert {(r.model.variant, r.model.version) for r in answers if r.model} == {("champion", champion)}
+    for answer in answers:
+        assert answer.price == pytest.approx(alone[answer.request_id].price, rel=1e-9)
+
+    # The challenger's answers sit beside them, keyed by request.
+    client = lineup.view.client
+
+    def shadows() -> dict[str, ShadowAnswer]:
+        raws = client.mget([lineup.view.keys.shadow(r.request_id) for r in answers])
+        return {
+            r.request_id: ShadowAnswer.model_validate_json(raw) for r, raw in zip(answers, raws, strict=True) if raw
+        }
+
+    wait_until(lambda: len(shadows()) == 200, 60, "shadow answers stored")
+    for answer in answers:
+        shadow = shadows()[answer.request_id]
+        assert answer.price is not None
+        assert (shadow.model.variant, shadow.model.version) == ("challenger", challenger)
+        assert shadow.price == pytest.approx(answer.price * FACTOR, rel=1e-6)
+        assert client.ttl(lineup.view.keys.shadow(answer.request_id)) > 0
+
+    api = api_for(settings)
+    rollout = api.get("/api/v1/model").json()["rollout"]
+    assert (rollout["mode"], rollout["challenger"]) == ("shadow", challenger)
+    differences = rollout["differences"]
+    assert differences["requests"] >= 200
+    assert differences["median_abs_pct_diff"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
+    assert differences["share_over_10pct"] == 1.0
+    assert {v["variant"]: v["version"] for v in rollout["variants"]} == {
+        "champion": champion,
+        "challenger": challenger,
+    }
+    assert all(v["latency"]["batches"] >= 1 for v in rollout["variants"])
+
+    # Sales at the champion's prices: every sale counts for both, and the challenger is 20 % off.
+    for answer in answers[:30]:
+        fed = api.post("/api/v1/feedback", json={"request_id": answer.request_id, "sale_price": answer.price})
+        assert fed.status_code == 201, fed.text
+        assert (fed.json()["variant"], fed.json()["model_version"]) == ("champion", champion)
+    figures = {v["variant"]: v["accuracy"] for v in api.get("/api/v1/model").json()["rollout"]["variants"]}
+    assert figures["champion"]["sales"] == figures["challenger"]["sales"] == 30
+    assert figures["champion"]["median_abs_pct_error"] == pytest.approx(0.0, abs=1e-6)
+    assert figures["challenger"]["median_abs_pct_error"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
+    metrics = api.get("/metrics").text
+    assert f'valuestream_model_variant_sales{{model_version="{challenger}",variant="challenger"}} 30.0' in metrics
+
+    code, output = cli(monkeypatch, settings, "promote")
+    assert code == 1, output
+    assert "median abs % error" in output
+    registry = lineup.client
+    assert version_of(registry, settings, settings.model_alias) == champion
+    assert version_of(registry, settings, settings.challenger_alias) == challenger
+
+    # Erasing a request erases its shadow answer.
+    erased = answers[-1].request_id
+    assert api.delete(f"/api/v1/predictions/{erased}").status_code == 204
+    assert client.get(lineup.view.keys.shadow(erased)) is None
