@@ -20,7 +20,7 @@ from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel
 from consumers.recalibration import Recalibrator
 from schemas import FEATURE_NAMES, ErrorInfo, Interval, PropertyFeatures, utc_now
-from schemas.chunks import INVALID_FEATURES, ChunkResult, RowChunk, RowOutcome, check_rows, reason_of
+from schemas.chunks import INVALID_FEATURES, ChunkResult, Detail, RowChunk, RowOutcome, check_rows, reason_of
 from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE, Comparable, Contribution
 
 log = structlog.get_logger(__name__)
@@ -54,9 +54,9 @@ def houses_frame(houses: Sequence[PropertyFeatures]) -> pd.DataFrame:
     return pd.DataFrame([h.__dict__ for h in houses], columns=list(FEATURE_NAMES))
 
 
-def _predict(model: LoadedModel, frame: pd.DataFrame) -> tuple[pd.DataFrame, float]:
+def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[pd.DataFrame, float]:
     started = time.perf_counter()
-    output = model.predict(frame)
+    output = model.predict(frame, detail)
     seconds = time.perf_counter() - started
     SCORING_SECONDS.observe(seconds)
     return output, seconds * 1000
@@ -125,7 +125,7 @@ class _Answers:
 def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:
     """One chunk alone; if the model fails on it, each row alone."""
     try:
-        output, _ = _predict(model, houses_frame(checked.houses))
+        output, _ = _predict(model, houses_frame(checked.houses), checked.chunk.detail)
         return answers.rows(checked, output)
     except Exception as exc:
         log.warning("chunk_scoring_failed", job_id=checked.chunk.job_id, chunk=checked.chunk.chunk, error=str(exc))
@@ -133,7 +133,7 @@ def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> li
     for position, house in zip(checked.positions, checked.houses, strict=True):
         one = _Checked(checked.chunk, [position], [house], {})
         try:
-            output, _ = _predict(model, houses_frame([house]))
+            output, _ = _predict(model, houses_frame([house]), checked.chunk.detail)
             rows.extend(answers.rows(one, output))
         except Exception as exc:
             row = checked.chunk.first_row + position
@@ -154,7 +154,9 @@ def score_chunks(
     valid: list[list[RowOutcome]] = []
     inference_ms: float | None = None
     try:
-        output, inference_ms = _predict(model, frame) if houses else (frame, 0.0)
+        # One call for the batch: with explanations if any of its chunks asked for them.
+        detail: Detail = "full" if any(c.chunk.detail == "full" for c in checked) else "summary"
+        output, inference_ms = _predict(model, frame, detail) if houses else (frame, 0.0)
         start = 0
         for c in checked:
             part = output.iloc[start : start + len(c.houses)]

@@ -21,6 +21,7 @@ from registry.errors import NoVersionError
 from registry.loading import Predict, direct_predict, drift_reference, load_pyfunc
 from registry.versions import version_under
 from schemas import FEATURE_NAMES, VALUATION_COLUMNS, ModelRef, PropertyFeatures, Variant
+from schemas.chunks import Detail
 from schemas.drift import DriftReference
 from schemas.features import EXAMPLE_HOUSE
 
@@ -37,8 +38,10 @@ class LoadedModel:
     drift_reference: DriftReference | None = None
     direct: Predict | None = None  # the model without MLflow's per-call input-schema enforcement
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        output: Any = (self.direct or self.pyfunc.predict)(frame)
+    def predict(self, frame: pd.DataFrame, detail: Detail = "full") -> pd.DataFrame:
+        """``detail="summary"``: no contributions or comparables (empty lists), for bulk rows without them."""
+        params = {"detail": detail} if detail != "full" else None
+        output: Any = (self.direct or self.pyfunc.predict)(frame, params=params)
         if not isinstance(output, pd.DataFrame) or list(output.columns) != list(VALUATION_COLUMNS):
             raise TypeError(f"model {self.ref.version} returned {type(output).__name__}, not the valuation columns")
         return output

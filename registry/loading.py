@@ -22,7 +22,8 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-Predict = Callable[[pd.DataFrame], Any]
+Predict = Callable[..., Any]
+"""``predict(frame, params=None)``: the pyfunc's ``predict`` or its flavour's own."""
 
 
 def model_uri(settings: Settings, *, version: str | None = None, alias: str | None = None) -> str:

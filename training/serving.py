@@ -46,7 +46,7 @@ rounding, about 1e-6), so a house gets the same price, intervals and FSD at eith
 from __future__ import annotations
 
 import gc
-from typing import Any, Literal
+from typing import Any, get_args
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,7 @@ from mlflow.pyfunc.model import PythonModel
 from scipy.stats import norm
 
 from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
+from schemas.chunks import Detail
 from schemas.valuation import OTHER_FEATURES, PRICE_FLOOR_CONTRIBUTION, confidence_band
 from training.comparables import ComparablesIndex
 from training.features import FeatureEncoder, group_of
@@ -72,8 +73,7 @@ DRIFT_GRACE_MONTHS = 6
 """Months past the data the conformal multipliers already cover (see the module docstring)."""
 PRICE_FLOOR = 10_000.0
 """No price or interval bound is below this many dollars."""
-Detail = Literal["full", "summary"]
-DETAILS: tuple[Detail, ...] = ("full", "summary")
+DETAILS: tuple[Detail, ...] = get_args(Detail)
 
 
 class Valuer:
