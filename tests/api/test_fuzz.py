@@ -167,7 +167,7 @@ def test_served_document(keys: bool, request: pytest.FixtureRequest) -> None:
     contract_schema = CONTRACT_ON if keys else CONTRACT_OFF
     results = list(contract_schema.get_all_operations())
     assert all(isinstance(r, Ok) for r in results), "the served OpenAPI document is invalid"
-    assert len(results) == 13
+    assert len(results) == 14
     predict = served["paths"]["/api/v1/predict"]["post"]
     assert set(predict["responses"]["202"]["links"]) == {"GetPrediction", "DeletePrediction"}
     assert predict["security"] == ([{SCHEME: []}] if keys else [{}, {SCHEME: []}])
