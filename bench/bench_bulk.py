@@ -59,7 +59,9 @@ def write_file(rows: int, path: Path) -> None:
 
 
 def baseline(settings: Settings, version: str, path: Path, out: Path) -> float:
-    """Rows/s of what a user would do by hand: load the pyfunc, predict, write CSV, chunk by chunk."""
+    """Rows/s of what a user would do by hand: load the pyfunc, predict, write CSV, chunk by chunk.
+
+    At the same detail as the job (``summary``: no contributions or comparables), so both do the same work."""
     from registry.loading import load_pyfunc
 
     started = time.perf_counter()
@@ -67,7 +69,7 @@ def baseline(settings: Settings, version: str, path: Path, out: Path) -> float:
     rows = 0
     with out.open("w") as handle:
         for i, frame in enumerate(pd.read_csv(path, chunksize=BASELINE_CHUNK)):
-            pd.DataFrame(model.predict(frame)).to_csv(handle, header=i == 0, index=False)
+            pd.DataFrame(model.predict(frame, params={"detail": "summary"})).to_csv(handle, header=i == 0, index=False)
             rows += len(frame)
     return rows / (time.perf_counter() - started)
 
