@@ -43,7 +43,7 @@ def outage(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 def call(client: TestClient, method: str, path: str) -> tuple[int, dict[str, str], bytes]:
-    url = path.replace("{request_id}", "r-1").replace("{job_id}", "j-1")
+    url = path.replace("{request_id}", "r-1").replace("{job_id}", "j-1").replace("{row}", "0")
     if path.endswith("/predict"):
         response = client.post(url, json={"features": HOUSE})
     elif path.endswith("/batch"):
