@@ -76,7 +76,7 @@ def test_submit_and_poll_crosses_kafka_and_redis(
     result = poll(client, accepted["status_url"])
     assert result["status"] == "done", result
     assert 50_000 < result["price"] < 1_000_000
-    assert result["model"] == {"name": settings.model_name, "version": champion}
+    assert result["model"] == {"name": settings.model_name, "version": champion, "variant": "champion"}
     levels = {i["level"]: i for i in result["intervals"]}
     assert levels[0.8]["lower"] <= result["price"] <= levels[0.8]["upper"]
     assert levels[0.9]["lower"] <= levels[0.8]["lower"]
