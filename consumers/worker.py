@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import replace
 from functools import partial
 
+import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
@@ -28,11 +29,11 @@ from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
 from consumers.recalibration import Recalibrator
 from consumers.retry import with_retry
 from consumers.rollout import RolloutRecorder
-from consumers.variants import VariantRouter
+from consumers.variants import Routed, VariantRouter
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
-from schemas import ErrorInfo, PredictionResult, Timings, utc_now
-from schemas.chunks import ChunkResult, chunk_key
+from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas.chunks import ChunkResult, RowChunk, chunk_key
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -123,6 +124,13 @@ class Worker:
         _lap("redis_read", started)
         return states
 
+    def _score(
+        self, requests: list[PredictionRequest], chunks: list[RowChunk]
+    ) -> tuple[Routed, tuple[list[ChunkResult], pd.DataFrame | None]]:
+        """Both kinds of a batch in one worker thread, one after the other: two model calls at once
+        would only contend for the same cores."""
+        return self.rollout.router.answer(requests), score_chunks(self.models.current, chunks, self.recalibrator)
+
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
         started = time.perf_counter()
@@ -144,10 +152,8 @@ class Worker:
         requests = [a.request for a in accepted]
         # Single requests go through the rollout (champion, or the challenger on a canary share); bulk
         # chunks are answered by the champion alone.
-        known_states, routed, (chunks, bulk_frame) = await asyncio.gather(
-            self._known(ids),
-            asyncio.to_thread(self.rollout.router.answer, requests),
-            asyncio.to_thread(score_chunks, self.models.current, [b.chunk for b in bulk], self.recalibrator),
+        known_states, (routed, (chunks, bulk_frame)) = await asyncio.gather(
+            self._known(ids), asyncio.to_thread(self._score, requests, [b.chunk for b in bulk])
         )
         frames = [f for f in (routed.frame, bulk_frame) if f is not None]
         known = dict(zip(ids, known_states, strict=True))
