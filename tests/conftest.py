@@ -55,9 +55,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     parser.addoption(
         "--fault-requests",
         type=int,
-        default=10_000,
-        help="Requests streamed through each three-broker fault test. 10,000 keeps the tier near 8 minutes on a "
-        "busy 2-core machine; the issue's 20,000 pass too (`--fault-requests 20000`).",
+        default=20_000,
+        help="Requests streamed through each three-broker fault test (tests/cluster/test_faults.py).",
     )
 
 

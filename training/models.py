@@ -208,6 +208,36 @@ class HistGBModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         return np.asarray(self.model_.predict(Z), dtype=float)
 
 
+VALIDATION_SHARE = 0.15
+PATIENCE = 20
+BATCH_ROWS = 64
+LEARNING_RATE = 1e-3
+
+
+def _epoch_function(tf: Any, net: Any, x: np.ndarray, t: np.ndarray, x_val: np.ndarray, t_val: np.ndarray) -> Any:
+    """One compiled graph per epoch: every mini-batch step (Adam on mean squared error plus the L2
+    penalties), then the validation loss. Keras' ``fit`` runs the same steps but spends ~0.1 s of
+    Python per epoch on data handlers, callbacks and a separate evaluation, which made this net
+    three quarters of ``make train``; one graph call per epoch is about 3x faster for the same fit."""
+    optimizer = tf.keras.optimizers.Adam(LEARNING_RATE)
+    x, t, x_val, t_val = (tf.constant(a) for a in (x, t, x_val, t_val))
+    steps = -(-int(x.shape[0]) // BATCH_ROWS)
+
+    @tf.function  # type: ignore[untyped-decorator]
+    def epoch(order: Any) -> Any:
+        for step in tf.range(steps):
+            rows = order[step * BATCH_ROWS : (step + 1) * BATCH_ROWS]
+            with tf.GradientTape() as tape:
+                error = net(tf.gather(x, rows), training=True) - tf.gather(t, rows)
+                loss = tf.reduce_mean(tf.square(error)) + tf.add_n(net.losses)
+            optimizer.apply_gradients(
+                zip(tape.gradient(loss, net.trainable_variables), net.trainable_variables, strict=True)
+            )
+        return tf.reduce_mean(tf.square(net(x_val, training=False) - t_val)) + tf.add_n(net.losses)
+
+    return epoch
+
+
 class MLPModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """A Keras tabular net (standardised inputs incl. one-hot levels, two hidden layers).
 
@@ -251,16 +281,21 @@ class MLPModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             )(layer)
             layer = tf.keras.layers.Dropout(self.dropout)(layer)
         net = tf.keras.Model(inputs, tf.keras.layers.Dense(1)(layer))
-        net.compile(optimizer=tf.keras.optimizers.Adam(1e-3), loss="mse")
-        net.fit(
-            ((Z - self.mean_) / self.scale_).astype("float32"),
-            ((y - self.y_mean_) / self.y_scale_).astype("float32"),
-            validation_split=0.15,
-            epochs=self.epochs,
-            batch_size=64,
-            verbose=0,
-            callbacks=[tf.keras.callbacks.EarlyStopping(patience=20, restore_best_weights=True)],
-        )
+        x = ((Z - self.mean_) / self.scale_).astype("float32")
+        t = ((y - self.y_mean_) / self.y_scale_).astype("float32")[:, None]
+        fit_rows = len(x) - int(len(x) * VALIDATION_SHARE)  # the last rows validate, as Keras' validation_split
+        epoch = _epoch_function(tf, net, x[:fit_rows], t[:fit_rows], x[fit_rows:], t[fit_rows:])
+        order = np.random.default_rng(self.random_state)
+        best, best_weights, waited = np.inf, net.get_weights(), 0
+        for _ in range(self.epochs):
+            loss = float(epoch(tf.constant(order.permutation(fit_rows).astype("int32"))))
+            if loss < best:
+                best, best_weights, waited = loss, net.get_weights(), 0
+            else:
+                waited += 1
+                if waited >= PATIENCE:
+                    break
+        net.set_weights(best_weights)
         dense = [layer for layer in net.layers if isinstance(layer, tf.keras.layers.Dense)]
         self.weights_ = [(np.asarray(d.kernel.numpy()), np.asarray(d.bias.numpy())) for d in dense]
         return self

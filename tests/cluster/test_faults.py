@@ -1,7 +1,7 @@
 """Faults on a three-broker cluster, in the style of Kafka's transactions system test: the broker that
 leads most partitions SIGKILLed mid-stream and restarted, a worker SIGKILLed twice, and both at once.
 
-Each streams ``--fault-requests`` requests (10,000 by default; the issue's 20,000 pass too) through
+Each streams ``--fault-requests`` requests (20,000 by default) through
 one worker. Afterwards Redis holds every answer, counted once, and a ``read_committed`` read of the
 results topic holds each request exactly once in exactly-once mode (at least once, with identical
 copies, in at-least-once mode). While the broker is away, ``POST /predict`` answers 202 (200 if
