@@ -159,6 +159,7 @@ class BatchLoop:
         self._prefetcher = prefetcher
         self._handle = handle
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     async def start(self) -> None:
         """Start the loop on the running event loop (a FastStream hook: async, so not run in a thread)."""
@@ -170,6 +171,10 @@ class BatchLoop:
             await asyncio.wait({self._task})
 
     async def stop(self) -> None:
+        # The flag, not the cancel alone, ends the loop: Python 3.11's asyncio.wait_for returns its
+        # result instead of raising when a cancel lands as that result arrives, and the prefetcher's
+        # close wakes the wait at exactly that moment (the worker then hung until SIGKILL).
+        self._stopping = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -177,7 +182,7 @@ class BatchLoop:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
+        while not self._stopping:
             consumer = self._consumer()
             if consumer is None:
                 await asyncio.sleep(self._prefetcher.wait_seconds)

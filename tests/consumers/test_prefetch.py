@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
+from typing import cast
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -151,3 +152,37 @@ def test_a_fetch_error_reaches_the_subscriber_loop(base_settings: Settings) -> N
 
 def test_the_worker_loop_hands_every_batch_over_and_ends_with_its_consumer(base_settings: Settings) -> None:
     asyncio.run(the_loop_hands_every_batch_over(isolated_settings(base_settings)))
+
+
+class SwallowsCancel(Prefetcher):
+    """A next batch that returns empty when first cancelled, as Python 3.11's ``asyncio.wait_for`` does
+    when the cancel lands as its result arrives (the prefetcher's close wakes it at that moment)."""
+
+    swallowed = False
+
+    async def next_batch(self, consumer: AIOKafkaConsumer) -> Batch:
+        try:
+            await asyncio.sleep(self.wait_seconds)
+        except asyncio.CancelledError:
+            if self.swallowed:
+                raise
+            self.swallowed = True
+        return ()
+
+
+async def stopping_a_loop_whose_wait_ate_the_cancel() -> None:
+    async def handle(records: Batch) -> None:
+        raise AssertionError("no batch comes")
+
+    prefetcher = SwallowsCancel(max_records=5, wait_ms=50)
+    loop = BatchLoop(lambda: cast(AIOKafkaConsumer, object()), prefetcher, handle)
+    await loop.start()
+    await asyncio.sleep(0.2)
+    stopping = asyncio.create_task(loop.stop())
+    done, _ = await asyncio.wait({stopping}, timeout=5)
+    assert prefetcher.swallowed
+    assert stopping in done, "the loop went on after its cancel was swallowed (the worker hung until SIGKILL)"
+
+
+def test_the_loop_stops_even_when_a_wait_swallows_the_cancel() -> None:
+    asyncio.run(stopping_a_loop_whose_wait_ate_the_cancel())
