@@ -2,11 +2,16 @@
 challenger scoring every request in shadow mode.
 
 Starts its own Kafka + Redis, trains a quick model into a temporary MLflow (the champion),
-registers the same artifact again as the challenger, and runs one worker and the API (as
+registers the same artifact again as the challenger, and runs one worker, the shadow scorer
+(``python -m consumers --shadow``: its own process and consumer group, nice 19) and the API (as
 ``bench_rest``). The maximum is measured once without a challenger; then open loops at half of it
-alternate without and with the challenger (its alias removed and set again: the worker unloads
-and loads it at its next poll, no restart), ``ROUNDS`` of each, so a drift of the busy machine
-weighs on both sides alike. Target: p50 and p99 grow by at most 10 %.
+alternate without and with the challenger (its alias removed and set again: the worker and the
+shadow scorer unload and load it at their next poll, no restart), ``ROUNDS`` of each, so a drift
+of the busy machine weighs on both sides alike. Target: p50 and p99 grow by at most 10 %.
+
+A shadow that did no work would cost nothing: each shadow phase also reports the requests the
+shadow scorer scored during it, and its consumer lag at the phase's end (it may lag by design, and
+catches up between phases).
 
 Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``.
 ``--quick`` (4 s phases, one round) is for iterating and writes nothing.
@@ -54,6 +59,15 @@ def challenger_served(metrics_url: str, version: str | None) -> bool:
     return float(served) == (float(version) if version else 0.0)
 
 
+def metric_sum(metrics_url: str, name: str, labels: str = "") -> float:
+    """The sum of a metric's samples whose label text contains ``labels`` (0 when none)."""
+    total = 0.0
+    for line in httpx.get(metrics_url, timeout=5).text.splitlines():
+        if line.startswith(name) and (line[len(name)] in " {") and labels in line:
+            total += float(line.rsplit(" ", 1)[-1])
+    return total
+
+
 def wait_for(condition: Any, timeout: float = 120.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
@@ -90,7 +104,7 @@ def main() -> None:
         services.append(kafka)
         redis_service = stack.start_redis(workdir, stack.free_port())
         services.append(redis_service)
-        api_port, worker_port = stack.free_port(), stack.free_port()
+        api_port, worker_port, shadow_port = stack.free_port(), stack.free_port(), stack.free_port()
         settings = rest.bench_settings(
             kafka, redis_service, workdir, api_port, model_poll_seconds=1.0, rollout_mode="shadow", shadow_share=1.0
         )
@@ -110,11 +124,16 @@ def main() -> None:
                 ["-m", "consumers", "--index", "0", "--metrics-port", str(worker_port)], settings, workdir / "w.log"
             )
         )
+        processes.append(
+            rest.spawn(["-m", "consumers", "--shadow", "--metrics-port", str(shadow_port)], settings, workdir / "s.log")
+        )
         processes.append(rest.spawn(["-m", "api"], settings, workdir / "api.log"))
         base_api = f"http://127.0.0.1:{api_port}"
         metrics_url = f"http://127.0.0.1:{worker_port}/metrics"
+        shadow_url = f"http://127.0.0.1:{shadow_port}/metrics"
         rest.wait_http(f"{base_api}/api/v1/health", ok=lambda r: r.status_code == 200)
         rest.wait_http(metrics_url)
+        rest.wait_http(shadow_url)
         with rest.collector_paused():
             top = asyncio.run(rest.closed_loop(base_api, rest.event_driven_call))
         rate = max(1.0, top["rps"] / 2)
@@ -126,14 +145,24 @@ def main() -> None:
             else:
                 with contextlib.suppress(Exception):  # no alias to remove
                     client.delete_registered_model_alias(settings.model_name, settings.challenger_alias)
-            wait_for(lambda: challenger_served(metrics_url, challenger if on else None))
+            version = challenger if on else None
+            wait_for(lambda: challenger_served(metrics_url, version) and challenger_served(shadow_url, version))
+
+        def shadow_scored() -> float:
+            return metric_sum(shadow_url, "valuestream_shadow_records_total", 'outcome="scored"')
 
         for round_ in range(rounds):
             for phase in ("alone", "shadow"):
                 serve_challenger(phase == "shadow")
+                scored_before = shadow_scored()
                 result = half_load(base_api, rate)
+                result["shadow_scored"] = shadow_scored() - scored_before
+                result["shadow_lag_at_end"] = metric_sum(shadow_url, "valuestream_shadow_consumer_lag")
                 phases[phase].append(result)
-                print(f"  round {round_ + 1} {phase:6}: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms")
+                print(
+                    f"  round {round_ + 1} {phase:6}: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
+                    f"shadow scored {result['shadow_scored']:.0f}, lag {result['shadow_lag_at_end']:.0f}"
+                )
     finally:
         for process in processes:
             stack.stop_process_group(process.pid, timeout=20.0, alive=lambda p=process: p.poll() is None)  # type: ignore[misc]

@@ -54,6 +54,7 @@ ROLES = (
     ("redis", "redis-server"),
     ("supervisord", "supervisor.supervisord"),
     ("orchestrator", "infra.run"),
+    ("shadow scorer", "-m consumers --shadow"),
     ("worker", "-m consumers"),
     ("api", "-m api"),
     ("dashboard", "streamlit"),

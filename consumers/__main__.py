@@ -1,8 +1,9 @@
-"""``python -m consumers [--index N]``: run one scoring worker."""
+"""``python -m consumers [--index N]``: run one scoring worker; ``--shadow``: the shadow scorer."""
 
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 import uvloop
@@ -15,10 +16,23 @@ from infra.settings import get_settings
 def main(
     index: int = typer.Option(0, help="Worker number: its metrics port is the base port + index."),
     metrics_port: int | None = typer.Option(None, help="Override the metrics port (0: none)."),
+    shadow: bool = typer.Option(
+        False,
+        "--shadow",
+        help="Run the shadow scorer instead (consumers.shadow): the variant that did not answer a request scores "
+        "it too, at the lowest CPU priority; metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
+    ),
 ) -> None:
     settings = get_settings()
-    configure_logging(settings, f"worker-{index}")
-    app = create_app(settings, worker_index=index, metrics_port=metrics_port)
+    if shadow:
+        from consumers.shadow import NICENESS, create_shadow_app
+
+        os.nice(NICENESS)  # first: loading the models at startup must not slow the workers either
+        configure_logging(settings, "shadow")
+        app = create_shadow_app(settings, metrics_port=metrics_port)
+    else:
+        configure_logging(settings, f"worker-{index}")
+        app = create_app(settings, worker_index=index, metrics_port=metrics_port)
     # uvloop, as uvicorn uses for the API: less event-loop overhead per Kafka and Redis round trip.
     uvloop.run(app.run(log_level=logging.getLevelName(settings.log_level.upper())))
 

@@ -51,6 +51,11 @@ def challenger_holder(settings: Settings) -> ModelHolder:
     return ModelHolder(settings, settings.challenger_alias, "challenger", optional=True)
 
 
+def served_versions(models: ModelHolder, challenger: ModelHolder | None) -> list[str]:
+    """The versions a worker answers with: the champion's, and the challenger's (a canary's share)."""
+    return [h.serving.ref.version for h in (models, challenger) if h is not None and h.serving is not None]
+
+
 def build_worker(
     settings: Settings,
     broker: KafkaBroker,
@@ -157,8 +162,8 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
         worker.drift.export(models.current.drift_reference if models.loaded else None)
 
     async def read_calibration() -> None:
-        if models.loaded and worker.recalibrator is not None:
-            await worker.recalibrator.refresh(models.current.ref.version)
+        if worker.recalibrator is not None:
+            await worker.recalibrator.refresh(*served_versions(models, challenger))
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.errors import KafkaError
+from prometheus_client import Gauge
 
 from consumers.metrics import CONSUMER_LAG
 
@@ -29,18 +30,20 @@ async def partition_lags(consumer: AIOKafkaConsumer) -> dict[TopicPartition, int
 
 
 class LagExporter:
-    """Sets ``valuestream_worker_consumer_lag{topic,partition}``; drops partitions no longer assigned."""
+    """Sets ``gauge{topic,partition}`` (the workers': ``valuestream_worker_consumer_lag``); drops partitions
+    no longer assigned."""
 
-    def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None]) -> None:
+    def __init__(self, consumer: Callable[[], AIOKafkaConsumer | None], gauge: Gauge = CONSUMER_LAG) -> None:
         self.consumer = consumer
+        self.gauge = gauge
         self.exported: set[TopicPartition] = set()
 
     async def export(self) -> dict[TopicPartition, int]:
         consumer = self.consumer()
         lags = {} if consumer is None else await partition_lags(consumer)
         for tp in self.exported - lags.keys():
-            CONSUMER_LAG.remove(tp.topic, str(tp.partition))
+            self.gauge.remove(tp.topic, str(tp.partition))
         for tp, lag in lags.items():
-            CONSUMER_LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            self.gauge.labels(tp.topic, str(tp.partition)).set(lag)
         self.exported = set(lags)
         return lags

@@ -28,18 +28,19 @@ VARIANT_VERSION = Gauge(
 )
 VARIANT_SCORING_SECONDS = Histogram(
     "valuestream_worker_variant_scoring_seconds",
-    "Model time per batch, per variant (the challenger's in shadow mode is off the answer path).",
+    "Model time per batch, per variant (the shadow scorer's is off the answer path, in a process of its own).",
     ["variant"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
 )
 VARIANT_REQUESTS = Counter(
     "valuestream_worker_variant_requests_total",
-    "Requests scored per variant and role: 'answer' (returned to the client) or 'shadow' (stored beside it).",
+    "Requests scored per variant and role: 'answer' (returned to the client) or 'shadow' (by the shadow scorer, "
+    "beside the other variant's answer).",
     ["variant", "role"],
 )
 PRICE_DIFFERENCE_PCT = Histogram(
     "valuestream_worker_variant_price_difference_pct",
-    "Absolute % difference of the challenger's price from the champion's on the same request (shadow mode).",
+    "Absolute % difference of the challenger's price from the champion's on the same request (the shadow scorer's).",
     buckets=(0.5, 1, 2, 5, 10, 20, 50, 100),
 )
 MODEL_RELOADS = Counter("valuestream_worker_model_reloads_total", "Model loads, by outcome.", ["outcome"])
@@ -68,8 +69,22 @@ PIPELINE_EVENTS = Counter(
     "valuestream_worker_pipeline_events_total",
     "Commit pipeline events: 'rewind' (a failed batch: partitions sought back), 'stale_dropped' (records fetched "
     "before a rewind, re-read instead), 'commit_failed' (refused, e.g. after a rebalance: the new owner re-reads), "
-    "'shadow_skipped' (a batch not shadowed: the challenger's backlog was full), 'rollout_failed' (the challenger's "
-    "shadow or figures failed; the answers stand); exactly-once: 'transaction_aborted' (tried again whole), "
+    "'rollout_skipped' (a batch's per-variant model times not recorded: the backlog was full), 'rollout_failed' "
+    "(recording them failed; the answers stand); exactly-once: 'transaction_aborted' (tried again whole), "
     "'stale_offset_skipped' (a committed offset read before its transaction settled, skipped to the worker's own).",
     ["event"],
+)
+SHADOW_CONSUMER_LAG = Gauge(
+    "valuestream_shadow_consumer_lag",
+    "Records the shadow scorer has not fetched yet, per assigned partition (high watermark - position): a shadow "
+    "that falls behind lags here, never in the workers' answers.",
+    ["topic", "partition"],
+)
+SHADOW_RECORDS = Counter(
+    "valuestream_shadow_records_total",
+    "Records consumed by the shadow scorer, by outcome: 'scored' (the other variant's answer recorded), "
+    "'not_picked' (outside the shadow share), 'no_challenger', 'unanswered' (no stored answer within the wait: "
+    "skipped), 'version_moved' (answered by a version no longer served), 'bulk_skipped' (a bulk chunk), "
+    "'invalid' (a dead letter for the workers), 'failed' (scoring or storing failed).",
+    ["outcome"],
 )

@@ -1,8 +1,10 @@
 """The workers' side of the intervals' online recalibration: read the state, apply it to each valuation.
 
-The state (``state.calibration``) is read every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` for the
-version being served; a snapshot is applied only to valuations of the version it was read for,
-so a model switch serves the new version's own intervals until its state is read.
+The state (``state.calibration``) is read every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` for each
+version being served (the champion's, and the challenger's, which answers a canary's share); a
+valuation is recalibrated with its own version's snapshot only, so a model switch serves the new
+version's own intervals until its state is read, and a canary answer of the challenger never gets
+the champion's corrections.
 """
 
 from __future__ import annotations
@@ -19,16 +21,24 @@ class Recalibrator:
     def __init__(self, store: CalibrationStore | None, price_edges: tuple[float, float]) -> None:
         self.store = store
         self.price_edges = price_edges
-        self._snapshot: tuple[str, Adjustments] | None = None
+        self._snapshots: dict[str, Adjustments] = {}
 
-    async def refresh(self, version: str) -> None:
+    async def refresh(self, *versions: str) -> None:
+        """Read the state of ``versions`` (those served now); a version no longer served is forgotten."""
         if self.store is not None:
-            self._snapshot = (version, await self.store.adjustments(version))
+            fresh = {version: await self.store.adjustments(version) for version in dict.fromkeys(versions)}
+            self._snapshots = fresh
+
+    @property
+    def versions(self) -> set[str]:
+        """The versions with a snapshot."""
+        return set(self._snapshots)
 
     def apply(
         self, version: str, features: PropertyFeatures, price: float, intervals: Sequence[Interval]
     ) -> tuple[list[Interval], Segment]:
         segment = segment_of(features.sale_condition, features.overall_qual, price, self.price_edges)
-        if self._snapshot is None or self._snapshot[0] != version:
+        snapshot = self._snapshots.get(version)
+        if snapshot is None:
             return list(intervals), segment
-        return self._snapshot[1].apply(price, intervals, segment), segment
+        return snapshot.apply(price, intervals, segment), segment

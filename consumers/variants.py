@@ -4,11 +4,12 @@
 - Canary: a request whose id hashes below ``canary_share`` is answered by the challenger. The hash
   makes the choice sticky: a retry or a redelivery of the same id meets the same model. A row the
   challenger fails on (a model error, not a refusal) is answered by the champion instead.
-- Shadow: the champion answers every request; the requests whose id hashes below ``shadow_share``
-  are scored by the challenger too, after the answers are stored (``consumers.rollout``), and its
-  answers are kept beside them, never returned.
+- The other variant (``shadow``): the shadow scorer (``consumers.shadow``, a process of its own)
+  scores the requests whose id hashes below ``shadow_share`` with the variant that did not answer
+  them, once their answers are stored: the challenger in shadow mode (its answers are kept beside
+  the champion's, never returned), either one in canary mode. Both give the price differences.
 
-Everything here is synchronous model work, run in a thread by the worker.
+Everything here is synchronous model work, run in a thread by the worker or the shadow scorer.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.recalibration import Recalibrator
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import Interval, PredictionRequest, PredictionResult, utc_now
+from schemas import Interval, ModelRef, PredictionRequest, PredictionResult, utc_now
 from schemas.rollout import ShadowAnswer
 from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
 
@@ -57,13 +58,25 @@ class Routed:
 
 @dataclass
 class ShadowBatch:
-    """The challenger's answers to some of a batch's requests, and its % price differences from the champion's."""
+    """One variant's answers to requests the other variant answered, and the challenger's % price
+    differences from the champion's on them."""
 
+    model: ModelRef
     request_ids: list[str]
     answers: list[ShadowAnswer]
     champion_version: str
+    challenger_version: str
     differences: list[float]
     latency_ms: float
+
+
+@dataclass
+class ShadowRun:
+    """The shadow batches of some requests (one per variant that scored), and how many were answered by a
+    version served no more (not scored)."""
+
+    batches: list[ShadowBatch]
+    version_moved: int
 
 
 class VariantRouter:
@@ -78,6 +91,11 @@ class VariantRouter:
         self.champion = champion
         self.challenger = challenger
         self.recalibrator = recalibrator
+
+    @property
+    def rollout_on(self) -> bool:
+        """A challenger other than the champion is loaded."""
+        return self._challenger() is not None
 
     def _challenger(self) -> LoadedModel | None:
         loaded = None if self.challenger is None else self.challenger.serving
@@ -125,19 +143,46 @@ class VariantRouter:
             VARIANT_REQUESTS.labels(result.model.variant if result.model else "champion", "answer").inc()
         return Routed(final, frame, latencies)
 
-    def shadow(
-        self, requests: Sequence[PredictionRequest], frame: pd.DataFrame, answers: Sequence[PredictionResult]
-    ) -> ShadowBatch | None:
-        """The challenger's answers to the shadow share of ``requests`` (answered, in order, by ``answers``)."""
+    def shadow(self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult]) -> ShadowRun:
+        """Each request scored by the variant that did not answer it (``answers``: the stored answers, in
+        order): the challenger where the champion answered, the champion where the challenger did (canary)."""
         challenger = self._challenger()
-        if challenger is None or self.settings.rollout_mode != "shadow":
-            return None
-        picked = [i for i, r in enumerate(requests) if in_share(r.request_id, "shadow", self.settings.shadow_share)]
-        if not picked:
-            return None
+        if challenger is None or not requests:
+            return ShadowRun([], 0)
+        champion = self.champion.current
+        groups: dict[str, list[int]] = {champion.ref.version: [], challenger.ref.version: []}
+        moved = 0
+        for i, answer in enumerate(answers):
+            if answer.model is not None and answer.model.version in groups:
+                groups[answer.model.version].append(i)
+            else:  # answered by a version served no more (an alias moved meanwhile)
+                moved += 1
+        frame = features_frame([r.features for r in requests])
+        batches = []
+        for answered_by, other in ((champion, challenger), (challenger, champion)):
+            if picked := groups[answered_by.ref.version]:
+                batches.append(
+                    self._shadow_batch(
+                        other,
+                        (champion.ref.version, challenger.ref.version),
+                        [requests[i] for i in picked],
+                        frame.iloc[picked],
+                        [answers[i] for i in picked],
+                    )
+                )
+        return ShadowRun(batches, moved)
+
+    def _shadow_batch(
+        self,
+        model: LoadedModel,
+        versions: tuple[str, str],
+        requests: Sequence[PredictionRequest],
+        frame: pd.DataFrame,
+        answers: Sequence[PredictionResult],
+    ) -> ShadowBatch:
         started = time.perf_counter()
         try:  # the model's own columns only: no explanations, comparables or result records to build
-            output = challenger.predict(frame.iloc[picked])
+            output = model.predict(frame)
             prices: list[float | None] = [
                 None if isinstance(r, str) else float(p)
                 for p, r in zip(output["price"], output["refusal"], strict=True)
@@ -151,21 +196,21 @@ class VariantRouter:
                     )
                     for level in INTERVAL_LEVELS
                 ]
-                for k in range(len(picked))
+                for k in range(len(requests))
             ]
             error = None
         except Exception as exc:
-            log.warning("shadow_scoring_failed", size=len(picked), error=repr(exc)[:300])
-            prices, bounds, error = [None] * len(picked), [[] for _ in picked], FALLBACK_CODE
+            log.warning("shadow_scoring_failed", variant=model.ref.variant, size=len(requests), error=repr(exc)[:300])
+            prices, bounds, error = [None] * len(requests), [[] for _ in requests], FALLBACK_CODE
         millis = (time.perf_counter() - started) * 1000
-        VARIANT_SCORING_SECONDS.labels("challenger").observe(millis / 1000)
+        VARIANT_SCORING_SECONDS.labels(model.ref.variant).observe(millis / 1000)
         scored_at = utc_now()
         shadows, differences = [], []
-        for k, i in enumerate(picked):
+        for k, answer in enumerate(answers):
             price = prices[k]
             shadows.append(
                 ShadowAnswer(
-                    model=challenger.ref,
+                    model=model.ref,
                     price=price,
                     intervals=bounds[k] if price is not None else [],
                     error_code=error if error else (None if price is not None else REFUSED_CODE),
@@ -173,16 +218,10 @@ class VariantRouter:
                     scored_at=scored_at,
                 )
             )
-            answered = answers[i].price
-            if answered and price is not None:
-                difference = (price / answered - 1) * 100
+            if answer.price and price:  # the challenger's price against the champion's, whichever answered
+                ratio = price / answer.price if model.ref.variant == "challenger" else answer.price / price
+                difference = (ratio - 1) * 100
                 differences.append(difference)
                 PRICE_DIFFERENCE_PCT.observe(abs(difference))
-        VARIANT_REQUESTS.labels("challenger", "shadow").inc(len(picked))
-        return ShadowBatch(
-            [requests[i].request_id for i in picked],
-            shadows,
-            self.champion.current.ref.version,
-            differences,
-            millis,
-        )
+        VARIANT_REQUESTS.labels(model.ref.variant, "shadow").inc(len(requests))
+        return ShadowBatch(model.ref, [r.request_id for r in requests], shadows, *versions, differences, millis)

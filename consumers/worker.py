@@ -184,7 +184,7 @@ class Worker:
             if rejected:
                 await with_retry("kafka_dead_letters", lambda: self._publish_dead_letters(rejected))
             _lap("publish", begun)
-            await self.rollout.after(requests, routed)  # the challenger, off the answer's path; never raises
+            await self.rollout.after(routed)  # per-variant model times, off the answer's path; never raises
             for frame in frames:  # off the answer's path: the drift window is not urgent
                 self.drift.observe(frame)
 

@@ -45,6 +45,11 @@ def full_training_command() -> list[str]:
     return ["nice", "-n", str(BACKGROUND_NICENESS), sys.executable, "-m", "training", "--unless-full-model"]
 
 
+SHADOW = "shadow"
+"""The shadow scorer: the variant that did not answer a request scores it too, in a process of its own
+that lowers its own CPU priority to the lowest (``python -m consumers --shadow``)."""
+
+
 def worker_name(index: int) -> str:
     return f"worker{index}"
 
@@ -85,8 +90,16 @@ def applications(settings: Settings) -> list[Program]:
         )
         for i in range(settings.workers)
     ]
+    shadow = Program(
+        name=SHADOW,
+        command=[python, "-m", "consumers", "--shadow"],
+        priority=WORKER_PRIORITY,
+        log=logs / f"{SHADOW}.log",
+        start_retries=retries,
+    )
     return [
         *workers,
+        shadow,
         Program(
             name="api",
             command=[python, "-m", "api"],

@@ -81,6 +81,8 @@ def probes(settings: Settings) -> dict[str, Probe]:
     }
     for name, address in list(kafka_nodes(settings).items())[1:]:
         found[name] = lambda address=address: asyncio.run(stack.kafka_ready(address))  # type: ignore[misc]
+    # The shadow scorer serves its metrics once its models are loaded.
+    found["shadow"] = lambda: http_ok(f"http://127.0.0.1:{settings.shadow_metrics_port}/metrics")
     for index in range(settings.workers):
         found[f"worker{index}"] = lambda index=index: worker_serving(settings, index)  # type: ignore[misc]
     return found

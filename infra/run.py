@@ -3,10 +3,11 @@
 ``up`` hands every long-running process to a supervisor (``infra.supervision``: supervisord)
 and starts them in order, each once what it needs answers: Kafka and Redis, the topics, a model
 (a quick one, trained in a minute by a process of its own, when none is registered), then the
-workers, the API, the dashboard and the MLflow UI. It prints one line per service as it comes
-up, then the URLs and the model being served. On a fresh state the full model then trains in
-the background (``python -m training --unless-full-model``, niced) and takes over through the
-registry's usual promotion rule; the workers pick it up when the alias moves.
+workers, the shadow scorer, the API, the dashboard and the MLflow UI. It prints one line per
+service as it comes up, then the URLs and the model being served. On a fresh state the full
+model then trains in the background (``python -m training --unless-full-model``, niced) and
+takes over through the registry's usual promotion rule; the workers pick it up when the alias
+moves.
 
 While running, a process that dies is restarted by the supervisor, with backoff, and the
 terminal says so; nothing else is stopped. Ctrl-C (or ``make stop``) stops everything, the
@@ -115,6 +116,7 @@ def claimed_ports(settings: Settings) -> dict[int, str]:
         settings.api_port: "VALUESTREAM_API_PORT",
         settings.dashboard_port: "VALUESTREAM_DASHBOARD_PORT",
         settings.mlflow_ui_port: "VALUESTREAM_MLFLOW_UI_PORT",
+        settings.shadow_metrics_port: "VALUESTREAM_SHADOW_METRICS_PORT",
     }
     for index in range(settings.workers):
         ports[settings.worker_metrics_port + index] = "VALUESTREAM_WORKER_METRICS_PORT"
@@ -184,6 +186,7 @@ class Stack:
             "api": f"API       {readiness.api_base(s)}/api/v1",
             "dashboard": f"dashboard http://127.0.0.1:{s.dashboard_port}",
             "mlflow": f"MLflow UI http://127.0.0.1:{s.mlflow_ui_port}",
+            programs.SHADOW: f"shadow    scorer at nice 19, {s.rollout_mode} mode (metrics :{s.shadow_metrics_port})",
         }.get(name, f"{name}   serving a model")
 
 
@@ -265,7 +268,8 @@ def banner(settings: Settings, serving: list[str], background: bool) -> str:
             f"  dashboard    http://127.0.0.1:{settings.dashboard_port}",
             f"  MLflow       http://127.0.0.1:{settings.mlflow_ui_port}",
             f"  Kafka        {settings.kafka_bootstrap}   Redis {settings.redis_url}",
-            f"  metrics      {api}/metrics, workers on :{settings.worker_metrics_port}+",
+            f"  metrics      {api}/metrics, workers on :{settings.worker_metrics_port}+, "
+            f"shadow scorer on :{settings.shadow_metrics_port}",
             f"  model        {model}",
             f"  logs         {programs.logs_dir(settings)}",
             "Ctrl-C stops everything.",

@@ -165,11 +165,18 @@ class RolloutSettings(BaseSettings):
     challenger_alias: str = Field(default="challenger", description="Alias of the model tried beside the champion.")
     rollout_mode: Literal["shadow", "canary"] = Field(
         default="shadow",
-        description="'shadow': the challenger also scores requests off the answer path, its answers are stored, "
-        "never returned; 'canary': it answers a share of requests (sticky by request id).",
+        description="'shadow': the challenger also scores requests off the answer path (the shadow scorer), its "
+        "answers are stored, never returned; 'canary': it answers a share of requests (sticky by request id).",
     )
     shadow_share: float = Field(
-        default=1.0, ge=0, le=1, description="Share of requests the challenger also scores in shadow mode."
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of requests the shadow scorer also scores with the variant that did not answer them (shadow "
+        "mode: the challenger; canary: the other one), for the price differences.",
+    )
+    shadow_metrics_port: int = Field(
+        default=9150, description="Metrics port of the shadow scorer (`python -m consumers --shadow`)."
     )
     canary_share: float = Field(default=0.1, ge=0, le=1, description="Share of requests the challenger answers.")
     promotion_min_sales: int = Field(

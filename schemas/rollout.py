@@ -57,7 +57,8 @@ class VariantFigures(BaseModel):
 
 
 class PriceDifferences(BaseModel):
-    """The challenger's price against the champion's on the same requests (shadow mode)."""
+    """The challenger's price against the champion's on the same requests (both modes: the shadow scorer scores
+    each request with the variant that did not answer it)."""
 
     champion_version: str
     challenger_version: str

@@ -130,22 +130,39 @@ def settings(base_settings: Settings, champion: str) -> Settings:
     return isolated_settings(base_settings)
 
 
-class WorkerProcess:
-    """``python -m consumers`` as a real child process with the test's settings."""
+class ConsumerProcess:
+    """``python -m consumers ARGS`` as a real child process with the test's settings, logging to a file."""
 
-    def __init__(self, settings: Settings, index: int, log_dir: Path) -> None:
+    def __init__(self, settings: Settings, name: str, args: list[str], log_dir: Path) -> None:
         self.settings = settings
-        self.name = f"worker-{index}"
+        self.name = name
         self.log = log_dir / f"{self.name}-{uuid.uuid4().hex[:6]}.log"
         env = os.environ | to_env(settings)
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "consumers", "--index", str(index), "--metrics-port", "0"],
+            [sys.executable, "-m", "consumers", *args, "--metrics-port", "0"],
             cwd=REPO,
             env=env,
             stdout=self.log.open("wb"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown hook runs, nothing is committed on the way out."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def stop(self) -> None:
+        stack.stop_process_group(self.process.pid, timeout=20.0, alive=lambda: self.process.poll() is None)
+        self.process.wait()
+
+
+class WorkerProcess(ConsumerProcess):
+    """A scoring worker (``python -m consumers --index N``)."""
+
+    def __init__(self, settings: Settings, index: int, log_dir: Path) -> None:
+        super().__init__(settings, f"worker-{index}", ["--index", str(index)], log_dir)
 
     def wait_ready(self, timeout: float = 90.0) -> WorkerHeartbeat:
         client = redis.Redis.from_url(self.settings.redis_url, decode_responses=True)
@@ -161,15 +178,44 @@ class WorkerProcess:
             time.sleep(0.2)
         raise TimeoutError(f"{self.name} not ready within {timeout} s:\n{stack.tail(self.log, 60)}")
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown hook runs, nothing is committed on the way out."""
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
 
-    def stop(self) -> None:
-        stack.stop_process_group(self.process.pid, timeout=20.0, alive=lambda: self.process.poll() is None)
-        self.process.wait()
+class ShadowProcess(ConsumerProcess):
+    """The shadow scorer (``python -m consumers --shadow``)."""
+
+    def __init__(self, settings: Settings, log_dir: Path) -> None:
+        super().__init__(settings, "shadow", ["--shadow"], log_dir)
+
+    def wait_ready(self, timeout: float = 90.0) -> None:
+        """Until it logged ``shadow_ready`` (it writes no heartbeat: it answers nothing)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"shadow exited with {self.process.returncode}:\n{stack.tail(self.log, 60)}")
+            if '"shadow_ready"' in self.log.read_text(errors="replace"):
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"shadow not ready within {timeout} s:\n{stack.tail(self.log, 60)}")
+
+
+class StartShadow(Protocol):
+    def __call__(self, settings: Settings, wait: bool = True) -> ShadowProcess: ...
+
+
+@pytest.fixture
+def start_shadow(tmp_path: Path) -> Iterator[StartShadow]:
+    """The shadow scorer, started as ``make run`` and the deployments start it beside the workers."""
+    started: list[ShadowProcess] = []
+
+    def start(settings: Settings, wait: bool = True) -> ShadowProcess:
+        shadow = ShadowProcess(settings, tmp_path)
+        started.append(shadow)
+        if wait:
+            shadow.wait_ready()
+        return shadow
+
+    yield start
+    for shadow in started:
+        shadow.stop()
 
 
 class StartWorker(Protocol):

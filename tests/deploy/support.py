@@ -28,6 +28,7 @@ SETTING_OF_ENV = {env_name(name): name for name in Settings.model_fields}
 COMMANDS: dict[str, list[str]] = {
     "api": ["python", "-m", "api"],
     "worker": ["python", "-m", "consumers", "--index", "0"],
+    "shadow": ["python", "-m", "consumers", "--shadow"],
     "dashboard": [
         "streamlit",
         "run",

@@ -25,7 +25,7 @@ from tests.deploy.support import (
 COMPOSE_FILE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"
 TOOLS = Path(sys.executable).parent
-APP_SERVICES = {"mlflow", "train", "api", "consumers", "dashboard"}
+APP_SERVICES = {"mlflow", "train", "api", "consumers", "shadow", "dashboard"}
 ONE_SHOTS = {"topics", "train"}
 # ${VALUESTREAM_X:-default}, in compose interpolation or (written $${...}) in a container's shell.
 DEFAULTED = re.compile(r"\$\{(VALUESTREAM_\w+):-([^}]*)\}")
@@ -70,6 +70,7 @@ def test_compose_runs_every_service_of_the_design(services: dict[str, dict[str, 
         "train",
         "api",
         "consumers",
+        "shadow",
         "dashboard",
         "prometheus",
         "grafana",
@@ -84,11 +85,13 @@ def test_compose_runs_every_service_of_the_design(services: dict[str, dict[str, 
     assert sorted(services[b]["environment"]["KAFKA_NODE_ID"] for b in brokers) == [1, 2, 3]
     assert services["redis"]["command"][:3] == ["redis-server", "--appendonly", "yes"]
     assert services["consumers"]["deploy"]["replicas"] == 2
+    assert "deploy" not in services["shadow"], "one shadow scorer"
 
 
 def test_compose_commands(services: dict[str, dict[str, Any]]) -> None:
     assert services["api"]["command"] == COMMANDS["api"]
     assert services["consumers"]["command"] == COMMANDS["worker"]
+    assert services["shadow"]["command"] == COMMANDS["shadow"]
     assert services["dashboard"]["command"] == COMMANDS["dashboard"]
     assert services["train"]["command"] == ["python", "-m", "training", "--if-no-champion"]
     assert services["mlflow"]["command"][:2] == ["mlflow", "server"]
@@ -142,6 +145,7 @@ def test_compose_addresses_and_ports_agree(services: dict[str, dict[str, Any]]) 
     assert container_ports(services["mlflow"]) == {DEFAULTS.mlflow_ui_port} == {healthcheck_port(services["mlflow"])}
     assert healthcheck_port(services["consumers"]) == DEFAULTS.worker_metrics_port
     assert "ports" not in services["consumers"], "replicas cannot share a host port"
+    assert healthcheck_port(services["shadow"]) == DEFAULTS.shadow_metrics_port
 
 
 def test_compose_health_checks_and_start_order(services: dict[str, dict[str, Any]]) -> None:
@@ -156,13 +160,14 @@ def test_compose_health_checks_and_start_order(services: dict[str, dict[str, Any
         if name not in ONE_SHOTS:
             assert "healthcheck" in service, f"{name} has no healthcheck"
     assert services["api"]["healthcheck"]["test"][-1].count("/api/v1/health/live") == 1
-    assert {"kafka", "redis", "mlflow", "topics", "train"} <= set(services["consumers"]["depends_on"])
+    for name in ("consumers", "shadow"):
+        assert {"kafka", "redis", "mlflow", "topics", "train"} <= set(services[name]["depends_on"])
 
 
 def test_compose_shares_model_artifacts_where_training_writes_them(services: dict[str, dict[str, Any]]) -> None:
     state = settings_from_env({k: str(v) for k, v in services["train"]["environment"].items()})
     target = str(state.artifact_root)
-    for name in ("mlflow", "train", "consumers"):
+    for name in ("mlflow", "train", "consumers", "shadow"):
         mounts = {str(volume).split(":")[1]: str(volume).split(":")[0] for volume in services[name]["volumes"]}
         assert mounts.get(target) == "mlflow-artifacts", f"{name} does not mount the artifacts at {target}"
     assert target in services["mlflow"]["command"]

@@ -131,6 +131,7 @@ def test_every_app_container_gets_the_settings(rendered: list[dict[str, Any]]) -
 def test_commands_are_the_same_as_in_compose(rendered: list[dict[str, Any]]) -> None:
     assert container(rendered, "api")["command"] == COMMANDS["api"]
     assert container(rendered, "workers")["command"] == COMMANDS["worker"]
+    assert container(rendered, "shadow")["command"] == COMMANDS["shadow"]
     assert container(rendered, "dashboard")["command"] == COMMANDS["dashboard"]
 
 
@@ -138,6 +139,7 @@ def test_ports_agree_with_the_settings(rendered: list[dict[str, Any]], config: d
     settings = settings_from_env(config | {"VALUESTREAM_API_KEY_SALT": "x"})
     assert named_port(container(rendered, "api"), "http") == settings.api_port == DEFAULTS.api_port
     assert named_port(container(rendered, "workers"), "metrics") == settings.worker_metrics_port
+    assert named_port(container(rendered, "shadow"), "metrics") == settings.shadow_metrics_port
     assert named_port(container(rendered, "dashboard"), "http") == settings.dashboard_port
     assert named_port(container(rendered, "mlflow"), "http") == port_of(settings.mlflow_tracking_uri or "")
     assert named_port(container(rendered, "redis"), "redis") == port_of(settings.redis_url)
@@ -190,7 +192,11 @@ def test_metrics_annotations_match_the_ports_and_prometheus_jobs(rendered: list[
         assert annotations["prometheus.io/path"] == "/metrics"
         assert annotations["prometheus.io/job"] in jobs
         scraped[doc["metadata"]["name"]] = int(annotations["prometheus.io/port"])
-    assert scraped == {"api": DEFAULTS.api_port, "workers": DEFAULTS.worker_metrics_port}
+    assert scraped == {
+        "api": DEFAULTS.api_port,
+        "workers": DEFAULTS.worker_metrics_port,
+        "shadow": DEFAULTS.shadow_metrics_port,
+    }
 
 
 def test_api_scales_on_cpu(rendered: list[dict[str, Any]]) -> None:

@@ -104,6 +104,8 @@ def test_prometheus_scrapes_the_api_and_every_worker_at_the_settings_ports() -> 
     workers = jobs["valuestream-workers"]["dns_sd_configs"][0]
     assert workers["names"] == ["consumers"]
     assert workers["port"] == DEFAULTS.worker_metrics_port
+    shadow = jobs["valuestream-shadow"]["static_configs"][0]["targets"]
+    assert shadow == [f"shadow:{DEFAULTS.shadow_metrics_port}"]
 
 
 def test_the_required_alerts_exist_and_use_their_metric() -> None:

@@ -1,4 +1,5 @@
-"""A challenger that cannot load is refused: with the whole canary share it still never answers."""
+"""A challenger that cannot load is refused, by the worker and by the shadow scorer: with the whole canary
+share it still never answers, and the shadow scores nothing."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from infra.settings import Settings
-from tests.conftest import StartWorker
+from tests.conftest import StartShadow, StartWorker
 from tests.consumers.conftest import wait_until
 from tests.rollout.conftest import Sources, lineup_for
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.integration
 
 
 def test_a_broken_challenger_never_affects_the_champions_answers(
-    base_settings: Settings, sources: Sources, start_worker: StartWorker, tmp_path: Path
+    base_settings: Settings, sources: Sources, start_worker: StartWorker, start_shadow: StartShadow, tmp_path: Path
 ) -> None:
     lineup, champion, scaled = lineup_for(base_settings, sources, rollout_mode="canary", canary_share=1.0)
     broken = tmp_path / "broken-model"
@@ -23,11 +24,14 @@ def test_a_broken_challenger_never_affects_the_champions_answers(
     (broken / "MLmodel").write_text("flavors: {}\n")
     lineup.alias(lineup.settings.challenger_alias, lineup.version(str(broken)))
     worker = start_worker(lineup.settings)
+    shadow = start_shadow(lineup.settings)
     assert "model_load_failed" in worker.log.read_text()
+    assert "model_load_failed" in shadow.log.read_text()
     answers = lineup.answers(100, "broken")
     assert {(r.status, r.model.variant, r.model.version) for r in answers if r.model} == {
         ("done", "champion", champion)
     }
+    assert shadow.process.poll() is None
 
     # The same worker gives a loadable challenger the whole share: the routing was on all along.
     lineup.alias(lineup.settings.challenger_alias, scaled)

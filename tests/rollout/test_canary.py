@@ -1,12 +1,16 @@
 """Canary mode against the real stack: a sticky share of requests answered by the challenger, every
 result naming its variant and version (Redis, results topic, downloads), sales fed back counted for
-the variant that answered; promotion moves the workers to the challenger, rollback moves them back."""
+the variant that answered, the challenger's answers recalibrated by its own version's state, price
+differences from the shadow scorer (the variant that did not answer scores each request);
+promotion moves the workers to the challenger, rollback moves them back."""
 
 from __future__ import annotations
 
 import csv
 import io
 import json
+import math
+import uuid
 from typing import Any
 
 import pytest
@@ -18,8 +22,8 @@ from registry.rollout import events, version_of
 from registry.tags import VersionTag
 from schemas import PredictionResult
 from tests.api.conftest import HOUSE, poll
-from tests.conftest import StartWorker
-from tests.consumers.conftest import read_topic
+from tests.conftest import StartShadow, StartWorker
+from tests.consumers.conftest import read_topic, wait_until
 from tests.rollout.conftest import FACTOR, Lineup, Sources, lineup_for
 from tests.rollout.test_shadow import cli
 
@@ -135,3 +139,72 @@ def assert_eventually(lineup: Lineup, prefix: str, expected: set[tuple[str, str]
         if seen == expected:
             return
     raise AssertionError(f"still served by {seen}, expected {expected}")
+
+
+def test_the_shadow_scorer_gives_price_differences_in_canary_mode_too(
+    base_settings: Settings, sources: Sources, start_worker: StartWorker, start_shadow: StartShadow, api_for: Any
+) -> None:
+    lineup, champion, challenger = lineup_for(base_settings, sources, rollout_mode="canary", canary_share=0.5)
+    settings = lineup.settings
+    start_worker(settings)
+    start_shadow(settings)
+    answers = lineup.answers(200, "both")
+    assert {r.model.variant for r in answers if r.model} == {"champion", "challenger"}
+    api = api_for(settings)
+
+    def differences() -> dict[str, Any]:
+        found: dict[str, Any] = api.get("/api/v1/model").json()["rollout"]["differences"] or {}
+        return found
+
+    # Each request scored by the variant that did not answer it: the challenger is 20 % above either way.
+    wait_until(lambda: differences().get("requests", 0) >= 200, 60, "price differences recorded")
+    assert differences()["requests"] == 200
+    assert differences()["median_abs_pct_diff"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
+    assert (differences()["champion_version"], differences()["challenger_version"]) == (champion, challenger)
+    # Nothing is stored as a shadow answer in canary mode: a sale counts for the variant that answered alone.
+    assert not lineup.view.client.exists(*(lineup.view.keys.shadow(r.request_id) for r in answers))
+
+
+RATE = 0.5
+
+
+def test_the_challengers_canary_answers_get_their_own_versions_recalibration(
+    base_settings: Settings, sources: Sources, start_worker: StartWorker, api_for: Any
+) -> None:
+    lineup, _champion, challenger = lineup_for(
+        base_settings,
+        sources,
+        rollout_mode="canary",
+        canary_share=1.0,
+        calibration_learning_rate=RATE,
+        calibration_poll_seconds=0.2,
+    )
+    settings = lineup.settings
+    start_worker(settings)
+    [before] = lineup.answers(1, "recal-before")
+    assert before.model is not None
+    assert before.model.version == challenger
+    assert before.price is not None
+    assert before.segment is not None
+    api = api_for(settings)
+    # A sale at three times the challenger's price misses its intervals: its version's state widens them.
+    fed = api.post("/api/v1/feedback", json={"request_id": before.request_id, "sale_price": before.price * 3})
+    assert fed.status_code == 201, fed.text
+
+    def radius(result: PredictionResult, level: float) -> float:
+        assert result.price is not None
+        return math.log(next(i for i in result.intervals if i.level == level).upper / result.price)
+
+    widened: list[PredictionResult] = []
+
+    def recalibrated() -> bool:  # the worker reads the state within its poll
+        [result] = lineup.answers(1, f"recal-{uuid.uuid4().hex[:6]}")
+        widened.append(result)
+        return radius(result, 0.9) > radius(before, 0.9) * 1.01
+
+    wait_until(recalibrated, 30, "the challenger's answers recalibrated")
+    after = widened[-1]
+    assert after.model is not None
+    assert after.model.version == challenger
+    assert after.price == pytest.approx(before.price)
+    assert radius(after, 0.9) == pytest.approx(radius(before, 0.9) * math.exp(3 * RATE * 0.9), rel=1e-6)

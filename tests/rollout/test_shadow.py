@@ -1,6 +1,6 @@
-"""Shadow mode against the real stack: the challenger scores every request beside the champion, its
-answers are stored by request and erased with it, never returned; its figures reach GET /model, and
-the promotion guard refuses it when the sales fed back say it is worse."""
+"""Shadow mode against the real stack: the shadow scorer, a process of its own beside the worker, scores
+every request with the challenger; its answers are stored by request and erased with it, never returned;
+its figures reach GET /model, and the promotion guard refuses it when the sales fed back say it is worse."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from consumers.scoring import score
 from infra.settings import Settings, get_settings, to_env
 from registry.rollout import version_of
 from schemas.rollout import ShadowAnswer
-from tests.conftest import StartWorker
+from tests.conftest import StartShadow, StartWorker
 from tests.consumers.conftest import requests_for, wait_until
 from tests.rollout.conftest import FACTOR, Sources, lineup_for
 
@@ -36,7 +36,12 @@ def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -> tupl
 
 
 def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promoted(
-    base_settings: Settings, sources: Sources, start_worker: StartWorker, api_for: Any, monkeypatch: pytest.MonkeyPatch
+    base_settings: Settings,
+    sources: Sources,
+    start_worker: StartWorker,
+    start_shadow: StartShadow,
+    api_for: Any,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lineup, champion, challenger = lineup_for(
         base_settings, sources, rollout_mode="shadow", shadow_share=1.0, promotion_min_sales=30
@@ -44,6 +49,11 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     settings = lineup.settings
     start_worker(settings)
     answers = lineup.answers(200, "shadow")
+    client = lineup.view.client
+    # The worker answers alone: no shadow answer is stored until the shadow scorer runs.
+    assert not client.exists(*(lineup.view.keys.shadow(r.request_id) for r in answers))
+    # Started afterwards, it reads the requests in a consumer group of its own, from the start.
+    shadow_scorer = start_shadow(settings)
 
     # The answers are the champion's alone, exactly as it scores the same houses without a challenger.
     holder = ModelHolder(settings)
@@ -54,8 +64,6 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
         assert answer.price == pytest.approx(alone[answer.request_id].price, rel=1e-9)
 
     # The challenger's answers sit beside them, keyed by request.
-    client = lineup.view.client
-
     def shadows() -> dict[str, ShadowAnswer]:
         raws = client.mget([lineup.view.keys.shadow(r.request_id) for r in answers])
         return {
@@ -71,6 +79,11 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
         assert client.ttl(lineup.view.keys.shadow(answer.request_id)) > 0
 
     api = api_for(settings)
+    wait_until(
+        lambda: (api.get("/api/v1/model").json()["rollout"]["differences"] or {}).get("requests", 0) >= 200,
+        30,
+        "price differences recorded",
+    )
     rollout = api.get("/api/v1/model").json()["rollout"]
     assert (rollout["mode"], rollout["challenger"]) == ("shadow", challenger)
     differences = rollout["differences"]
@@ -82,6 +95,7 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
         "challenger": challenger,
     }
     assert all(v["latency"]["batches"] >= 1 for v in rollout["variants"])
+    assert '"niceness": 19' in shadow_scorer.log.read_text()  # the lowest CPU priority
 
     # Sales at the champion's prices: every sale counts for both, and the challenger is 20 % off.
     for answer in answers[:30]:

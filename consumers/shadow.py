@@ -1,0 +1,265 @@
+"""The shadow scorer (``python -m consumers --shadow``): the variant that did not answer a request scores
+it too, in a process of its own, at the lowest CPU priority.
+
+The answering workers never do this work: a shadow in their process shared their GIL and their
+cores, and the champion's latency at half load grew by two thirds. This process reads the same
+requests topic in a consumer group of its own (``<VALUESTREAM_CONSUMER_GROUP>-shadow``), so it
+lags, never the answers: its backlog is ``valuestream_shadow_consumer_lag``.
+
+For each single request in ``VALUESTREAM_SHADOW_SHARE`` (the draw of ``consumers.variants``) it
+reads the stored answer from Redis, scores the request with the other variant
+(``VariantRouter.shadow``) and records the challenger's % price difference from the champion's:
+
+- shadow mode: the champion answered, the challenger scores; its answer is stored beside the
+  champion's (``state.rollout``), never returned, and its model time is the challenger's latency
+  figure (measured here, at nice 19);
+- canary mode: whichever variant answered, the other scores; only the price difference is kept
+  (a sale fed back counts for the variant that answered alone), and the latency figures stay the
+  workers' answer-path times.
+
+It takes its batches a second apart (``GATHER_SECONDS``) unless it lags by a full batch: fewer,
+larger model calls and round trips for the same requests.
+
+A request without a final answer in Redis yet (the shadow ran ahead of the workers) is read again,
+with growing pauses, for up to ``ANSWER_WAIT_SECONDS``; then it is skipped (``unanswered``), as is
+one answered by a version no longer served (an alias moved). Bulk chunks (``RowChunk``) are
+skipped: a file job's rows are the champion's alone. Nothing here is retried: a batch that fails
+is counted, logged and committed, and the shadow goes on with the next one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import AsyncIterator, Sequence
+
+import structlog
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.abc import ConsumerRebalanceListener
+from aiokafka.errors import KafkaError
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker
+from prometheus_client import start_http_server
+
+from consumers.app import LAG_SECONDS, challenger_holder, every, wait_for_champion
+from consumers.lag import LagExporter
+from consumers.metrics import SHADOW_CONSUMER_LAG, SHADOW_RECORDS
+from consumers.model import ModelHolder
+from consumers.parsing import Accepted, ChunkAccepted, parse_record
+from consumers.prefetch import Batch, BatchLoop, Prefetcher
+from consumers.variants import ShadowRun, VariantRouter, in_share
+from consumers.worker import is_terminal
+from infra.kafka import create_broker
+from infra.settings import Settings
+from schemas import PredictionRequest, PredictionResult
+from state import State
+from state.predictions import Predictions
+from state.rollout import Rollout, Shadowed
+
+log = structlog.get_logger(__name__)
+ANSWER_WAIT_SECONDS = 10.0
+"""Longest wait for a request's answer to reach Redis before the shadow skips the request."""
+FIRST_PAUSE_SECONDS = 0.05
+"""The first pause before reading missing answers again; each pause doubles, up to a second."""
+NICENESS = 19
+GATHER_SECONDS = 1.0
+"""After a batch smaller than ``batch_max_records`` the shadow waits this long while the next one gathers:
+at a moderate load, batches of many requests instead of one or two, so far fewer model calls and Redis
+and Kafka round trips (Redis and Kafka serve them at their own priority, not the shadow's) for the same
+work. A shadow may lag."""
+
+
+def shadow_group(settings: Settings) -> str:
+    return f"{settings.consumer_group}-shadow"
+
+
+class ShadowScorer:
+    def __init__(
+        self,
+        settings: Settings,
+        router: VariantRouter,
+        predictions: Predictions,
+        rollout: Rollout,
+        answer_wait_seconds: float = ANSWER_WAIT_SECONDS,
+    ) -> None:
+        self.settings = settings
+        self.router = router
+        self.predictions = predictions
+        self.rollout = rollout
+        self.answer_wait_seconds = answer_wait_seconds
+
+    async def handle(self, records: Batch) -> None:
+        """Score a consumed batch's picked requests with the other variant; record the answers and figures."""
+        if not self.router.rollout_on:  # nothing to compare: not even parsed
+            SHADOW_RECORDS.labels("no_challenger").inc(len(records))
+            return
+        requests: list[PredictionRequest] = []
+        for parsed in map(parse_record, records):
+            if isinstance(parsed, Accepted):
+                requests.append(parsed.request)
+            else:
+                SHADOW_RECORDS.labels("bulk_skipped" if isinstance(parsed, ChunkAccepted) else "invalid").inc()
+        picked = [r for r in requests if in_share(r.request_id, "shadow", self.settings.shadow_share)]
+        SHADOW_RECORDS.labels("not_picked").inc(len(requests) - len(picked))
+        if not picked:
+            return
+        found = await self.answers([r.request_id for r in picked])
+        ready = [r for r in picked if r.request_id in found]
+        SHADOW_RECORDS.labels("unanswered").inc(len(picked) - len(ready))
+        if not ready:
+            return
+        run = await asyncio.to_thread(self.router.shadow, ready, [found[r.request_id] for r in ready])
+        SHADOW_RECORDS.labels("version_moved").inc(run.version_moved)
+        await self.record(ready, run)
+        SHADOW_RECORDS.labels("scored").inc(sum(len(b.request_ids) for b in run.batches))
+
+    async def answers(self, request_ids: Sequence[str]) -> dict[str, PredictionResult]:
+        """The final answers stored for ``request_ids``; those still missing are read again until
+        ``answer_wait_seconds`` have passed."""
+        found: dict[str, PredictionResult] = {}
+        missing = list(request_ids)
+        deadline = time.monotonic() + self.answer_wait_seconds
+        pause = FIRST_PAUSE_SECONDS
+        while True:
+            states = await self.predictions.get_many(missing)
+            for request_id, state in zip(missing, states, strict=True):
+                if state is not None and is_terminal(state):
+                    found[request_id] = state
+            missing = [rid for rid in missing if rid not in found]
+            if not missing or time.monotonic() + pause > deadline:
+                return found
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
+
+    async def record(self, requests: Sequence[PredictionRequest], run: ShadowRun) -> None:
+        by_id = {r.request_id: r for r in requests}
+        shadow_mode = self.settings.rollout_mode == "shadow"
+        for batch in run.batches:
+            challenger_scored = batch.model.variant == "challenger"
+            if shadow_mode and challenger_scored:
+                await self.rollout.save_shadows(
+                    [
+                        Shadowed(rid, by_id[rid].job_id, by_id[rid].submitted_at, answer)
+                        for rid, answer in zip(batch.request_ids, batch.answers, strict=True)
+                    ]
+                )
+            # Canary mode: both versions' latency figures are the workers' answer-path times.
+            latencies = {batch.model.version: batch.latency_ms} if shadow_mode and challenger_scored else {}
+            differences = (batch.champion_version, batch.challenger_version, batch.differences)
+            await self.rollout.record_batch(latencies, differences)
+
+
+class DiscardOnRevoke(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Records fetched for partitions about to move are dropped: their new owner reads them again."""
+
+    def __init__(self, prefetcher: Prefetcher) -> None:
+        self.prefetcher = prefetcher
+
+    async def on_partitions_revoked(self, revoked: set[TopicPartition]) -> None:
+        self.prefetcher.discard()
+
+    async def on_partitions_assigned(self, assigned: set[TopicPartition]) -> None:
+        """Nothing to do: each partition starts at the group's committed offset."""
+
+
+async def commit(consumer: AIOKafkaConsumer | None, records: Batch) -> None:
+    """Commit past ``records`` on the partitions still owned (a failed commit: the next owner re-reads)."""
+    if consumer is None:
+        return
+    owned = consumer.assignment()
+    offsets: dict[TopicPartition, int] = {}
+    for record in records:
+        tp = TopicPartition(record.topic, record.partition)
+        if tp in owned:
+            offsets[tp] = max(offsets.get(tp, 0), record.offset + 1)
+    if not offsets:
+        return
+    try:
+        await consumer.commit(offsets)
+    except (KafkaError, AssertionError) as exc:
+        log.warning("shadow_commit_failed", error=repr(exc)[:300])
+
+
+def build_shadow(
+    settings: Settings, broker: KafkaBroker, models: ModelHolder, challenger: ModelHolder, store: State
+) -> tuple[ShadowScorer, BatchLoop, Prefetcher, LagExporter]:
+    scorer = ShadowScorer(settings, VariantRouter(settings, models, challenger), store.predictions, store.rollout)
+    prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
+    subscriber = broker.subscriber(
+        settings.requests_topic,
+        batch=True,
+        group_id=shadow_group(settings),
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_max_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+        listener=DiscardOnRevoke(prefetcher),
+        no_reply=True,
+        title="shadow-score-requests",
+        description="The shadow scorer: the variant that did not answer a request scores it too (consumers.shadow).",
+    )
+
+    def consumer() -> AIOKafkaConsumer | None:
+        return subscriber.consumer
+
+    async def handle(records: Batch) -> None:
+        try:
+            await scorer.handle(records)
+        except Exception as exc:  # the shadow never retries: the next batch goes on
+            SHADOW_RECORDS.labels("failed").inc(len(records))
+            log.warning("shadow_batch_failed", records=len(records), error=repr(exc)[:300])
+        await commit(consumer(), records)
+        if len(records) < settings.batch_max_records:
+            await asyncio.sleep(GATHER_SECONDS)
+
+    loop = BatchLoop(consumer, prefetcher, handle)
+    return scorer, loop, prefetcher, LagExporter(consumer, SHADOW_CONSUMER_LAG)
+
+
+def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> FastStream:
+    broker = create_broker(settings, client_id="shadow")
+    models = ModelHolder(settings)
+    challenger = challenger_holder(settings)
+    store = State.connect(settings)
+    _, loop, prefetcher, lag = build_shadow(settings, broker, models, challenger, store)
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
+        try:  # none, or a broken one, is no challenger: nothing to score until the poll loads one
+            await asyncio.to_thread(challenger.refresh)
+        except Exception as exc:
+            log.warning("challenger_not_loaded", error=repr(exc)[:300])
+        port = settings.shadow_metrics_port if metrics_port is None else metrics_port
+        if port:
+            start_http_server(port, addr="0.0.0.0")
+        tasks = [
+            asyncio.create_task(models.watch()),
+            asyncio.create_task(challenger.watch()),
+            asyncio.create_task(every(LAG_SECONDS, "shadow_consumer_lag", lag.export)),
+        ]
+        log.info(
+            "shadow_ready",
+            metrics_port=port,
+            group=shadow_group(settings),
+            model_version=models.current.ref.version,
+            challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
+            rollout_mode=settings.rollout_mode,
+            shadow_share=settings.shadow_share,
+            niceness=os.nice(0),
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await store.close()
+
+    app = FastStream(broker, lifespan=lifespan)
+    app.after_startup(loop.start)
+    app.on_shutdown(prefetcher.close)
+    app.on_shutdown(loop.stop)
+    return app

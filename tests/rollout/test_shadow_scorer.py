@@ -1,0 +1,130 @@
+"""The shadow scorer's batch handling, without services: which records it scores, and how it waits for
+the answers it compares with (the model work itself is ``VariantRouter.shadow``, tested on the real stack)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from typing import Any, cast
+
+import pytest
+from aiokafka import ConsumerRecord
+
+from consumers.shadow import ShadowScorer
+from consumers.variants import ShadowBatch, ShadowRun, VariantRouter
+from infra.settings import Settings
+from schemas import ModelRef, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas.chunks import RowChunk
+from schemas.rollout import ShadowAnswer
+from state.predictions import Predictions
+from state.rollout import Rollout, Shadowed
+
+HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "North_Ames"}
+CHALLENGER = ModelRef(name="m", version="2", variant="challenger")
+
+
+def record(offset: int, value: bytes) -> ConsumerRecord:
+    return ConsumerRecord(
+        topic="predictions.requests",
+        partition=0,
+        offset=offset,
+        timestamp=0,
+        timestamp_type=0,
+        key=None,
+        value=value,
+        checksum=None,
+        serialized_key_size=0,
+        serialized_value_size=len(value),
+        headers=[],
+    )
+
+
+def request(request_id: str) -> ConsumerRecord:
+    body = PredictionRequest.model_validate({"request_id": request_id, "features": HOUSE})
+    return record(0, body.model_dump_json().encode())
+
+
+def answer(request_id: str, price: float) -> PredictionResult:
+    return PredictionResult(
+        request_id=request_id,
+        status="done",
+        price=price,
+        model=ModelRef(name="m", version="1"),
+        timings=Timings(submitted_at=utc_now(), scored_at=utc_now()),
+    )
+
+
+class Router:
+    """The challenger at 1.2 x the answered price, every request answered by the champion."""
+
+    rollout_on = True
+
+    def __init__(self) -> None:
+        self.scored: list[str] = []
+
+    def shadow(self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult]) -> ShadowRun:
+        self.scored += [r.request_id for r in requests]
+        shadows = [
+            ShadowAnswer(model=CHALLENGER, price=(a.price or 0) * 1.2, inference_ms=1.0, scored_at=utc_now())
+            for a in answers
+        ]
+        ids = [r.request_id for r in requests]
+        return ShadowRun([ShadowBatch(CHALLENGER, ids, shadows, "1", "2", [20.0] * len(ids), 3.0)], 0)
+
+
+class Store:
+    """Answers that reach "Redis" only after ``late_reads`` reads; what the scorer stores."""
+
+    def __init__(self, answers: dict[str, PredictionResult], late_reads: int) -> None:
+        self.answers = answers
+        self.late_reads = late_reads
+        self.reads = 0
+        self.saved: list[Shadowed] = []
+        self.figures: list[tuple[dict[str, float], Any]] = []
+
+    async def get_many(self, request_ids: Sequence[str]) -> list[PredictionResult | None]:
+        self.reads += 1
+        return [self.answers.get(rid) if self.reads > self.late_reads else None for rid in request_ids]
+
+    async def save_shadows(self, shadows: Sequence[Shadowed]) -> int:
+        self.saved += shadows
+        return len(shadows)
+
+    async def record_batch(self, latencies: dict[str, float], differences: Any = None) -> None:
+        self.figures.append((latencies, differences))
+
+
+def scorer(store: Store, router: Router, wait: float, **settings: Any) -> ShadowScorer:
+    return ShadowScorer(
+        Settings(**settings),
+        cast(VariantRouter, router),
+        cast(Predictions, store),
+        cast(Rollout, store),
+        answer_wait_seconds=wait,
+    )
+
+
+def test_a_late_answer_is_waited_for_and_bulk_chunks_and_bad_records_are_skipped() -> None:
+    store, router = Store({"r1": answer("r1", 100_000)}, late_reads=2), Router()
+    chunk = RowChunk(job_id="job1", chunk=0, first_row=0, rows=[HOUSE]).model_dump_json().encode()
+    asyncio.run(scorer(store, router, 5.0).handle((request("r1"), record(1, chunk), record(2, b"not json"))))
+    assert router.scored == ["r1"]
+    assert store.reads == 3
+    assert [s.request_id for s in store.saved] == ["r1"]
+    assert store.saved[0].answer.price == pytest.approx(120_000)
+    assert store.figures == [({"2": 3.0}, ("1", "2", [20.0]))]
+
+
+def test_a_request_never_answered_is_skipped_after_the_wait() -> None:
+    store, router = Store({"r2": answer("r2", 100_000)}, late_reads=0), Router()
+    asyncio.run(scorer(store, router, 0.2).handle((request("r1"), request("r2"))))
+    assert router.scored == ["r2"]
+    assert store.reads >= 2  # r1 was read again before it was given up
+
+
+def test_in_canary_mode_only_the_differences_are_kept() -> None:
+    store, router = Store({"r1": answer("r1", 100_000)}, late_reads=0), Router()
+    asyncio.run(scorer(store, router, 1.0, rollout_mode="canary").handle((request("r1"),)))
+    assert router.scored == ["r1"]
+    assert store.saved == []
+    assert store.figures == [({}, ("1", "2", [20.0]))]
