@@ -1,9 +1,10 @@
 """File jobs in chunks through the API and a worker: one message per chunk, per-row answers in input order
 (poison rows failed by themselves, with the reasons a single request gets), detail on request, resume by
-job id without sending a chunk twice, and erase."""
+job id without sending a chunk twice, erase, and gzip uploads answered as the plain file."""
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import pytest
@@ -90,3 +91,23 @@ def test_detail_full_keeps_contributions_and_comparables(client: TestClient, wor
     base = sum(c["value"] for c in row["contributions"])
     assert 0 < row["price"] - base < row["price"]  # base price + contributions = price, base positive
     assert client.get("/api/v1/jobs/bulk-full/rows/40").status_code == 404
+
+
+def test_a_gzip_upload_is_scored_as_the_same_file_plain(client: TestClient, worker: WorkerProcess) -> None:
+    """The same rows as .csv and as .csv.gz: the same totals, the same answers row by row."""
+    data = csv_bytes(ROWS)
+    squeezed = gzip.compress(data)
+    assert len(squeezed) < len(data) // 3
+    answers = {}
+    for job_id, name, body in (("bulk-plain", "h.csv", data), ("bulk-gzip", "h.csv.gz", squeezed)):
+        response = client.post("/api/v1/jobs", files={"file": (name, body)}, data={"job_id": job_id})
+        assert response.status_code == 202, response.text
+        assert response.json()["total"] == ROWS
+        poll(client, response.json()["status_url"], timeout=120)
+        rows = client.get(f"/api/v1/jobs/{job_id}/results?format=json").json()
+        answers[job_id] = [(r["row"], r["status"], r["price"], r["lower_90"], r["error"]) for r in rows]
+    assert len(answers["bulk-gzip"]) == ROWS
+    assert answers["bulk-gzip"] == answers["bulk-plain"]
+    for job_id in answers:
+        assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+
