@@ -213,8 +213,8 @@ class ApiSettings(BaseSettings):
     api_max_upload_bytes: int = Field(
         default=256 * 1024 * 1024,
         ge=1024,
-        description="Largest uploaded file, in bytes as sent: a .csv.gz counts compressed (a 1,000,000-row CSV "
-        "is about 600 MB plain, about 100 MB gzipped).",
+        description="Largest uploaded file, in bytes as sent: a .csv.gz counts compressed (gzip makes a CSV of "
+        "houses about 6 times smaller).",
     )
     batch_max_rows: int = Field(default=1_000, ge=1, description="Most houses in one POST /batch.")
     job_max_rows: int = Field(

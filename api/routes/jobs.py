@@ -88,8 +88,8 @@ async def upload_job(
 
     A CSV may be sent gzip-compressed (`houses.csv.gz`, or gzip bytes under a `.csv` name or none): the
     size cap counts the bytes sent, and the file is expanded as it is read, never whole, so a
-    1,000,000-row CSV (about 600 MB) fits the default cap as about 100 MB of gzip. A damaged or
-    cut-short gzip file is a `422` with the reason, before any row is queued."""
+    1,000,000-row CSV (about 600 MB) fits the default cap gzipped (a CSV of houses is about 6 times
+    smaller). A damaged or cut-short gzip file is a `422` with the reason, before any row is queued."""
     async with saved_upload(file) as path:
         try:
             fmt = await asyncio.to_thread(file_format, path, file.filename or "")
