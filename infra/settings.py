@@ -217,9 +217,19 @@ class ApiSettings(BaseSettings):
         description="Per-key (or per-address) limit in `limits` notation, e.g. '100/second'; 'none' = no limit.",
     )
     api_max_json_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, description="Largest JSON request body.")
-    api_max_upload_bytes: int = Field(default=256 * 1024 * 1024, ge=1024, description="Largest uploaded file.")
+    api_max_upload_bytes: int = Field(
+        default=256 * 1024 * 1024,
+        ge=1024,
+        description="Largest uploaded file, in bytes as sent: a .csv.gz counts compressed (gzip makes a CSV of "
+        "houses about 6 times smaller).",
+    )
     batch_max_rows: int = Field(default=1_000, ge=1, description="Most houses in one POST /batch.")
-    job_max_rows: int = Field(default=1_000_000, ge=1, description="Most rows in one uploaded file.")
+    job_max_rows: int = Field(
+        default=1_000_000,
+        ge=1,
+        description="Most rows in one uploaded file (counted as the file is read; a .csv.gz may also expand to at "
+        "most 4 KiB per row allowed).",
+    )
     job_chunk_rows: int = Field(
         default=250,
         ge=1,

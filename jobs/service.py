@@ -4,13 +4,14 @@ in input order, and erase it. API routes and the CLI call it; it raises domain e
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 
 from jobs.chunks import ChunkSubmitter, PublishChunks
 from jobs.download import bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
 from schemas.chunks import Detail, RowOutcome
-from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace
+from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace, split_row_request_id
 from state import State, StoredJob, Viewer
 
 READ_CHUNK = 1_000
@@ -26,6 +27,16 @@ class RowNotFoundError(LookupError):
 
 class JobConflictError(Exception):
     """The job id belongs to another key."""
+
+
+@dataclass(frozen=True)
+class BulkRow:
+    """A bulk job's row and its answer as kept (None while queued), with the model version that scored it."""
+
+    job_id: str
+    row: int
+    outcome: RowOutcome | None
+    model_version: str | None
 
 
 def status_url(job_id: str) -> str:
@@ -120,6 +131,13 @@ class JobService:
         async for pairs in self.state.jobs.iter_results(job.job_id, job.total, chunk):
             yield [JobRow.of(job.job_id, row, result) for row, result in pairs]
 
+    async def _bulk_row(self, job: StoredJob, row: int) -> BulkRow:
+        assert job.chunk_rows is not None
+        (found,) = await self.state.chunks.read(job.job_id, [row // job.chunk_rows])
+        if found is None:
+            return BulkRow(job.job_id, row, None, None)
+        return BulkRow(job.job_id, row, found.rows[row - found.first_row], found.model_version)
+
     async def row(self, job_id: str, row: int, viewer: Viewer) -> RowOutcome:
         """One answered row of a bulk job, with contributions and comparables when the job asked for them."""
         job = await self.find(job_id, viewer)
@@ -127,10 +145,22 @@ class JobService:
             raise RowNotFoundError(f"job {job_id} is not a bulk job: its rows are predictions of their own")
         if not 0 <= row < job.total:
             raise RowNotFoundError(f"job {job_id} has rows 0 to {job.total - 1}")
-        (found,) = await self.state.chunks.read(job_id, [row // job.chunk_rows])
-        if found is None:
+        found = await self._bulk_row(job, row)
+        if found.outcome is None:
             raise RowNotFoundError(f"row {row} of job {job_id} is not answered yet")
-        return found.rows[row - found.first_row]
+        return found.outcome
+
+    async def bulk_row(self, request_id: str, viewer: Viewer) -> BulkRow | None:
+        """The bulk job's row a request id names (``{job_id}-{row}``, as in its results), answered or not;
+        None when no bulk job the viewer sees has that row."""
+        named = split_row_request_id(request_id)
+        if named is None:
+            return None
+        job_id, row = named
+        job = await self.state.jobs.get(job_id)
+        if job is None or not viewer.sees(job.owner) or job.chunk_rows is None or not 0 <= row < job.total:
+            return None
+        return await self._bulk_row(job, row)
 
     async def erase(self, job_id: str, viewer: Viewer) -> None:
         job = await self.find(job_id, viewer)

@@ -1,19 +1,21 @@
-"""Tables in and out: stream rows from a CSV or Parquet file in chunks; encode result rows.
+"""Tables in and out: stream rows from a CSV (plain or gzip) or Parquet file in chunks; encode result rows.
 
 Both the CLI and ``POST /api/v1/jobs`` read files here, by path (the API saves an upload to a
 file of its own first), so a file means the same thing on either path. Nothing holds a whole
-file in memory: CSV is read block by block (``pyarrow.csv.open_csv``) and Parquet batch by
-batch (``ParquetFile.iter_batches``).
+file in memory: CSV is read block by block (``pyarrow.csv.open_csv``), a gzip CSV expanded as it
+is read (never to disk), and Parquet batch by batch (``ParquetFile.iter_batches``).
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import math
+import zlib
 from collections.abc import Generator, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -25,11 +27,15 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from schemas import FEATURE_NAMES
 from schemas.jobs import JOB_ROW_COLUMNS, JobFormat, JobRow
 
-TableFormat = Literal["csv", "parquet"]
+TableFormat = Literal["csv", "csv.gz", "parquet"]
 CHUNK_ROWS = 5_000
 REQUIRED_COLUMNS = ("gr_liv_area", "year_built", "neighborhood")
 NULLS = ["", "NA", "N/A", "NaN", "nan", "null", "NULL", "None"]
 PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
+# A gzip file is capped by its rows, and its expanded bytes by this many per row allowed (a house
+# is about 600 bytes of CSV): a small file that expands to terabytes fails early, not after hours.
+EXPANDED_BYTES_PER_ROW = 4096
 CSV_CONVERT = pacsv.ConvertOptions(
     # Every cell as text: pydantic coerces per row, so one odd cell fails one row, not the file.
     column_types=dict.fromkeys(FEATURE_NAMES, pa.string()),
@@ -42,19 +48,38 @@ CSV_READ = pacsv.ReadOptions(use_threads=False)
 
 
 class TableError(ValueError):
-    """The file cannot be read as a table of houses (format, header or columns)."""
+    """The file cannot be read as a table of houses (format, header, columns or compression)."""
+
+
+class TableTooLargeError(TableError):
+    """The file holds more rows than allowed, or a gzip file expands beyond its rows' allowance."""
+
+    def __init__(self, code: Literal["too_many_rows", "too_large"], message: str) -> None:
+        super().__init__(message)
+        self.code = code
 
 
 def table_format(name: str, head: bytes = b"") -> TableFormat:
-    """The format from the file's name; a name without an extension is told by the first bytes."""
-    suffix = Path(name).suffix.lower()
+    """The format from the file's name (``.csv``, ``.csv.gz``, ``.parquet``); a name without an extension
+    is told by the first bytes, and gzip bytes under a ``.csv`` name are read as a gzip CSV."""
+    path = Path(name)
+    suffix = path.suffix.lower()
+    if suffix == ".gz":
+        inner = Path(path.stem).suffix.lower()
+        if inner in {".csv", ""}:
+            return "csv.gz"
+        if inner in {".parquet", ".pq"}:
+            raise TableError("a Parquet file is compressed already: send it as .parquet, not gzipped")
+        raise TableError(f"unsupported file type {inner + suffix!r}: use .csv, .csv.gz or .parquet")
+    if suffix in {".csv", ""} and head.startswith(GZIP_MAGIC):
+        return "csv.gz"
     if suffix == ".csv":
         return "csv"
     if suffix in {".parquet", ".pq"}:
         return "parquet"
     if not suffix:
         return "parquet" if head.startswith(PARQUET_MAGIC) else "csv"
-    raise TableError(f"unsupported file type {suffix!r}: use .csv or .parquet")
+    raise TableError(f"unsupported file type {suffix!r}: use .csv, .csv.gz or .parquet")
 
 
 def file_format(path: Path, name: str | None = None) -> TableFormat:
@@ -83,18 +108,80 @@ class _FirstBadLine:
         return "error"
 
 
+# A gzip file's own faults (not gzip, cut short, damaged data or checksum): gzip and zlib raise them
+# while pyarrow reads the expanded stream, and pyarrow passes them on.
+GZIP_ERRORS = (OSError, EOFError, zlib.error)
+
+
+class _Gunzipped:
+    """The expanded bytes of a gzip file as the read-only stream pyarrow reads (block by block, on its own
+    thread), counting them: ``check`` fails once more than ``limit`` were read."""
+
+    def __init__(self, path: Path, limit: int | None) -> None:
+        self._handle = gzip.open(path, "rb")  # noqa: SIM115 (closed by close(), with the reader)
+        self.limit = limit
+        self.expanded = 0
+
+    @property
+    def closed(self) -> bool:
+        return self._handle.closed
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._handle.read(size)
+        self.expanded += len(data)
+        return data
+
+    def tell(self) -> int:
+        return self.expanded
+
+    def close(self) -> None:
+        self._handle.close()
+
+    def check(self) -> None:
+        """Raise once more than ``limit`` expanded bytes were read (checked after each batch)."""
+        if self.limit is not None and self.expanded > self.limit:
+            raise TableTooLargeError(
+                "too_large",
+                f"the gzip file expands to more than {self.limit} bytes ({EXPANDED_BYTES_PER_ROW} per row allowed)",
+            )
+
+
+def _csv_error(exc: Exception, bad_line: _FirstBadLine, what: str) -> TableError:
+    if bad_line.message is None and isinstance(exc, GZIP_ERRORS) and not isinstance(exc, pa.ArrowInvalid):
+        return TableError(f"not a readable gzip file: {exc}")
+    return TableError(f"{what}: {bad_line.message or exc}")
+
+
+def _read_errors(fmt: TableFormat) -> tuple[type[Exception], ...]:
+    return (pa.ArrowInvalid, *GZIP_ERRORS) if fmt == "csv.gz" else (pa.ArrowInvalid,)
+
+
 @contextmanager
-def _csv_reader(path: Path) -> Iterator[tuple[pacsv.CSVStreamingReader, _FirstBadLine]]:
+def _csv_reader(
+    path: Path, fmt: TableFormat = "csv", expanded_limit: int | None = None
+) -> Iterator[tuple[pacsv.CSVStreamingReader, _FirstBadLine, _Gunzipped | None]]:
     bad_line = _FirstBadLine()
     parse = pacsv.ParseOptions(newlines_in_values=True, invalid_row_handler=bad_line)
+    gunzipped = _Gunzipped(path, expanded_limit) if fmt == "csv.gz" else None
     try:
-        reader = pacsv.open_csv(str(path), read_options=CSV_READ, parse_options=parse, convert_options=CSV_CONVERT)
-    except pa.ArrowInvalid as exc:
-        raise TableError(f"not a readable CSV file: {bad_line.message or exc}") from exc
-    try:
-        yield reader, bad_line
+        source = str(path) if gunzipped is None else gunzipped
+        try:
+            reader = pacsv.open_csv(source, read_options=CSV_READ, parse_options=parse, convert_options=CSV_CONVERT)
+        except _read_errors(fmt) as exc:
+            raise _csv_error(exc, bad_line, "not a readable CSV file") from exc
+        try:
+            yield reader, bad_line, gunzipped
+        finally:
+            reader.close()
     finally:
-        reader.close()
+        if gunzipped is not None:
+            gunzipped.close()
 
 
 @contextmanager
@@ -126,8 +213,8 @@ def _feature_type(kind: pa.DataType) -> bool:
 
 def columns(path: Path, fmt: TableFormat) -> list[str]:
     """The header, checked: only ``PropertyFeatures`` names of usable types, the required ones present."""
-    if fmt == "csv":
-        with _csv_reader(path) as (reader, _):
+    if fmt != "parquet":
+        with _csv_reader(path, fmt) as (reader, _, _):
             schema = reader.schema
     else:
         with _parquet_file(path) as table:
@@ -145,7 +232,7 @@ def columns(path: Path, fmt: TableFormat) -> list[str]:
     return names
 
 
-def _batches(path: Path, fmt: TableFormat) -> Iterator[pa.RecordBatch]:
+def _batches(path: Path, fmt: TableFormat, expanded_limit: int | None = None) -> Generator[pa.RecordBatch]:
     """The file's record batches in order, from a reader of this pass alone (closed when done)."""
     if fmt == "parquet":
         with _parquet_file(path) as table:
@@ -154,25 +241,38 @@ def _batches(path: Path, fmt: TableFormat) -> Iterator[pa.RecordBatch]:
             except (pa.ArrowException, OSError) as exc:
                 raise TableError(f"unreadable Parquet content: {exc}") from exc
         return
-    with _csv_reader(path) as (reader, bad_line):
+    with _csv_reader(path, fmt, expanded_limit) as (reader, bad_line, gunzipped):
         while True:
             try:
-                yield reader.read_next_batch()
+                batch = reader.read_next_batch()
             except StopIteration:
                 return
-            except pa.ArrowInvalid as exc:
-                raise TableError(f"unreadable CSV content: {bad_line.message or exc}") from exc
+            except _read_errors(fmt) as exc:
+                raise _csv_error(exc, bad_line, "unreadable CSV content") from exc
+            yield batch
+            if gunzipped is not None:  # after the batch's rows are counted: the row cap speaks first
+                gunzipped.check()
 
 
-def count_rows(path: Path, fmt: TableFormat) -> int:
-    """Rows in the file, found by reading all of it: a file that fails part way fails here, before any job."""
-    return sum(batch.num_rows for batch in _batches(path, fmt))
+def count_rows(path: Path, fmt: TableFormat, max_rows: int | None = None) -> int:
+    """Rows in the file, found by reading all of it: a file that fails part way fails here, before any job.
+
+    With ``max_rows``, reading stops as soon as the file is known to hold more (``TableTooLargeError``),
+    and a gzip file may expand to at most ``EXPANDED_BYTES_PER_ROW`` bytes per row allowed."""
+    limit = None if max_rows is None else max(max_rows, 1) * EXPANDED_BYTES_PER_ROW
+    total = 0
+    with closing(_batches(path, fmt, limit)) as batches:
+        for batch in batches:
+            total += batch.num_rows
+            if max_rows is not None and total > max_rows:
+                raise TableTooLargeError("too_many_rows", f"more than {max_rows} rows; at most {max_rows} per file")
+    return total
 
 
-def inspect(path: Path, fmt: TableFormat) -> int:
-    """Check the header, then read the whole file once: its row count."""
+def inspect(path: Path, fmt: TableFormat, max_rows: int | None = None) -> int:
+    """Check the header, then read the whole file once (at most ``max_rows`` rows): its row count."""
     columns(path, fmt)
-    return count_rows(path, fmt)
+    return count_rows(path, fmt, max_rows)
 
 
 def _clean(raw: dict[str, Any]) -> dict[str, Any]:

@@ -21,7 +21,7 @@ app = typer.Typer(
 
 @app.command("ingest")
 def ingest_command(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV or Parquet file."),
+    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="CSV, CSV.gz or Parquet file."),
     output: Path | None = typer.Option(None, help="Results file (default: FILE.results.<ext> next to it)."),
     job_id: str | None = typer.Option(None, help="Job id to create or resume (default: from the file's hash)."),
     owner: str = typer.Option("anonymous", help="API key id that may read the job through the REST API."),

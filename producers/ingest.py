@@ -1,4 +1,4 @@
-"""Bulk ingestion of a CSV or Parquet file through Kafka as one job, resumable.
+"""Bulk ingestion of a CSV (plain or gzip) or Parquet file through Kafka as one job, resumable.
 
 The job id is ``--job-id`` or derived from the file's bytes; rows travel in chunks keyed by job
 and chunk (``jobs.chunks``). Running the same file again finds the job, skips every chunk that
@@ -19,7 +19,7 @@ from tqdm import tqdm
 
 from infra.settings import Settings
 from jobs.service import JobService
-from jobs.tables import RowEncoder, TableFormat, file_format, inspect, iter_rows, table_format
+from jobs.tables import RowEncoder, TableError, TableFormat, file_format, inspect, iter_rows, table_format
 from producers.client import ValuationClient
 from schemas.chunks import Detail
 from schemas.jobs import JobFormat
@@ -53,12 +53,20 @@ def file_job_id(path: Path) -> str:
 
 
 def results_path(path: Path, fmt: TableFormat) -> Path:
+    """``houses.results.csv`` next to ``houses.csv`` (and to ``houses.csv.gz``: results are not compressed)."""
+    if fmt == "csv.gz":
+        return path.with_name(f"{Path(path.stem).stem}.results.csv")
     return path.with_name(f"{path.stem}.results.{fmt}")
 
 
 def output_format(path: Path) -> JobFormat:
     """The results file's format from its suffix: .csv, .json or .parquet."""
-    return "json" if path.suffix.lower() == ".json" else table_format(path.name)
+    if path.suffix.lower() == ".json":
+        return "json"
+    fmt = table_format(path.name)
+    if fmt == "csv.gz":
+        raise TableError(f"results are written as .csv, .json or .parquet, not {path.name!r}")
+    return fmt
 
 
 async def ingest(
@@ -74,6 +82,8 @@ async def ingest(
     detail: Detail = "summary",
 ) -> IngestOutcome:
     fmt = file_format(path)
+    target = output or results_path(path, fmt)
+    encoder = RowEncoder(output_format(target))  # an unusable results name fails before any row is sent
     total = await asyncio.to_thread(inspect, path, fmt)
     job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
     async with ValuationClient(settings, source="file") as client:
@@ -94,8 +104,6 @@ async def ingest(
         if max_rows is not None and submitter.next_row < total:
             return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
         done, failed = await wait_for_job(jobs, job, owner, total, wait_seconds, progress)
-        target = output or results_path(path, fmt)
-        encoder = RowEncoder(output_format(target))
         stored = await jobs.find(job, Viewer(owner, operator=True))
         with target.open("wb") as handle:
             async for rows in jobs.rows(stored):

@@ -23,6 +23,12 @@ def row_request_id(job_id: str, row: int) -> str:
     return f"{job_id}-{row}"
 
 
+def split_row_request_id(request_id: str) -> tuple[str, int] | None:
+    """The job id and row of a job row's request id (``row_request_id`` undone); None for any other id."""
+    job_id, dash, row = request_id.rpartition("-")
+    return (job_id, int(row)) if dash and job_id and row.isascii() and row.isdigit() else None
+
+
 class BatchCreate(BaseModel):
     """Up to ``batch_max_rows`` houses; each row is validated on its own."""
 

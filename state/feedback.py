@@ -32,6 +32,16 @@ class Feedback:
         )
 
     @guarded
+    async def claim_row(self, job_id: str, row: int, sale_price: float) -> bool:
+        """Store the sale price of a bulk job's row (one hash per job, no key per row); False if it had one."""
+        key = self.keys.job_feedback(job_id)
+        async with self.client.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(key, str(row), f"{sale_price}")
+            pipe.expire(key, self.ttl_seconds)
+            new, _ = await pipe.execute()
+        return bool(new)
+
+    @guarded
     async def record(self, neighborhood: str, version: str, observed: tuple[float, bool, bool]) -> AccuracyFigures:
         ape, within, covered = observed
         window_key = self.keys.feedback_window(neighborhood, version)

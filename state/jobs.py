@@ -135,7 +135,8 @@ class Jobs:
     async def erase(self, job_id: str, total: int, per_row_keys: bool = True) -> None:
         """Every row's record, meta, feedback and shadow answer, the job's hashes, index entry, idempotency
         binding and feed entries; its tombstone drops rows still on their way (in Kafka, or being uploaded).
-        A bulk job (``per_row_keys`` False) has no key per row: its answers are in its chunks hash."""
+        A bulk job (``per_row_keys`` False) has no key per row: its answers are in its chunks hash, its
+        rows' sale prices in its feedback hash."""
         await self.client.set(self.keys.tombstone(job_id), now_ms(), ex=self.ttl_seconds)
         for start in range(0, total if per_row_keys else 0, ERASE_CHUNK):
             ids = [row_request_id(job_id, r) for r in range(start, min(start + ERASE_CHUNK, total))]
@@ -157,6 +158,7 @@ class Jobs:
                 self.keys.job(job_id),
                 self.keys.job_results(job_id),
                 self.keys.job_chunks(job_id),
+                self.keys.job_feedback(job_id),
                 self.keys.job_sent(job_id),
                 self.keys.idempotency_of(job_id),
                 *([str(binding)] if binding else []),

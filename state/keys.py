@@ -41,6 +41,10 @@ class Keys:
         """Hash: chunk index -> the compact answers of a bulk job's chunk (``state.chunks``); read in chunk order."""
         return f"{self.prefix}:job:{job_id}:chunks"
 
+    def job_feedback(self, job_id: str) -> str:
+        """Hash: row -> the sale price given for a bulk job's row (HSETNX: one per row); erased with the job."""
+        return f"{self.prefix}:job:{job_id}:fb"
+
     def job_sent(self, job_id: str) -> str:
         """Set: chunk indexes acknowledged by Kafka; a resumed job skips them."""
         return f"{self.prefix}:job:{job_id}:sent"

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import SettingsDep, StateDep, ViewerDep
+from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
 from api.feedback import UNKNOWN, error_of, export, export_live, observation, sale_observation
 from infra.recalibration import missed_by
+from jobs.service import BulkRow
+from schemas import Interval
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
+from state import State
 
 router = APIRouter(tags=["feedback"])
 
@@ -25,12 +28,20 @@ router = APIRouter(tags=["feedback"])
     },
 )
 async def give_feedback(
-    body: FeedbackCreate, store: StateDep, viewer: ViewerDep, settings: SettingsDep
+    body: FeedbackCreate, store: StateDep, viewer: ViewerDep, settings: SettingsDep, jobs: JobsDep
 ) -> FeedbackAccepted:
     """Record the sale price later observed for a scored request; answers the updated figures and
     recalibrates the intervals of the request's segment. The sale counts for the variant that answered,
-    and for the challenger too when it scored the request in shadow."""
+    and for the challenger too when it scored the request in shadow.
+
+    A row of a file job is named by its `request_id` in the job's results (`{job_id}-{row}`). Its answer
+    is kept in brief, without the house, so its sale counts for the model version and the champion's
+    live accuracy, under the neighbourhood `unknown`; it recalibrates no segment and joins no ratio study."""
     result = await store.predictions.get(body.request_id)
+    if result is None:
+        row = await jobs.bulk_row(body.request_id, viewer)
+        if row is not None:
+            return await bulk_row_feedback(store, row, body)
     if result is None or not viewer.sees(await store.predictions.owner(body.request_id, result)):
         raise ApiError(404, "not_found", f"no prediction {body.request_id}")
     if result.status != "done" or result.price is None or result.model is None:
@@ -58,5 +69,31 @@ async def give_feedback(
         absolute_pct_error=observed[0],
         variant=result.model.variant,
         model_version=result.model.version,
+        figures=figures,
+    )
+
+
+async def bulk_row_feedback(store: State, row: BulkRow, body: FeedbackCreate) -> FeedbackAccepted:
+    """A sale for a file job's row, from the job's compact answers (bulk rows are answered by the champion)."""
+    outcome = row.outcome
+    if outcome is None or outcome.status != "done" or outcome.price is None or row.model_version is None:
+        state = "queued" if outcome is None else outcome.status
+        raise ApiError(409, "not_scored", f"row {row.row} of job {row.job_id} has no price ({state})")
+    if not await store.feedback.claim_row(row.job_id, row.row, body.sale_price):
+        raise ApiError(409, "feedback_exists", f"prediction {body.request_id} already has feedback")
+    ninety = (
+        [Interval(level=0.9, lower=outcome.lower_90, upper=outcome.upper_90)]
+        if outcome.lower_90 is not None and outcome.upper_90 is not None
+        else []
+    )
+    observed = error_of(outcome.price, ninety, body.sale_price)
+    figures = await store.feedback.record(UNKNOWN, row.model_version, observed)
+    export(figures)
+    export_live("champion", await store.rollout.observe_sale(row.model_version, observed))
+    return FeedbackAccepted(
+        request_id=body.request_id,
+        absolute_pct_error=observed[0],
+        variant="champion",
+        model_version=row.model_version,
         figures=figures,
     )

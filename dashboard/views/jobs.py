@@ -14,7 +14,9 @@ FORMATS: tuple[api_client.ResultFormat, ...] = ("csv", "parquet", "json")
 
 
 def upload() -> None:
-    file = st.file_uploader("A CSV or Parquet file with PropertyFeatures columns", type=["csv", "parquet"])
+    file = st.file_uploader(
+        "A CSV (plain or .csv.gz) or Parquet file with PropertyFeatures columns", type=["csv", "gz", "parquet"]
+    )
     if file is None or not st.button("Start the job", type="primary"):
         return
     try:

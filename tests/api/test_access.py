@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import Iterator
 
 import pytest
@@ -69,6 +70,14 @@ def test_size_and_count_caps_are_413(guarded: TestClient) -> None:
     assert upload.status_code == 413
     huge = guarded.post("/api/v1/jobs", files={"file": ("h.csv", rows * 200, "text/csv")}, headers=key("bob"))
     assert huge.status_code == 413
+    assert huge.json()["code"] == "too_large"
+    # The byte cap counts the bytes sent: the same file gzipped fits, and its rows meet the row cap.
+    squeezed = gzip.compress(rows * 200)
+    assert len(squeezed) < 4096
+    counted = guarded.post("/api/v1/jobs", files={"file": ("h.csv.gz", squeezed)}, headers=key("bob"))
+    assert counted.status_code == 413
+    assert counted.json()["code"] == "too_many_rows"
+    assert "more than 3 rows" in counted.json()["message"]
 
 
 def test_rate_limit_is_429_with_retry_after(guarded: TestClient) -> None:

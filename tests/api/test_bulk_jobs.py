@@ -1,9 +1,10 @@
 """File jobs in chunks through the API and a worker: one message per chunk, per-row answers in input order
 (poison rows failed by themselves, with the reasons a single request gets), detail on request, resume by
-job id without sending a chunk twice, and erase."""
+job id without sending a chunk twice, erase, and gzip uploads answered as the plain file."""
 
 from __future__ import annotations
 
+import gzip
 import io
 
 import pytest
@@ -90,3 +91,53 @@ def test_detail_full_keeps_contributions_and_comparables(client: TestClient, wor
     base = sum(c["value"] for c in row["contributions"])
     assert 0 < row["price"] - base < row["price"]  # base price + contributions = price, base positive
     assert client.get("/api/v1/jobs/bulk-full/rows/40").status_code == 404
+
+
+def test_a_gzip_upload_is_scored_as_the_same_file_plain(client: TestClient, worker: WorkerProcess) -> None:
+    """The same rows as .csv and as .csv.gz: the same totals, the same answers row by row."""
+    data = csv_bytes(ROWS)
+    squeezed = gzip.compress(data)
+    assert len(squeezed) < len(data) // 3
+    answers = {}
+    for job_id, name, body in (("bulk-plain", "h.csv", data), ("bulk-gzip", "h.csv.gz", squeezed)):
+        response = client.post("/api/v1/jobs", files={"file": (name, body)}, data={"job_id": job_id})
+        assert response.status_code == 202, response.text
+        assert response.json()["total"] == ROWS
+        poll(client, response.json()["status_url"], timeout=120)
+        rows = client.get(f"/api/v1/jobs/{job_id}/results?format=json").json()
+        answers[job_id] = [(r["row"], r["status"], r["price"], r["lower_90"], r["error"]) for r in rows]
+    assert len(answers["bulk-gzip"]) == ROWS
+    assert answers["bulk-gzip"] == answers["bulk-plain"]
+    for job_id in answers:
+        assert client.delete(f"/api/v1/jobs/{job_id}").status_code == 204
+
+
+def test_a_sale_for_a_file_jobs_row_is_attributed_once_and_erased_with_the_job(
+    client: TestClient, module_settings: Settings, worker: WorkerProcess
+) -> None:
+    rows = 120
+    response = client.post("/api/v1/jobs", files={"file": ("h.csv", csv_bytes(rows))}, data={"job_id": "bulk-fb"})
+    assert response.status_code == 202, response.text
+    poll(client, response.json()["status_url"], timeout=120)
+    answer = client.get("/api/v1/jobs/bulk-fb/results?format=json").json()[3]
+    assert answer["request_id"] == "bulk-fb-3"
+    sale = round(answer["price"] * 1.05, 2)
+
+    given = client.post("/api/v1/feedback", json={"request_id": "bulk-fb-3", "sale_price": sale})
+    assert given.status_code == 201, given.text
+    body = given.json()
+    assert (body["variant"], body["model_version"]) == ("champion", answer["model_version"])
+    assert abs(body["absolute_pct_error"] - abs(answer["price"] - sale) / sale * 100) < 0.01
+    assert body["figures"]["neighborhood"] == "unknown"
+    again = client.post("/api/v1/feedback", json={"request_id": "bulk-fb-3", "sale_price": sale})
+    assert (again.status_code, again.json()["code"]) == (409, "feedback_exists")
+    poison = INVALID_EVERY - 1
+    unscored = client.post("/api/v1/feedback", json={"request_id": f"bulk-fb-{poison}", "sale_price": sale})
+    assert (unscored.status_code, unscored.json()["code"]) == (409, "not_scored")
+    for unknown in (f"bulk-fb-{rows}", "bulk-fb-x", "bulk-fb"):
+        assert client.post("/api/v1/feedback", json={"request_id": unknown, "sale_price": sale}).status_code == 404
+
+    assert client.delete("/api/v1/jobs/bulk-fb").status_code == 204
+    assert traces(module_settings, "bulk-fb") == []
+    gone = client.post("/api/v1/feedback", json={"request_id": "bulk-fb-3", "sale_price": sale})
+    assert gone.status_code == 404

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 from collections.abc import Iterator
@@ -60,8 +61,13 @@ def parquet_bytes(table: pa.Table) -> bytes:
 GOOD_PARQUET = parquet_bytes(
     pa.table({"gr_liv_area": [1500, 2100], "year_built": [1990, 2004], "neighborhood": ["Gilbert", "Somerset"]})
 )
+GOOD_GZIP = gzip.compress(HEADER + b"\n" + TWO_ROWS * 50)
 REFUSED = {
-    "wrong-extension": ("houses.txt", HEADER + b"\n" + TWO_ROWS, 415, "use .csv or .parquet"),
+    "wrong-extension": ("houses.txt", HEADER + b"\n" + TWO_ROWS, 415, "use .csv, .csv.gz or .parquet"),
+    "gzipped-parquet": ("h.parquet.gz", gzip.compress(GOOD_PARQUET), 415, "compressed already"),
+    "not-gzip": ("h.csv.gz", HEADER + b"\n" + TWO_ROWS, 422, "not a readable gzip file"),
+    "truncated-gzip": ("h.csv.gz", GOOD_GZIP[: len(GOOD_GZIP) // 2], 422, "not a readable gzip file"),
+    "gzip-bad-checksum": ("h.csv.gz", GOOD_GZIP[:-8] + b"\0\0\0\0" + GOOD_GZIP[-4:], 422, "not a readable gzip file"),
     "truncated-last-line": ("h.csv", HEADER + b"\n" + TWO_ROWS + b"2400,19", 422, "line 4 has 2 cells"),
     "header-only": ("h.csv", HEADER + b"\n", 422, "no rows"),
     "unknown-column": ("h.csv", HEADER + b",colour\n1500,1990,Gilbert,red\n", 422, "colour"),
@@ -80,6 +86,9 @@ READ_CORRECTLY = {
     "quoted-line-break": ("h.csv", HEADER + b'\n1500,1990,"Gil\nbert"\n2100,2004,Somerset\n'),
     "csv-without-extension": ("houses", HEADER + b"\n" + TWO_ROWS),
     "parquet-without-extension": ("houses", GOOD_PARQUET),
+    "gzip": ("h.csv.gz", gzip.compress(HEADER + b"\n" + TWO_ROWS)),
+    "gzip-under-a-csv-name": ("h.csv", gzip.compress(HEADER + b"\n" + TWO_ROWS)),
+    "gzip-without-extension": ("houses", gzip.compress(HEADER + b"\n" + TWO_ROWS)),
 }
 
 
@@ -98,6 +107,8 @@ def test_bad_files_get_a_reason_and_leave_no_job(client: TestClient, module_sett
     response = client.post("/api/v1/jobs", files={"file": (name, data)}, data={"job_id": job_id})
     assert response.status_code == status, response.text
     assert reason in response.json()["message"]
+    if status == 422:
+        assert [(d["field"], reason in d["reason"]) for d in response.json()["details"]] == [("file", True)]
     assert traces(module_settings, job_id) == []
 
 

@@ -3,6 +3,8 @@ bad files fail with a reason before any job exists (no services needed)."""
 
 from __future__ import annotations
 
+import gzip
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -10,7 +12,17 @@ import pyarrow as pa  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
-from jobs.tables import TableError, columns, file_format, inspect, iter_rows, table_format
+from jobs.tables import (
+    EXPANDED_BYTES_PER_ROW,
+    TableError,
+    TableTooLargeError,
+    columns,
+    count_rows,
+    file_format,
+    inspect,
+    iter_rows,
+    table_format,
+)
 from tests.jobs.tables import houses_table
 
 HEADER = "gr_liv_area,year_built,neighborhood"
@@ -128,3 +140,71 @@ def test_a_name_without_extension_is_told_by_its_bytes(tmp_path: Path) -> None:
     assert file_format(parquet, name="upload.csv") == "csv"
     with pytest.raises(TableError, match=r"'\.txt'"):
         table_format("houses.txt")
+
+
+def test_gzip_files_are_told_by_name_or_bytes(tmp_path: Path) -> None:
+    squeezed = gzip.compress(f"{HEADER}\n1500,1990,Gilbert\n".encode())
+    assert table_format("houses.csv.gz") == "csv.gz"
+    assert table_format("houses.gz") == "csv.gz"
+    assert file_format(write(tmp_path, "named.csv", squeezed)) == "csv.gz"
+    assert file_format(write(tmp_path, "unnamed", squeezed)) == "csv.gz"
+    with pytest.raises(TableError, match="compressed already"):
+        table_format("houses.parquet.gz")
+    with pytest.raises(TableError, match=r"'\.txt\.gz'"):
+        table_format("houses.txt.gz")
+
+
+def test_a_gzip_csv_reads_as_the_plain_file(tmp_path: Path) -> None:
+    """Many read blocks, quoted line breaks across them: the same rows, in order, as the file itself."""
+    lines = [HEADER] + [f'{1000 + i},1990,"North\nAmes {i} {PADDING}"' for i in range(60_000)]
+    data = "\n".join(lines).encode()
+    plain = write(tmp_path, "many.csv", data)
+    squeezed = write(tmp_path, "many.csv.gz", gzip.compress(data))
+    assert inspect(squeezed, "csv.gz", max_rows=60_000) == 60_000
+    assert rows_of(squeezed) == rows_of(plain)
+
+
+GZIP_CSV = gzip.compress(f"{HEADER}\n".encode() + b"1500,1990,Gilbert\n2100,2004,Somerset\n" * 2_000)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        f"{HEADER}\n1500,1990,Gilbert\n".encode(),
+        GZIP_CSV[: len(GZIP_CSV) // 2],
+        GZIP_CSV[:-8] + b"\0\0\0\0" + GZIP_CSV[-4:],
+        GZIP_CSV[:40] + bytes(b ^ 0xFF for b in GZIP_CSV[40:60]) + GZIP_CSV[60:],
+    ],
+    ids=["not-gzip", "cut-short", "bad-checksum", "damaged-data"],
+)
+def test_a_damaged_gzip_file_fails_with_a_reason(tmp_path: Path, data: bytes) -> None:
+    path = write(tmp_path, "bad.csv.gz", data)
+    with pytest.raises(TableError, match="not a readable gzip file: "):
+        inspect(path, "csv.gz")
+    with pytest.raises(TableError) as caught:
+        list(iter_rows(path, "csv.gz"))
+    assert str(caught.value)
+
+
+def test_rows_over_the_cap_stop_the_count_early(tmp_path: Path) -> None:
+    """A gzip file of three million short rows (a few hundred KB on the wire) is refused at the cap, without
+    expanding the rest."""
+    body = f"{HEADER}\n".encode() + b"1500,1990,Gilbert\n" * 3_000_000
+    path = write(tmp_path, "bomb.csv.gz", gzip.compress(body, compresslevel=9))
+    assert path.stat().st_size < len(body) // 300
+    started = time.perf_counter()
+    with pytest.raises(TableTooLargeError, match="more than 1000 rows") as caught:
+        count_rows(path, "csv.gz", max_rows=1_000)
+    assert caught.value.code == "too_many_rows"
+    assert time.perf_counter() - started < 2.0
+    assert count_rows(write(tmp_path, "few.csv", f"{HEADER}\n1,2,3\n".encode()), "csv", max_rows=1) == 1
+
+
+def test_a_gzip_file_expanding_beyond_its_rows_allowance_is_refused(tmp_path: Path) -> None:
+    cell = "x" * (EXPANDED_BYTES_PER_ROW * 4)
+    body = f"{HEADER}\n" + "".join(f'1500,1990,"{cell}"\n' for _ in range(8))
+    path = write(tmp_path, "wide.csv.gz", gzip.compress(body.encode()))
+    with pytest.raises(TableTooLargeError, match="expands to more than") as caught:
+        count_rows(path, "csv.gz", max_rows=10)
+    assert caught.value.code == "too_large"
+    assert count_rows(path, "csv.gz") == 8
