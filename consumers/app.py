@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import structlog
 from aiokafka import AIOKafkaConsumer
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from prometheus_client import start_http_server
 
@@ -20,7 +20,7 @@ from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
 from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
-from consumers.prefetch import BatchLoop, Prefetcher
+from consumers.prefetch import BatchLoop, Prefetcher, requests_subscriber
 from consumers.recalibration import Recalibrator
 from consumers.rollout import RolloutRecorder
 from consumers.transactions import TransactionalSink
@@ -83,21 +83,13 @@ def build_worker(
         drop_prefetched=prefetcher.discard,
         transactions=sink,
     )
-    # FastStream creates, subscribes and documents the consumer; with no handler it runs no loop of its
-    # own, and the worker's BatchLoop takes the records (see consumers.prefetch). MANUAL: the pipeline
-    # commits each batch's offsets itself, in batch order, once its results are in Redis and
+    # The pipeline commits each batch's offsets itself, in batch order, once its results are in Redis and
     # acknowledged on the results topic; a failed batch is rewound, never committed.
-    subscriber = broker.subscriber(
-        settings.requests_topic,
-        batch=True,
+    subscriber = requests_subscriber(
+        broker,
+        settings,
         group_id=settings.consumer_group,
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_max_wait_ms,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
         listener=PipelineRebalanceListener(pipeline),
-        no_reply=True,
         title="score-requests",
         description=(
             "Scores prediction requests in micro-batches. Value: PredictionRequest JSON (key: request_id) or a "

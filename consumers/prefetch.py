@@ -26,7 +26,13 @@ from typing import TypeAlias
 
 import structlog
 from aiokafka import AIOKafkaConsumer, ConsumerRecord
+from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import ConsumerStoppedError, KafkaError
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.subscriber.usecase import BatchSubscriber
+
+from infra.settings import Settings
 
 log = structlog.get_logger(__name__)
 
@@ -38,6 +44,36 @@ FETCH_RETRY_SECONDS = 5.0
 
 def size(record: Record) -> int:
     return len(record.value or b"")
+
+
+def requests_subscriber(
+    broker: KafkaBroker,
+    settings: Settings,
+    *,
+    group_id: str,
+    listener: ConsumerRebalanceListener,
+    title: str,
+    description: str,
+) -> BatchSubscriber:
+    """The requests topic's subscriber whose records a ``BatchLoop`` takes. FastStream creates, subscribes
+    and documents the consumer; with no handler it runs no loop of its own. MANUAL: the loop's owner
+    commits each batch's offsets itself."""
+    subscriber = broker.subscriber(
+        settings.requests_topic,
+        batch=True,
+        group_id=group_id,
+        max_records=settings.batch_max_records,
+        batch_timeout_ms=settings.batch_max_wait_ms,
+        auto_offset_reset="earliest",
+        ack_policy=AckPolicy.MANUAL,
+        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+        listener=listener,
+        no_reply=True,
+        title=title,
+        description=description,
+    )
+    assert isinstance(subscriber, BatchSubscriber)
+    return subscriber
 
 
 class Prefetcher:

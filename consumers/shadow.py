@@ -39,7 +39,7 @@ import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
-from faststream import AckPolicy, FastStream
+from faststream import FastStream
 from faststream.kafka import KafkaBroker
 from prometheus_client import start_http_server
 
@@ -48,7 +48,7 @@ from consumers.lag import LagExporter
 from consumers.metrics import SHADOW_CONSUMER_LAG, SHADOW_RECORDS
 from consumers.model import ModelHolder
 from consumers.parsing import Accepted, ChunkAccepted, parse_record
-from consumers.prefetch import Batch, BatchLoop, Prefetcher
+from consumers.prefetch import Batch, BatchLoop, Prefetcher, requests_subscriber
 from consumers.variants import ShadowRun, VariantRouter, in_share
 from consumers.worker import is_terminal
 from infra.kafka import create_broker
@@ -187,17 +187,11 @@ def build_shadow(
 ) -> tuple[ShadowScorer, BatchLoop, Prefetcher, LagExporter]:
     scorer = ShadowScorer(settings, VariantRouter(settings, models, challenger), store.predictions, store.rollout)
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
-    subscriber = broker.subscriber(
-        settings.requests_topic,
-        batch=True,
+    subscriber = requests_subscriber(
+        broker,
+        settings,
         group_id=shadow_group(settings),
-        max_records=settings.batch_max_records,
-        batch_timeout_ms=settings.batch_max_wait_ms,
-        auto_offset_reset="earliest",
-        ack_policy=AckPolicy.MANUAL,
-        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
         listener=DiscardOnRevoke(prefetcher),
-        no_reply=True,
         title="shadow-score-requests",
         description="The shadow scorer: the variant that did not answer a request scores it too (consumers.shadow).",
     )
