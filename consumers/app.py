@@ -2,22 +2,22 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 import structlog
 from aiokafka import AIOKafkaConsumer
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from prometheus_client import start_http_server
 
 from consumers.drift import DriftMonitor
 from consumers.heartbeat import beat_forever, worker_name
 from consumers.lag import LagExporter
+from consumers.lifespan import LAG_SECONDS, every, scoring_lifespan
 from consumers.model import ModelHolder
 from consumers.pipeline import CommitPipeline, PipelineRebalanceListener
 from consumers.prefetch import BatchLoop, Prefetcher, requests_subscriber
@@ -28,12 +28,10 @@ from consumers.variants import VariantRouter
 from consumers.worker import Worker
 from infra.kafka import create_broker
 from infra.settings import Settings
-from registry.errors import NoVersionError
 from schemas.messages import PredictionResult
 from state import State
 
 log = structlog.get_logger(__name__)
-LAG_SECONDS = 5.0
 DRIFT_SECONDS = 10.0
 
 
@@ -66,10 +64,21 @@ def build_worker(
 ) -> ScoringService:
     """``sink``: exactly-once delivery (results and offsets in one transaction per batch); None: at-least-once."""
     recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
-    rollout = RolloutRecorder(VariantRouter(settings, models, challenger, recalibrator), store.rollout)
+    router = VariantRouter(settings, models, challenger, recalibrator)
     drift = DriftMonitor(settings.drift_window)
     publish = sink.publish if sink is not None else None
-    worker = Worker(settings, broker, store.predictions, store.chunks, models, drift, recalibrator, publish, rollout)
+    worker = Worker(
+        settings,
+        broker,
+        store.predictions,
+        store.chunks,
+        models,
+        drift,
+        recalibrator,
+        publish,
+        router,
+        RolloutRecorder(store.rollout),
+    )
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
 
     def consumer() -> AIOKafkaConsumer | None:
@@ -120,26 +129,6 @@ def build_worker(
     return ScoringService(worker, consumer, pipeline, prefetcher, loop)
 
 
-async def wait_for_champion(models: ModelHolder, poll: float) -> None:
-    while True:
-        try:
-            await asyncio.to_thread(models.refresh)
-            return
-        except NoVersionError as exc:
-            log.warning("waiting_for_champion", error=str(exc))
-            await asyncio.sleep(poll)
-
-
-async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]) -> None:
-    """Run ``call`` periodically until cancelled; a failing round is logged, never fatal."""
-    while True:
-        try:
-            await call()
-        except Exception as exc:
-            log.warning("periodic_task_failed", task=name, error=repr(exc))
-        await asyncio.sleep(seconds)
-
-
 def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | None = None) -> FastStream:
     broker = create_broker(settings, client_id=f"worker-{worker_index}")
     models = ModelHolder(settings)
@@ -157,38 +146,29 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
         if worker.recalibrator is not None:
             await worker.recalibrator.refresh(*served_versions(models, challenger))
 
+    port = settings.worker_metrics_port + worker_index if metrics_port is None else metrics_port
+
+    def background() -> list[Coroutine[Any, Any, None]]:
+        return [
+            beat_forever(store.heartbeats, worker_name(worker_index), models),
+            every(LAG_SECONDS, "consumer_lag", lag.export),
+            every(DRIFT_SECONDS, "feature_drift", export_drift),
+            every(settings.calibration_poll_seconds, "calibration", read_calibration),
+        ]
+
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
-        try:  # optional: none, or a broken one, is no challenger; the poll tries again
-            await asyncio.to_thread(challenger.refresh)
-        except Exception as exc:
-            log.warning("challenger_not_loaded", error=repr(exc)[:300])
-        port = settings.worker_metrics_port + worker_index if metrics_port is None else metrics_port
-        if port:
-            start_http_server(port, addr="0.0.0.0")
-        tasks = [
-            asyncio.create_task(models.watch()),
-            asyncio.create_task(challenger.watch()),
-            asyncio.create_task(beat_forever(store.heartbeats, worker_name(worker_index), models)),
-            asyncio.create_task(every(LAG_SECONDS, "consumer_lag", lag.export)),
-            asyncio.create_task(every(DRIFT_SECONDS, "feature_drift", export_drift)),
-            asyncio.create_task(every(settings.calibration_poll_seconds, "calibration", read_calibration)),
-        ]
-        log.info(
-            "worker_ready",
-            index=worker_index,
+        async with scoring_lifespan(
+            models,
+            challenger,
+            store,
+            poll_seconds=settings.model_poll_seconds,
             metrics_port=port,
-            model_version=models.current.ref.version,
-            challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
-            rollout_mode=settings.rollout_mode,
-        )
-        try:
+            background=background,
+            ready_event="worker_ready",
+            ready_fields={"index": worker_index, "rollout_mode": settings.rollout_mode},
+        ):
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
     if sink is not None:

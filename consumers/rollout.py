@@ -16,7 +16,7 @@ import asyncio
 import structlog
 
 from consumers.metrics import PIPELINE_EVENTS
-from consumers.variants import Routed, VariantRouter
+from consumers.variants import Routed
 from state.rollout import Rollout
 
 log = structlog.get_logger(__name__)
@@ -24,8 +24,7 @@ BACKLOG = 8
 
 
 class RolloutRecorder:
-    def __init__(self, router: VariantRouter, store: Rollout | None) -> None:
-        self.router = router
+    def __init__(self, store: Rollout | None) -> None:
         self.store = store
         self._queue: asyncio.Queue[dict[str, float]] = asyncio.Queue(BACKLOG)
         self._task: asyncio.Task[None] | None = None

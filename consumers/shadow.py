@@ -41,10 +41,10 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
-from prometheus_client import start_http_server
 
-from consumers.app import LAG_SECONDS, challenger_holder, every, wait_for_champion
+from consumers.app import challenger_holder
 from consumers.lag import LagExporter
+from consumers.lifespan import LAG_SECONDS, every, scoring_lifespan
 from consumers.metrics import SHADOW_CONSUMER_LAG, SHADOW_RECORDS
 from consumers.model import ModelHolder
 from consumers.parsing import Accepted, ChunkAccepted, parse_record
@@ -222,35 +222,22 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
-        await wait_for_champion(models, min(settings.model_poll_seconds, 5.0))
-        try:  # none, or a broken one, is no challenger: nothing to score until the poll loads one
-            await asyncio.to_thread(challenger.refresh)
-        except Exception as exc:
-            log.warning("challenger_not_loaded", error=repr(exc)[:300])
-        port = settings.shadow_metrics_port if metrics_port is None else metrics_port
-        if port:
-            start_http_server(port, addr="0.0.0.0")
-        tasks = [
-            asyncio.create_task(models.watch()),
-            asyncio.create_task(challenger.watch()),
-            asyncio.create_task(every(LAG_SECONDS, "shadow_consumer_lag", lag.export)),
-        ]
-        log.info(
-            "shadow_ready",
-            metrics_port=port,
-            group=shadow_group(settings),
-            model_version=models.current.ref.version,
-            challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
-            rollout_mode=settings.rollout_mode,
-            shadow_share=settings.shadow_share,
-            niceness=os.nice(0),
-        )
-        try:
+        async with scoring_lifespan(
+            models,
+            challenger,
+            store,
+            poll_seconds=settings.model_poll_seconds,
+            metrics_port=settings.shadow_metrics_port if metrics_port is None else metrics_port,
+            background=lambda: [every(LAG_SECONDS, "shadow_consumer_lag", lag.export)],
+            ready_event="shadow_ready",
+            ready_fields={
+                "group": shadow_group(settings),
+                "rollout_mode": settings.rollout_mode,
+                "shadow_share": settings.shadow_share,
+                "niceness": os.nice(0),
+            },
+        ):
             yield
-        finally:
-            for task in tasks:
-                task.cancel()
-            await store.close()
 
     app = FastStream(broker, lifespan=lifespan)
     app.after_startup(loop.start)

@@ -105,6 +105,7 @@ class Worker:
         drift: DriftMonitor | None = None,
         recalibrator: Recalibrator | None = None,
         publish: Publish | None = None,
+        router: VariantRouter | None = None,
         rollout: RolloutRecorder | None = None,
     ) -> None:
         self.settings = settings
@@ -115,8 +116,9 @@ class Worker:
         self.drift = drift or DriftMonitor(settings.drift_window)
         self.recalibrator = recalibrator
         self.publish: Publish = publish or partial(publish_confirmed, broker)
-        # Which variant answers each request; without a recorder, the champion alone.
-        self.rollout = rollout or RolloutRecorder(VariantRouter(settings, models, None, recalibrator), None)
+        # Which variant answers each request; without a router, the champion alone.
+        self.router = router or VariantRouter(settings, models, None, recalibrator)
+        self.rollout = rollout or RolloutRecorder(None)
 
     async def _known(self, ids: list[str]) -> list[PredictionResult | None]:
         started = time.perf_counter()
@@ -129,7 +131,7 @@ class Worker:
     ) -> tuple[Routed, tuple[list[ChunkResult], pd.DataFrame | None]]:
         """Both kinds of a batch in one worker thread, one after the other: two model calls at once
         would only contend for the same cores."""
-        return self.rollout.router.answer(requests), score_chunks(self.models.current, chunks, self.recalibrator)
+        return self.router.answer(requests), score_chunks(self.models.current, chunks, self.recalibrator)
 
     async def head(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> Callable[[], Awaitable[None]]:
         """Parse, score and save to Redis; returns the tail (publish results and dead letters, wait for acks)."""
