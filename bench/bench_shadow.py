@@ -6,15 +6,19 @@ registers the same artifact again as the challenger, and runs one worker, the sh
 (``python -m consumers --shadow``: its own process and consumer group, nice 19) and the API (as
 ``bench_rest``). The maximum is measured once without a challenger; then open loops at half of it
 alternate without and with the challenger (its alias removed and set again: the worker and the
-shadow scorer unload and load it at their next poll, no restart), ``ROUNDS`` of each, so a drift
+shadow scorer unload and load it at their next poll, no restart), ``--rounds`` of each, so a drift
 of the busy machine weighs on both sides alike. Target: p50 and p99 grow by at most 10 %.
+
+Each round pairs its two phases, so the growth is estimated from the rounds' paired log ratios:
+their mean, with a 90 % Student-t interval. The target counts as met only when the interval's
+upper end is within it, which one noisy round cannot fake.
 
 A shadow that did no work would cost nothing: each shadow phase also reports the requests the
 shadow scorer scored during it, and its consumer lag at the phase's end (it may lag by design, and
 catches up between phases).
 
 Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``.
-``--quick`` (4 s phases, one round) is for iterating and writes nothing.
+``--quick`` (4 s phases, two rounds) is for iterating and writes nothing.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -44,8 +49,9 @@ from infra import stack  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "shadow.json"
-ROUNDS = 2
+ROUNDS = 6
 TARGET_GROWTH = 0.10
+INTERVAL_LEVEL = 0.90
 
 
 def challenger_served(metrics_url: str, version: str | None) -> bool:
@@ -76,6 +82,24 @@ def wait_for(condition: Any, timeout: float = 120.0) -> None:
         time.sleep(0.5)
 
 
+def paired_growth(alone: list[float], shadow: list[float]) -> dict[str, float]:
+    """The growth from alone to shadow over paired rounds: estimate and ``INTERVAL_LEVEL`` interval.
+
+    The rounds' log ratios are averaged, so a round at twice the latency weighs as a round at half.
+    """
+    from scipy import stats
+
+    logs = [math.log(s / a) for a, s in zip(alone, shadow, strict=True)]
+    mean = statistics.fmean(logs)
+    spread = statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
+    t = float(stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, max(1, len(logs) - 1)))
+    return {
+        "estimate": math.exp(mean) - 1,
+        "low": math.exp(mean - t * spread) - 1,
+        "high": math.exp(mean + t * spread) - 1,
+    }
+
+
 def half_load(base_url: str, rate: float) -> dict[str, float]:
     with rest.collector_paused():
         return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, rest.OPEN_SECONDS))
@@ -84,14 +108,15 @@ def half_load(base_url: str, rate: float) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument(
-        "--quick", action="store_true", help="4 s phases and one round, for iterating (no results file)"
+        "--quick", action="store_true", help="4 s phases and two rounds, for iterating (no results file)"
     )
+    parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired rounds (alone, then shadow)")
     args = parser.parse_args()
-    rounds = ROUNDS
+    rounds = args.rounds
     if args.quick:
         rest.MAX_SECONDS = rest.OPEN_SECONDS = 4.0
         rest.WARMUP_SECONDS = 1.0
-        rounds = 1
+        rounds = 2
 
     workdir = Path(tempfile.mkdtemp(prefix="bench-shadow-"))
     cache = REPO / ".state" / "cache"
@@ -174,11 +199,23 @@ def main() -> None:
         phase: {key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms")}
         for phase, results in phases.items()
     }
-    growth = {key: summary["shadow"][key] / summary["alone"][key] - 1 for key in ("p50_ms", "p99_ms")}
-    print(f"\n{'half load':12}{'alone':>12}{'shadow':>12}{'growth':>10}")
+    growth = {
+        key: paired_growth([r[key] for r in phases["alone"]], [r[key] for r in phases["shadow"]])
+        for key in ("p50_ms", "p99_ms")
+    }
+    level = f"{INTERVAL_LEVEL:.0%} interval"
+    print(f"\n{'half load':12}{'alone':>10}{'shadow':>10}{'growth':>10}{level:>22}")
     for key in ("p50_ms", "p99_ms"):
-        print(f"{key:12}{summary['alone'][key]:>12.1f}{summary['shadow'][key]:>12.1f}{growth[key]:>10.1%}")
-    targets = {f"{key} growth <= {TARGET_GROWTH:.0%}": growth[key] <= TARGET_GROWTH for key in growth}
+        g = growth[key]
+        interval = f"{g['low']:+.1%} … {g['high']:+.1%}"
+        print(
+            f"{key:12}{summary['alone'][key]:>10.1f}{summary['shadow'][key]:>10.1f}"
+            f"{g['estimate']:>+10.1%}{interval:>22}"
+        )
+    targets = {
+        f"{key} growth <= {TARGET_GROWTH:.0%} ({level}'s upper end)": growth[key]["high"] <= TARGET_GROWTH
+        for key in growth
+    }
     for target, met in targets.items():
         print(f"  {'met ' if met else 'MISSED'} {target}")
     if args.quick:
