@@ -90,6 +90,15 @@ def document(settings: Settings) -> dict[str, Any]:
             SOURCE_OFFSET_HEADER: "Its offset.",
         }
     )
+    return _stable(spec)
+
+
+def _stable(spec: dict[str, Any]) -> dict[str, Any]:
+    """Channels, operations, messages and schemas by name: FastStream's order varies from run to run."""
+    for section in (spec, spec["components"]):
+        for name in ("channels", "operations", "messages", "schemas"):
+            if name in section:
+                section[name] = dict(sorted(section[name].items()))
     return spec
 
 
