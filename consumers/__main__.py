@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 
 import typer
 import uvloop
@@ -20,14 +19,15 @@ def main(
         False,
         "--shadow",
         help="Run the shadow scorer instead (consumers.shadow): the variant that did not answer a request scores "
-        "it too, at the lowest CPU priority; metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
+        "it too, at the lowest CPU priority (SCHED_IDLE, nice 19); metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
     ),
 ) -> None:
     settings = get_settings()
     if shadow:
-        from consumers.shadow import NICENESS, create_shadow_app
+        from consumers.shadow import create_shadow_app
+        from infra.priority import lowest_priority
 
-        os.nice(NICENESS)  # first: loading the models at startup must not slow the workers either
+        lowest_priority()  # first: loading the models at startup must not slow the workers either
         configure_logging(settings, "shadow")
         app = create_shadow_app(settings, metrics_port=metrics_port)
     else:

@@ -12,7 +12,7 @@ reads the stored answer from Redis, scores the request with the other variant
 
 - shadow mode: the champion answered, the challenger scores; its answer is stored beside the
   champion's (``state.rollout``), never returned, and its model time is the challenger's latency
-  figure (measured here, at nice 19);
+  figure (measured here, at idle priority: ``infra.priority``);
 - canary mode: whichever variant answered, the other scores; only the price difference is kept
   (a sale fed back counts for the variant that answered alone), and the latency figures stay the
   workers' answer-path times.
@@ -52,6 +52,7 @@ from consumers.prefetch import Batch, BatchLoop, Prefetcher, requests_subscriber
 from consumers.variants import ShadowRun, VariantRouter, in_share
 from consumers.worker import is_terminal
 from infra.kafka import create_broker
+from infra.priority import policy_name
 from infra.settings import Settings
 from schemas import PredictionRequest, PredictionResult
 from state import State
@@ -63,7 +64,6 @@ ANSWER_WAIT_SECONDS = 10.0
 """Longest wait for a request's answer to reach Redis before the shadow skips the request."""
 FIRST_PAUSE_SECONDS = 0.05
 """The first pause before reading missing answers again; each pause doubles, up to a second."""
-NICENESS = 19
 GATHER_SECONDS = 1.0
 """After a batch smaller than ``batch_max_records`` the shadow waits this long while the next one gathers:
 at a moderate load, batches of many requests instead of one or two, so far fewer model calls and Redis
@@ -235,6 +235,7 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
                 "rollout_mode": settings.rollout_mode,
                 "shadow_share": settings.shadow_share,
                 "niceness": os.nice(0),
+                "scheduling": policy_name(),
             },
         ):
             yield

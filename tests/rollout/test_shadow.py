@@ -95,7 +95,8 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
         "challenger": challenger,
     }
     assert all(v["latency"]["batches"] >= 1 for v in rollout["variants"])
-    assert '"niceness": 19' in shadow_scorer.log.read_text()  # the lowest CPU priority
+    ready = shadow_scorer.log.read_text()
+    assert '"niceness": 19' in ready and '"scheduling": "idle"' in ready  # the lowest CPU priority
 
     # Sales at the champion's prices: every sale counts for both, and the challenger is 20 % off.
     for answer in answers[:30]:
