@@ -181,21 +181,20 @@ class VariantRouter:
         answers: Sequence[PredictionResult],
     ) -> ShadowBatch:
         started = time.perf_counter()
-        try:  # the model's own columns only: no explanations, comparables or result records to build
+        # At full detail, as the workers answer, so its model time compares with theirs; only the price and
+        # interval columns are kept (no result records to build).
+        try:
             output = model.predict(frame)
             prices: list[float | None] = [
                 None if isinstance(r, str) else float(p)
-                for p, r in zip(output["price"], output["refusal"], strict=True)
+                for p, r in zip(output["price"].tolist(), output["refusal"].tolist(), strict=True)
             ]
+            columns = {
+                level: (output[f"lower_{round(level * 100)}"].tolist(), output[f"upper_{round(level * 100)}"].tolist())
+                for level in INTERVAL_LEVELS
+            }
             bounds = [
-                [
-                    Interval(
-                        level=level,
-                        lower=float(output[f"lower_{round(level * 100)}"].iloc[k]),
-                        upper=float(output[f"upper_{round(level * 100)}"].iloc[k]),
-                    )
-                    for level in INTERVAL_LEVELS
-                ]
+                [Interval(level=level, lower=lows[k], upper=highs[k]) for level, (lows, highs) in columns.items()]
                 for k in range(len(requests))
             ]
             error = None
