@@ -17,7 +17,9 @@ A shadow that did no work would cost nothing: each shadow phase also reports the
 shadow scorer scored during it, and its consumer lag at the phase's end (it may lag by design, and
 catches up between phases).
 
-Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``.
+Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``. ``--share 0.25``
+shadows a quarter of the requests instead of all (``VALUESTREAM_SHADOW_SHARE``) and writes
+``bench/results/shadow_share_25.json``.
 ``--quick`` (4 s phases, two rounds) is for iterating and writes nothing.
 """
 
@@ -111,6 +113,9 @@ def main() -> None:
         "--quick", action="store_true", help="4 s phases and two rounds, for iterating (no results file)"
     )
     parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired rounds (alone, then shadow)")
+    parser.add_argument(
+        "--share", type=float, default=1.0, help="VALUESTREAM_SHADOW_SHARE: the share of requests the shadow scores"
+    )
     args = parser.parse_args()
     rounds = args.rounds
     if args.quick:
@@ -131,7 +136,13 @@ def main() -> None:
         services.append(redis_service)
         api_port, worker_port, shadow_port = stack.free_port(), stack.free_port(), stack.free_port()
         settings = rest.bench_settings(
-            kafka, redis_service, workdir, api_port, model_poll_seconds=1.0, rollout_mode="shadow", shadow_share=1.0
+            kafka,
+            redis_service,
+            workdir,
+            api_port,
+            model_poll_seconds=1.0,
+            rollout_mode="shadow",
+            shadow_share=args.share,
         )
         print("training a quick model …")
         from registry.client import configure
@@ -221,6 +232,7 @@ def main() -> None:
     if args.quick:
         return
     report = {
+        "shadow_share": args.share,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "max_rps_alone": top["rps"],
         "half_load_rate": rate,
@@ -229,9 +241,10 @@ def main() -> None:
         "growth": growth,
         "targets": targets,
     }
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(report, indent=2))
-    print(f"wrote {RESULTS}")
+    results = RESULTS if args.share == 1.0 else RESULTS.with_name(f"shadow_share_{round(args.share * 100)}.json")
+    results.parent.mkdir(parents=True, exist_ok=True)
+    results.write_text(json.dumps(report, indent=2))
+    print(f"wrote {results}")
 
 
 if __name__ == "__main__":
