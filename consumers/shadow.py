@@ -6,9 +6,11 @@ cores, and the champion's latency at half load grew by two thirds. This process 
 requests topic in a consumer group of its own (``<VALUESTREAM_CONSUMER_GROUP>-shadow``), so it
 lags, never the answers: its backlog is ``valuestream_shadow_consumer_lag``.
 
-For each single request in ``VALUESTREAM_SHADOW_SHARE`` (the draw of ``consumers.variants``) it
-reads the stored answer from Redis, scores the request with the other variant
-(``VariantRouter.shadow``) and records the challenger's % price difference from the champion's:
+For each single request in ``VALUESTREAM_SHADOW_SHARE`` (the draw of ``consumers.variants``, made on
+the record's key, which the contract makes the request id, so a record not drawn is not even parsed;
+on the request id for a record without a key) it reads the stored answer from Redis, scores the
+request with the other variant (``VariantRouter.shadow``) and records the challenger's % price
+difference from the champion's:
 
 - shadow mode: the champion answered, the challenger scores; its answer is stored beside the
   champion's (``state.rollout``), never returned, and its model time is the challenger's latency
@@ -95,14 +97,20 @@ class ShadowScorer:
         if not self.router.rollout_on:  # nothing to compare: not even parsed
             SHADOW_RECORDS.labels("no_challenger").inc(len(records))
             return
-        requests: list[PredictionRequest] = []
-        for parsed in map(parse_record, records):
+        share = self.settings.shadow_share
+        drawn = [r for r in records if r.key is None or in_share(r.key.decode(errors="replace"), "shadow", share)]
+        not_picked = len(records) - len(drawn)
+        picked: list[PredictionRequest] = []
+        for record in drawn:
+            parsed = parse_record(record)
             if isinstance(parsed, Accepted):
-                requests.append(parsed.request)
+                if record.key is not None or in_share(parsed.request.request_id, "shadow", share):
+                    picked.append(parsed.request)
+                else:
+                    not_picked += 1
             else:
                 SHADOW_RECORDS.labels("bulk_skipped" if isinstance(parsed, ChunkAccepted) else "invalid").inc()
-        picked = [r for r in requests if in_share(r.request_id, "shadow", self.settings.shadow_share)]
-        SHADOW_RECORDS.labels("not_picked").inc(len(requests) - len(picked))
+        SHADOW_RECORDS.labels("not_picked").inc(not_picked)
         if not picked:
             return
         found = await self.answers([r.request_id for r in picked])

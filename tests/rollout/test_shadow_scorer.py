@@ -9,9 +9,10 @@ from typing import Any, cast
 
 import pytest
 from aiokafka import ConsumerRecord
+from prometheus_client import REGISTRY
 
 from consumers.shadow import ShadowScorer
-from consumers.variants import ShadowBatch, ShadowRun, VariantRouter
+from consumers.variants import ShadowBatch, ShadowRun, VariantRouter, in_share
 from infra.settings import Settings
 from schemas import ModelRef, PredictionRequest, PredictionResult, Timings, utc_now
 from schemas.chunks import RowChunk
@@ -23,14 +24,14 @@ HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "North_Ames"}
 CHALLENGER = ModelRef(name="m", version="2", variant="challenger")
 
 
-def record(offset: int, value: bytes) -> ConsumerRecord:
+def record(offset: int, value: bytes, key: bytes | None = None) -> ConsumerRecord:
     return ConsumerRecord(
         topic="predictions.requests",
         partition=0,
         offset=offset,
         timestamp=0,
         timestamp_type=0,
-        key=None,
+        key=key,
         value=value,
         checksum=None,
         serialized_key_size=0,
@@ -39,9 +40,9 @@ def record(offset: int, value: bytes) -> ConsumerRecord:
     )
 
 
-def request(request_id: str) -> ConsumerRecord:
+def request(request_id: str, keyed: bool = False) -> ConsumerRecord:
     body = PredictionRequest.model_validate({"request_id": request_id, "features": HOUSE})
-    return record(0, body.model_dump_json().encode())
+    return record(0, body.model_dump_json().encode(), request_id.encode() if keyed else None)
 
 
 def answer(request_id: str, price: float) -> PredictionResult:
@@ -128,3 +129,24 @@ def test_in_canary_mode_only_the_differences_are_kept() -> None:
     assert router.scored == ["r1"]
     assert store.saved == []
     assert store.figures == [({}, ("1", "2", [20.0]))]
+
+
+def count(outcome: str) -> float:
+    return REGISTRY.get_sample_value("valuestream_shadow_records_total", {"outcome": outcome}) or 0.0
+
+
+def test_a_share_is_drawn_on_the_key_before_parsing_and_on_the_request_id_without_one() -> None:
+    ids = [f"r{i}" for i in range(40)]
+    drawn = {rid for rid in ids if in_share(rid, "shadow", 0.5)}
+    assert 0 < len(drawn) < len(ids)
+    store, router = Store({rid: answer(rid, 100_000) for rid in ids}, late_reads=0), Router()
+    skipped = next(rid for rid in ids if rid not in drawn)
+    records = (
+        *(request(rid, keyed=i % 2 == 0) for i, rid in enumerate(ids)),
+        record(99, b"not json", key=skipped.encode()),  # not drawn: never parsed, so not counted invalid
+    )
+    invalid, not_picked = count("invalid"), count("not_picked")
+    asyncio.run(scorer(store, router, 1.0, shadow_share=0.5).handle(records))
+    assert router.scored == [rid for rid in ids if rid in drawn]
+    assert count("invalid") == invalid
+    assert count("not_picked") - not_picked == len(ids) - len(drawn) + 1
