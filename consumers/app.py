@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,19 +155,16 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
             every(settings.calibration_poll_seconds, "calibration", read_calibration),
         ]
 
-    @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        async with scoring_lifespan(
-            models,
-            challenger,
-            store,
-            poll_seconds=settings.model_poll_seconds,
-            metrics_port=port,
-            background=background,
-            ready_event="worker_ready",
-            ready_fields={"index": worker_index, "rollout_mode": settings.rollout_mode},
-        ):
-            yield
+    lifespan = scoring_lifespan(
+        models,
+        challenger,
+        store,
+        poll_seconds=settings.model_poll_seconds,
+        metrics_port=port,
+        background=background,
+        ready_event="worker_ready",
+        ready_fields={"index": worker_index, "rollout_mode": settings.rollout_mode},
+    )
 
     app = FastStream(broker, lifespan=lifespan)
     if sink is not None:

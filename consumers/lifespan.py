@@ -42,8 +42,7 @@ async def every(seconds: float, name: str, call: Callable[[], Awaitable[object]]
         await asyncio.sleep(seconds)
 
 
-@contextlib.asynccontextmanager
-async def scoring_lifespan(
+def scoring_lifespan(
     models: ModelHolder,
     challenger: ModelHolder,
     store: State,
@@ -53,26 +52,32 @@ async def scoring_lifespan(
     background: Callable[[], list[Coroutine[Any, Any, None]]],
     ready_event: str,
     ready_fields: dict[str, object],
-) -> AsyncIterator[None]:
-    """``background`` builds the process's own periodic tasks, besides both holders' alias watches."""
-    await wait_for_champion(models, min(poll_seconds, 5.0))
-    try:  # optional: none, or a broken one, is no challenger; the poll tries again
-        await asyncio.to_thread(challenger.refresh)
-    except Exception as exc:
-        log.warning("challenger_not_loaded", error=repr(exc)[:300])
-    if metrics_port:
-        start_http_server(metrics_port, addr="0.0.0.0")
-    tasks = [asyncio.create_task(c) for c in [models.watch(), challenger.watch(), *background()]]
-    log.info(
-        ready_event,
-        metrics_port=metrics_port,
-        model_version=models.current.ref.version,
-        challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
-        **ready_fields,
-    )
-    try:
-        yield
-    finally:
-        for task in tasks:
-            task.cancel()
-        await store.close()
+) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
+    """A FastStream lifespan; ``background`` builds the process's own periodic tasks, besides both holders'
+    alias watches."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan() -> AsyncIterator[None]:
+        await wait_for_champion(models, min(poll_seconds, 5.0))
+        try:  # optional: none, or a broken one, is no challenger; the poll tries again
+            await asyncio.to_thread(challenger.refresh)
+        except Exception as exc:
+            log.warning("challenger_not_loaded", error=repr(exc)[:300])
+        if metrics_port:
+            start_http_server(metrics_port, addr="0.0.0.0")
+        tasks = [asyncio.create_task(c) for c in [models.watch(), challenger.watch(), *background()]]
+        log.info(
+            ready_event,
+            metrics_port=metrics_port,
+            model_version=models.current.ref.version,
+            challenger_version=None if challenger.serving is None else challenger.serving.ref.version,
+            **ready_fields,
+        )
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await store.close()
+
+    return lifespan

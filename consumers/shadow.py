@@ -32,10 +32,9 @@ is counted, logged and committed, and the shadow goes on with the next one.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Sequence
 
 import structlog
 from aiokafka import AIOKafkaConsumer, TopicPartition
@@ -228,25 +227,22 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
     store = State.connect(settings)
     _, loop, prefetcher, lag = build_shadow(settings, broker, models, challenger, store)
 
-    @contextlib.asynccontextmanager
-    async def lifespan() -> AsyncIterator[None]:
-        async with scoring_lifespan(
-            models,
-            challenger,
-            store,
-            poll_seconds=settings.model_poll_seconds,
-            metrics_port=settings.shadow_metrics_port if metrics_port is None else metrics_port,
-            background=lambda: [every(LAG_SECONDS, "shadow_consumer_lag", lag.export)],
-            ready_event="shadow_ready",
-            ready_fields={
-                "group": shadow_group(settings),
-                "rollout_mode": settings.rollout_mode,
-                "shadow_share": settings.shadow_share,
-                "niceness": os.nice(0),
-                "scheduling": policy_name(),
-            },
-        ):
-            yield
+    lifespan = scoring_lifespan(
+        models,
+        challenger,
+        store,
+        poll_seconds=settings.model_poll_seconds,
+        metrics_port=settings.shadow_metrics_port if metrics_port is None else metrics_port,
+        background=lambda: [every(LAG_SECONDS, "shadow_consumer_lag", lag.export)],
+        ready_event="shadow_ready",
+        ready_fields={
+            "group": shadow_group(settings),
+            "rollout_mode": settings.rollout_mode,
+            "shadow_share": settings.shadow_share,
+            "niceness": os.nice(0),
+            "scheduling": policy_name(),
+        },
+    )
 
     app = FastStream(broker, lifespan=lifespan)
     app.after_startup(loop.start)

@@ -8,24 +8,13 @@ from aiokafka import ConsumerRecord
 
 from consumers.parsing import Accepted, Rejected, parse_record
 from consumers.worker import dead_letter_headers, rejected_result
+from tests.records import consumer_record
 
 HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "Gilbert"}
 
 
 def record(value: bytes, key: bytes | None = None, headers: list[tuple[str, bytes]] | None = None) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic="predictions.requests",
-        partition=2,
-        offset=41,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=len(value),
-        headers=headers or [],
-    )
+    return consumer_record(value, key, offset=41, partition=2, headers=headers)
 
 
 def test_valid_request_is_accepted_with_its_reply_topic() -> None:

@@ -19,25 +19,14 @@ from schemas.chunks import RowChunk
 from schemas.rollout import ShadowAnswer
 from state.predictions import Predictions
 from state.rollout import Rollout, Shadowed
+from tests.records import consumer_record
 
 HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "North_Ames"}
 CHALLENGER = ModelRef(name="m", version="2", variant="challenger")
 
 
 def record(offset: int, value: bytes, key: bytes | None = None) -> ConsumerRecord:
-    return ConsumerRecord(
-        topic="predictions.requests",
-        partition=0,
-        offset=offset,
-        timestamp=0,
-        timestamp_type=0,
-        key=key,
-        value=value,
-        checksum=None,
-        serialized_key_size=0,
-        serialized_value_size=len(value),
-        headers=[],
-    )
+    return consumer_record(value, key, offset=offset)
 
 
 def request(request_id: str, keyed: bool = False) -> ConsumerRecord:
