@@ -96,19 +96,22 @@ class ShadowScorer:
         if not self.router.rollout_on:  # nothing to compare: not even parsed
             SHADOW_RECORDS.labels("no_challenger").inc(len(records))
             return
-        share = self.settings.shadow_share
-        drawn = [r for r in records if r.key is None or in_share(r.key.decode(errors="replace"), "shadow", share)]
-        not_picked = len(records) - len(drawn)
         picked: list[PredictionRequest] = []
-        for record in drawn:
+        not_picked = 0
+        for record in records:
+            # The share is drawn on the key (the request id, by the contract) before any parsing;
+            # a keyless record is drawn on its parsed request id instead.
+            key = None if record.key is None else record.key.decode(errors="replace")
+            if key is not None and not self.drawn(key):
+                not_picked += 1
+                continue
             parsed = parse_record(record)
-            if isinstance(parsed, Accepted):
-                if record.key is not None or in_share(parsed.request.request_id, "shadow", share):
-                    picked.append(parsed.request)
-                else:
-                    not_picked += 1
-            else:
+            if not isinstance(parsed, Accepted):
                 SHADOW_RECORDS.labels("bulk_skipped" if isinstance(parsed, ChunkAccepted) else "invalid").inc()
+            elif key is None and not self.drawn(parsed.request.request_id):
+                not_picked += 1
+            else:
+                picked.append(parsed.request)
         SHADOW_RECORDS.labels("not_picked").inc(not_picked)
         if not picked:
             return
@@ -121,6 +124,9 @@ class ShadowScorer:
         SHADOW_RECORDS.labels("version_moved").inc(run.version_moved)
         await self.record(ready, run)
         SHADOW_RECORDS.labels("scored").inc(sum(len(b.request_ids) for b in run.batches))
+
+    def drawn(self, request_id: str) -> bool:
+        return in_share(request_id, "shadow", self.settings.shadow_share)
 
     async def answers(self, request_ids: Sequence[str]) -> dict[str, PredictionResult]:
         """The final answers stored for ``request_ids``; those still missing are read again until
