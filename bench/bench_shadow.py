@@ -4,10 +4,11 @@ challenger scoring every request in shadow mode.
 Starts its own Kafka + Redis, trains a quick model into a temporary MLflow (the champion),
 registers the same artifact again as the challenger, and runs one worker, the shadow scorer
 (``python -m consumers --shadow``: its own process and consumer group, ``SCHED_IDLE`` and nice 19
-on every thread) and the API (as ``bench_rest``). The maximum is measured once without a challenger; then open loops at half of it
-alternate without and with the challenger (its alias removed and set again: the worker and the
-shadow scorer unload and load it at their next poll, no restart), ``--rounds`` of each, so a drift
-of the busy machine weighs on both sides alike. Target: p50 and p99 grow by at most 10 %.
+on every thread) and the API (as ``bench_rest``). The maximum is measured once without a
+challenger; then open loops at half of it alternate without and with the challenger (its alias
+removed and set again: the worker and the shadow scorer unload and load it at their next poll, no
+restart), ``--rounds`` of each, so a drift of the busy machine weighs on both sides alike.
+Target: p50 and p99 grow by at most 10 %.
 
 Each round pairs its two phases, so the growth is estimated from the rounds' paired log ratios:
 their mean, with a 90 % Student-t interval. The target counts as met only when the interval's
