@@ -54,10 +54,13 @@ def requests_subscriber(
     listener: ConsumerRebalanceListener,
     title: str,
     description: str,
+    fetch_max_wait_ms: int | None = None,
+    fetch_min_bytes: int = 1,
 ) -> BatchSubscriber:
     """The requests topic's subscriber whose records a ``BatchLoop`` takes. FastStream creates, subscribes
     and documents the consumer; with no handler it runs no loop of its own. MANUAL: the loop's owner
-    commits each batch's offsets itself."""
+    commits each batch's offsets itself. The broker answers a fetch once ``fetch_min_bytes`` are there
+    or ``fetch_max_wait_ms`` (the workers' setting by default) have passed."""
     subscriber = broker.subscriber(
         settings.requests_topic,
         batch=True,
@@ -66,7 +69,8 @@ def requests_subscriber(
         batch_timeout_ms=settings.batch_max_wait_ms,
         auto_offset_reset="earliest",
         ack_policy=AckPolicy.MANUAL,
-        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms,
+        fetch_max_wait_ms=settings.worker_fetch_max_wait_ms if fetch_max_wait_ms is None else fetch_max_wait_ms,
+        fetch_min_bytes=fetch_min_bytes,
         listener=listener,
         no_reply=True,
         title=title,

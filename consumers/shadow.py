@@ -20,7 +20,10 @@ difference from the champion's:
   workers' answer-path times.
 
 It takes its batches a second apart (``GATHER_SECONDS``) unless it lags by a full batch: fewer,
-larger model calls and round trips for the same requests.
+larger model calls and round trips for the same requests. Its fetches ask the broker to hold them
+for as long (``fetch_max_wait_ms``) unless ``FETCH_MIN_BYTES`` arrive first: with the default of
+one byte, each request the API produced sent a fetch answer to the shadow too, so the broker, which
+runs at normal priority, woke for it about as often as for the workers.
 
 A request without a final answer in Redis yet (the shadow ran ahead of the workers) is read again,
 with growing pauses, for up to ``ANSWER_WAIT_SECONDS``; then it is skipped (``unanswered``), as is
@@ -66,6 +69,7 @@ ANSWER_WAIT_SECONDS = 10.0
 FIRST_PAUSE_SECONDS = 0.05
 """The first pause before reading missing answers again; each pause doubles, up to a second."""
 GATHER_SECONDS = 1.0
+FETCH_MIN_BYTES = 1 << 20
 """After a batch smaller than ``batch_max_records`` the shadow waits this long while the next one gathers:
 at a moderate load, batches of many requests instead of one or two, so far fewer model calls and Redis
 and Kafka round trips (Redis and Kafka serve them at their own priority, not the shadow's) for the same
@@ -207,6 +211,8 @@ def build_shadow(
         listener=DiscardOnRevoke(prefetcher),
         title="shadow-score-requests",
         description="The shadow scorer: the variant that did not answer a request scores it too (consumers.shadow).",
+        fetch_max_wait_ms=round(GATHER_SECONDS * 1000),
+        fetch_min_bytes=FETCH_MIN_BYTES,
     )
 
     def consumer() -> AIOKafkaConsumer | None:
