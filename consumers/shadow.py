@@ -14,7 +14,9 @@ difference from the champion's:
 
 - shadow mode: the champion answered, the challenger scores; its answer is stored beside the
   champion's (``state.rollout``), never returned, and its model time is the challenger's latency
-  figure (measured here, at idle priority: ``infra.priority``);
+  figure (measured here, at idle priority: ``infra.priority``). One batch in ``TIMED_EVERY`` is
+  scored at full detail, as the workers answer, and only those are timed; the others at
+  ``summary``, which gives the price and intervals a shadow keeps in about half the time;
 - canary mode: whichever variant answered, the other scores; only the price difference is kept
   (a sale fed back counts for the variant that answered alone), and the latency figures stay the
   workers' answer-path times.
@@ -35,6 +37,7 @@ is counted, logged and committed, and the shadow goes on with the next one.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import time
 from collections.abc import Sequence
@@ -70,6 +73,7 @@ FIRST_PAUSE_SECONDS = 0.05
 """The first pause before reading missing answers again; each pause doubles, up to a second."""
 GATHER_SECONDS = 1.0
 FETCH_MIN_BYTES = 1 << 20
+TIMED_EVERY = 10
 """After a batch smaller than ``batch_max_records`` the shadow waits this long while the next one gathers:
 at a moderate load, batches of many requests instead of one or two, so far fewer model calls and Redis
 and Kafka round trips (Redis and Kafka serve them at their own priority, not the shadow's) for the same
@@ -94,6 +98,7 @@ class ShadowScorer:
         self.predictions = predictions
         self.rollout = rollout
         self.answer_wait_seconds = answer_wait_seconds
+        self.scored_batches = 0
 
     async def handle(self, records: Batch) -> None:
         """Score a consumed batch's picked requests with the other variant; record the answers and figures."""
@@ -124,7 +129,11 @@ class ShadowScorer:
         SHADOW_RECORDS.labels("unanswered").inc(len(picked) - len(ready))
         if not ready:
             return
-        run = await asyncio.to_thread(self.router.shadow, ready, [found[r.request_id] for r in ready])
+        timed = self.scored_batches % TIMED_EVERY == 0
+        self.scored_batches += 1
+        run = await asyncio.to_thread(
+            functools.partial(self.router.shadow, timed=timed), ready, [found[r.request_id] for r in ready]
+        )
         SHADOW_RECORDS.labels("version_moved").inc(run.version_moved)
         await self.record(ready, run)
         SHADOW_RECORDS.labels("scored").inc(sum(len(b.request_ids) for b in run.batches))
@@ -163,7 +172,9 @@ class ShadowScorer:
                     ]
                 )
             # Canary mode: both versions' latency figures are the workers' answer-path times.
-            latencies = {batch.model.version: batch.latency_ms} if shadow_mode and challenger_scored else {}
+            # Shadow mode: the challenger's time, from the batches scored at full detail only.
+            latency = batch.latency_ms if shadow_mode and challenger_scored else None
+            latencies = {batch.model.version: latency} if latency is not None else {}
             differences = (batch.champion_version, batch.challenger_version, batch.differences)
             await self.rollout.record_batch(latencies, differences)
 

@@ -67,7 +67,7 @@ class ShadowBatch:
     champion_version: str
     challenger_version: str
     differences: list[float]
-    latency_ms: float
+    latency_ms: float | None  # the model time at full detail; None for a batch scored at summary
 
 
 @dataclass
@@ -143,9 +143,13 @@ class VariantRouter:
             VARIANT_REQUESTS.labels(result.model.variant if result.model else "champion", "answer").inc()
         return Routed(final, frame, latencies)
 
-    def shadow(self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult]) -> ShadowRun:
+    def shadow(
+        self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult], *, timed: bool = True
+    ) -> ShadowRun:
         """Each request scored by the variant that did not answer it (``answers``: the stored answers, in
-        order): the challenger where the champion answered, the champion where the challenger did (canary)."""
+        order): the challenger where the champion answered, the champion where the challenger did (canary).
+        ``timed``: at full detail, as the workers answer, so its model time is a latency figure comparable
+        with theirs; otherwise at ``summary`` (price and intervals, all a shadow keeps), in about half the time."""
         challenger = self._challenger()
         if challenger is None or not requests:
             return ShadowRun([], 0)
@@ -168,6 +172,7 @@ class VariantRouter:
                         [requests[i] for i in picked],
                         frame.iloc[picked],
                         [answers[i] for i in picked],
+                        timed,
                     )
                 )
         return ShadowRun(batches, moved)
@@ -179,12 +184,12 @@ class VariantRouter:
         requests: Sequence[PredictionRequest],
         frame: pd.DataFrame,
         answers: Sequence[PredictionResult],
+        timed: bool,
     ) -> ShadowBatch:
         started = time.perf_counter()
-        # At full detail, as the workers answer, so its model time compares with theirs; only the price and
-        # interval columns are kept (no result records to build).
+        # Only the price and interval columns are kept (no result records to build).
         try:
-            output = model.predict(frame)
+            output = model.predict(frame, detail="full" if timed else "summary")
             prices: list[float | None] = [
                 None if isinstance(r, str) else float(p)
                 for p, r in zip(output["price"].tolist(), output["refusal"].tolist(), strict=True)
@@ -202,7 +207,8 @@ class VariantRouter:
             log.warning("shadow_scoring_failed", variant=model.ref.variant, size=len(requests), error=repr(exc)[:300])
             prices, bounds, error = [None] * len(requests), [[] for _ in requests], FALLBACK_CODE
         millis = (time.perf_counter() - started) * 1000
-        VARIANT_SCORING_SECONDS.labels(model.ref.variant).observe(millis / 1000)
+        if timed:
+            VARIANT_SCORING_SECONDS.labels(model.ref.variant).observe(millis / 1000)
         scored_at = utc_now()
         shadows, differences = [], []
         for k, answer in enumerate(answers):
@@ -223,4 +229,5 @@ class VariantRouter:
                 differences.append(difference)
                 PRICE_DIFFERENCE_PCT.observe(abs(difference))
         VARIANT_REQUESTS.labels(model.ref.variant, "shadow").inc(len(requests))
-        return ShadowBatch(model.ref, [r.request_id for r in requests], shadows, *versions, differences, millis)
+        latency = millis if timed else None
+        return ShadowBatch(model.ref, [r.request_id for r in requests], shadows, *versions, differences, latency)

@@ -9,8 +9,10 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from consumers.app import challenger_holder
 from consumers.model import ModelHolder
 from consumers.scoring import score
+from consumers.variants import VariantRouter
 from infra.settings import Settings, get_settings, to_env
 from registry.rollout import version_of
 from schemas.rollout import ShadowAnswer
@@ -122,3 +124,18 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     erased = answers[-1].request_id
     assert api.delete(f"/api/v1/predictions/{erased}").status_code == 204
     assert client.get(lineup.view.keys.shadow(erased)) is None
+
+    # Nine batches in ten are scored at summary: the same prices and intervals as at full detail (all a
+    # shadow keeps), but no latency figure, which comes from the full-detail batches alone.
+    router = VariantRouter(settings, holder, challenger_holder(settings))
+    assert router.challenger is not None
+    assert router.challenger.refresh()
+    requests = requests_for(200, "shadow")
+    by_id = {a.request_id: a for a in answers}
+    stored = [by_id[r.request_id] for r in requests]
+    full, summary = (router.shadow(requests, stored, timed=timed).batches for timed in (True, False))
+    assert len(full) == len(summary) == 1
+    assert full[0].latency_ms is not None
+    assert full[0].latency_ms > 0
+    assert summary[0].latency_ms is None
+    assert [(a.price, a.intervals) for a in summary[0].answers] == [(a.price, a.intervals) for a in full[0].answers]

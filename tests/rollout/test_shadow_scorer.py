@@ -11,7 +11,7 @@ import pytest
 from aiokafka import ConsumerRecord
 from prometheus_client import REGISTRY
 
-from consumers.shadow import ShadowScorer
+from consumers.shadow import TIMED_EVERY, ShadowScorer
 from consumers.variants import ShadowBatch, ShadowRun, VariantRouter, in_share
 from infra.settings import Settings
 from schemas import ModelRef, PredictionRequest, PredictionResult, Timings, utc_now
@@ -51,15 +51,20 @@ class Router:
 
     def __init__(self) -> None:
         self.scored: list[str] = []
+        self.timed: list[bool] = []
 
-    def shadow(self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult]) -> ShadowRun:
+    def shadow(
+        self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult], *, timed: bool = True
+    ) -> ShadowRun:
         self.scored += [r.request_id for r in requests]
+        self.timed.append(timed)
         shadows = [
             ShadowAnswer(model=CHALLENGER, price=(a.price or 0) * 1.2, inference_ms=1.0, scored_at=utc_now())
             for a in answers
         ]
         ids = [r.request_id for r in requests]
-        return ShadowRun([ShadowBatch(CHALLENGER, ids, shadows, "1", "2", [20.0] * len(ids), 3.0)], 0)
+        latency = 3.0 if timed else None
+        return ShadowRun([ShadowBatch(CHALLENGER, ids, shadows, "1", "2", [20.0] * len(ids), latency)], 0)
 
 
 class Store:
@@ -139,3 +144,16 @@ def test_a_share_is_drawn_on_the_key_before_parsing_and_on_the_request_id_withou
     assert router.scored == [rid for rid in ids if rid in drawn]
     assert count("invalid") == invalid
     assert count("not_picked") - not_picked == len(ids) - len(drawn) + 1
+
+
+def test_one_batch_in_ten_is_scored_at_full_detail_and_only_those_give_latency_figures() -> None:
+    ids = [f"r{i}" for i in range(2 * TIMED_EVERY + 1)]
+    store, router = Store({rid: answer(rid, 100_000) for rid in ids}, late_reads=0), Router()
+    shadow = scorer(store, router, 1.0)
+    for rid in ids:
+        asyncio.run(shadow.handle((request(rid),)))
+    assert router.scored == ids
+    assert [i for i, timed in enumerate(router.timed) if timed] == [0, TIMED_EVERY, 2 * TIMED_EVERY]
+    assert [latencies for latencies, _ in store.figures if latencies] == [{"2": 3.0}] * 3
+    assert len(store.saved) == len(ids)  # every batch's answers are kept, timed or not
+    assert all(differences == ("1", "2", [20.0]) for _, differences in store.figures)
