@@ -72,12 +72,14 @@ ANSWER_WAIT_SECONDS = 10.0
 FIRST_PAUSE_SECONDS = 0.05
 """The first pause before reading missing answers again; each pause doubles, up to a second."""
 GATHER_SECONDS = 1.0
-FETCH_MIN_BYTES = 1 << 20
-TIMED_EVERY = 10
 """After a batch smaller than ``batch_max_records`` the shadow waits this long while the next one gathers:
 at a moderate load, batches of many requests instead of one or two, so far fewer model calls and Redis
 and Kafka round trips (Redis and Kafka serve them at their own priority, not the shadow's) for the same
 work. A shadow may lag."""
+FETCH_MIN_BYTES = 1 << 20
+"""The broker holds the shadow's fetch until this much arrives or ``GATHER_SECONDS`` have passed."""
+TIMED_EVERY = 10
+"""One batch in this many is scored at full detail and timed; the others at ``summary``."""
 
 
 def shadow_group(settings: Settings) -> str:
