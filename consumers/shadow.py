@@ -37,7 +37,6 @@ is counted, logged and committed, and the shadow goes on with the next one.
 from __future__ import annotations
 
 import asyncio
-import functools
 import os
 import time
 from collections.abc import Sequence
@@ -133,9 +132,7 @@ class ShadowScorer:
             return
         timed = self.scored_batches % TIMED_EVERY == 0
         self.scored_batches += 1
-        run = await asyncio.to_thread(
-            functools.partial(self.router.shadow, timed=timed), ready, [found[r.request_id] for r in ready]
-        )
+        run = await asyncio.to_thread(self.router.shadow, ready, [found[r.request_id] for r in ready], timed=timed)
         SHADOW_RECORDS.labels("version_moved").inc(run.version_moved)
         await self.record(ready, run)
         SHADOW_RECORDS.labels("scored").inc(sum(len(b.request_ids) for b in run.batches))
