@@ -86,6 +86,11 @@ class FakeKernel:
         self.nice: dict[int, int] = {}
         self.idle: set[int] = set()
 
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeKernel:
+        monkeypatch.setattr(os, "setpriority", self.setpriority)
+        monkeypatch.setattr(os, "sched_setscheduler", self.sched_setscheduler)
+        return self
+
     def setpriority(self, _which: int, tid: int, value: int) -> None:
         if tid == self.ended:
             raise ProcessLookupError(3, "No such process")
@@ -115,9 +120,7 @@ def three_threads(monkeypatch: pytest.MonkeyPatch, tmp_path: Any) -> list[int]:
 def test_a_refused_idle_policy_leaves_nice_19_on_every_thread(
     monkeypatch: pytest.MonkeyPatch, three_threads: list[int], refusal: OSError
 ) -> None:
-    kernel = FakeKernel(refuse_idle=refusal)
-    monkeypatch.setattr(os, "setpriority", kernel.setpriority)
-    monkeypatch.setattr(os, "sched_setscheduler", kernel.sched_setscheduler)
+    kernel = FakeKernel(refuse_idle=refusal).install(monkeypatch)
     priority.lowest_priority()
     assert kernel.nice == dict.fromkeys(three_threads, priority.LOWEST_NICENESS)
     assert kernel.idle == set()
@@ -126,9 +129,7 @@ def test_a_refused_idle_policy_leaves_nice_19_on_every_thread(
 def test_a_thread_that_ends_meanwhile_does_not_stop_the_others(
     monkeypatch: pytest.MonkeyPatch, three_threads: list[int]
 ) -> None:
-    kernel = FakeKernel(ended=three_threads[1])
-    monkeypatch.setattr(os, "setpriority", kernel.setpriority)
-    monkeypatch.setattr(os, "sched_setscheduler", kernel.sched_setscheduler)
+    kernel = FakeKernel(ended=three_threads[1]).install(monkeypatch)
     priority.lowest_priority()
     alive = {three_threads[0], three_threads[2]}
     assert kernel.nice == dict.fromkeys(alive, priority.LOWEST_NICENESS)
