@@ -15,16 +15,29 @@ from typing import Any
 
 import pandas as pd
 import structlog
+from pydantic import TypeAdapter
 
 from consumers.metrics import SCORING_SECONDS
-from consumers.model import LoadedModel
-from consumers.recalibration import Recalibrator
-from schemas import FEATURE_NAMES, ErrorInfo, Interval, PropertyFeatures, utc_now
+from consumers.model import LoadedModel, features_frame
+from consumers.recalibration import Recalibrator, model_bounds
+from schemas import PropertyFeatures, utc_now
 from schemas.chunks import INVALID_FEATURES, ChunkResult, Detail, RowChunk, RowOutcome, check_rows, reason_of
-from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE, Comparable, Contribution
+from schemas.valuation import REFUSED_CODE
 
 log = structlog.get_logger(__name__)
 MODEL_ERROR = "model_error"
+
+
+_OUTCOMES = TypeAdapter(list[RowOutcome])
+"""Row answers built from plain cells in one pass: about three times faster than a ``model_construct`` per row."""
+
+
+def _failed(row: int, code: str, message: str) -> dict[str, Any]:
+    return {"row": row, "status": "failed", "error": {"code": code, "message": message}}
+
+
+def failed_row(row: int, code: str, message: str) -> RowOutcome:
+    return RowOutcome.model_validate(_failed(row, code, message))
 
 
 @dataclass
@@ -38,20 +51,10 @@ class _Checked:
 def _check(chunk: RowChunk) -> _Checked:
     checks = check_rows(chunk.rows, chunk.first_row)
     failed = {
-        position: RowOutcome.model_construct(
-            row=chunk.first_row + position,
-            status="failed",
-            error=ErrorInfo(code=INVALID_FEATURES, message=reason_of(errors)),
-            flags=[],
-        )
+        position: failed_row(chunk.first_row + position, INVALID_FEATURES, reason_of(errors))
         for position, errors in checks.errors.items()
     }
     return _Checked(chunk, [p for p, _ in checks.valid], [h for _, h in checks.valid], failed)
-
-
-def houses_frame(houses: Sequence[PropertyFeatures]) -> pd.DataFrame:
-    """The model's input: validated houses' fields as columns (their fields are plain values)."""
-    return pd.DataFrame([h.__dict__ for h in houses], columns=list(FEATURE_NAMES))
 
 
 def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[pd.DataFrame, float]:
@@ -63,69 +66,50 @@ def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[p
 
 
 class _Answers:
-    """Turns the model's output columns into row answers (recalibrated intervals, detail on request)."""
+    """Turns the model's output columns into row answers (recalibrated intervals, detail on request),
+    column by column: only the answers themselves are built per row."""
 
     def __init__(self, model: LoadedModel, recalibrator: Recalibrator | None) -> None:
         self.model = model
         self.recalibrator = recalibrator
 
     def rows(self, checked: _Checked, output: pd.DataFrame) -> list[RowOutcome]:
-        columns: dict[str, list[Any]] = {name: output[name].tolist() for name in output.columns}
-        full = checked.chunk.detail == "full"
-        answers = []
-        for i, (position, house) in enumerate(zip(checked.positions, checked.houses, strict=True)):
-            row = checked.chunk.first_row + position
-            refusal = columns["refusal"][i]
-            if isinstance(refusal, str):
-                answers.append(self.failed(row, REFUSED_CODE, refusal))
-                continue
-            answers.append(self.done(row, house, {name: values[i] for name, values in columns.items()}, full))
-        return answers
-
-    @staticmethod
-    def failed(row: int, code: str, message: str) -> RowOutcome:
-        return RowOutcome.model_construct(
-            row=row, status="failed", error=ErrorInfo(code=code, message=message), flags=[]
-        )
-
-    def done(self, row: int, house: PropertyFeatures, cells: dict[str, Any], full: bool) -> RowOutcome:
-        price = float(cells["price"])
-        intervals = [
-            Interval.model_construct(
-                level=level,
-                lower=float(cells[f"lower_{round(level * 100)}"]),
-                upper=float(cells[f"upper_{round(level * 100)}"]),
-            )
-            for level in INTERVAL_LEVELS
-        ]
+        price = output["price"].to_numpy(float)
+        bounds = model_bounds(output)
         if self.recalibrator is not None:
-            intervals, _ = self.recalibrator.apply(self.model.ref.version, house, price, intervals)
-        bounds = {f"{side}_{round(i.level * 100)}": getattr(i, side) for i in intervals for side in ("lower", "upper")}
-        applicability = cells["applicability"]
-        detail: dict[str, Any] = {}
-        if full:
-            detail["contributions"] = [Contribution.model_validate(c) for c in cells["contributions"]]
-            detail["comparables"] = [Comparable.model_validate(c) for c in cells["comparables"]]
-        return RowOutcome.model_construct(
-            row=row,
-            status="done",
-            price=price,
-            fsd=float(cells["fsd"]),
-            confidence=float(cells["confidence"]),
-            confidence_band=cells["confidence_band"],
-            in_domain=bool(applicability["in_domain"]),
-            flags=list(applicability["flags"]),
-            months_beyond_data=int(cells["months_beyond_data"]),
-            error=None,
-            **bounds,
-            **detail,
-        )
+            bounds, _ = self.recalibrator.apply(self.model.ref.version, checked.houses, price, bounds)
+        cells: dict[str, list[Any]] = {
+            "price": price.tolist(),
+            **{
+                f"{side}_{round(level * 100)}": column.tolist()
+                for level, b in bounds.items()
+                for side, column in zip(("lower", "upper"), b, strict=True)
+            },
+            **{name: output[name].tolist() for name in ("fsd", "confidence", "confidence_band", "months_beyond_data")},
+        }
+        applicability = output["applicability"].tolist()
+        cells["in_domain"] = [a["in_domain"] for a in applicability]
+        cells["flags"] = [a["flags"] for a in applicability]
+        if checked.chunk.detail == "full":
+            cells["contributions"] = output["contributions"].tolist()
+            cells["comparables"] = output["comparables"].tolist()
+        names = list(cells)
+        first = checked.chunk.first_row
+        answers = [
+            _failed(first + position, REFUSED_CODE, refusal)
+            if isinstance(refusal, str)
+            else {"row": first + position, "status": "done", **dict(zip(names, values, strict=True))}
+            for position, refusal, values in zip(
+                checked.positions, output["refusal"].tolist(), zip(*cells.values(), strict=True), strict=True
+            )
+        ]
+        return _OUTCOMES.validate_python(answers)
 
 
 def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:
     """One chunk alone; if the model fails on it, each row alone."""
     try:
-        output, _ = _predict(model, houses_frame(checked.houses), checked.chunk.detail)
+        output, _ = _predict(model, features_frame(checked.houses), checked.chunk.detail)
         return answers.rows(checked, output)
     except Exception as exc:
         log.warning("chunk_scoring_failed", job_id=checked.chunk.job_id, chunk=checked.chunk.chunk, error=str(exc))
@@ -133,11 +117,11 @@ def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> li
     for position, house in zip(checked.positions, checked.houses, strict=True):
         one = _Checked(checked.chunk, [position], [house], {})
         try:
-            output, _ = _predict(model, houses_frame([house]), checked.chunk.detail)
+            output, _ = _predict(model, features_frame([house]), checked.chunk.detail)
             rows.extend(answers.rows(one, output))
         except Exception as exc:
             row = checked.chunk.first_row + position
-            rows.append(answers.failed(row, MODEL_ERROR, f"the model could not score this house: {exc}"))
+            rows.append(failed_row(row, MODEL_ERROR, f"the model could not score this house: {exc}"))
     return rows
 
 
@@ -150,7 +134,7 @@ def score_chunks(
     checked = [_check(chunk) for chunk in chunks]
     answers = _Answers(model, recalibrator)
     houses = [h for c in checked for h in c.houses]
-    frame = houses_frame(houses)
+    frame = features_frame(houses)
     valid: list[list[RowOutcome]] = []
     inference_ms: float | None = None
     try:

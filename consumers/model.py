@@ -7,6 +7,7 @@ is refused without touching the champion's holder)."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -47,8 +48,11 @@ class LoadedModel:
         return output
 
 
-def features_frame(features: list[PropertyFeatures]) -> pd.DataFrame:
-    return pd.DataFrame([f.model_dump() for f in features], columns=list(FEATURE_NAMES))
+def features_frame(features: Sequence[PropertyFeatures]) -> pd.DataFrame:
+    """The model's input: validated houses' fields as columns (their fields are plain values), built
+    column by column (faster than a frame from one dict per row)."""
+    rows = [f.__dict__ for f in features]
+    return pd.DataFrame({name: [row[name] for row in rows] for name in FEATURE_NAMES}, columns=list(FEATURE_NAMES))
 
 
 class ModelHolder:

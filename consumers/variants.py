@@ -24,12 +24,12 @@ import structlog
 
 from consumers.metrics import PRICE_DIFFERENCE_PCT, VARIANT_REQUESTS, VARIANT_SCORING_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
-from consumers.recalibration import Recalibrator
+from consumers.recalibration import Recalibrator, model_bounds, row_intervals
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import Interval, ModelRef, PredictionRequest, PredictionResult, utc_now
+from schemas import ModelRef, PredictionRequest, PredictionResult, utc_now
 from schemas.rollout import ShadowAnswer
-from schemas.valuation import INTERVAL_LEVELS, REFUSED_CODE
+from schemas.valuation import REFUSED_CODE
 
 log = structlog.get_logger(__name__)
 
@@ -194,14 +194,7 @@ class VariantRouter:
                 None if isinstance(r, str) else float(p)
                 for p, r in zip(output["price"].tolist(), output["refusal"].tolist(), strict=True)
             ]
-            columns = {
-                level: (output[f"lower_{round(level * 100)}"].tolist(), output[f"upper_{round(level * 100)}"].tolist())
-                for level in INTERVAL_LEVELS
-            }
-            bounds = [
-                [Interval(level=level, lower=lows[k], upper=highs[k]) for level, (lows, highs) in columns.items()]
-                for k in range(len(requests))
-            ]
+            bounds = row_intervals(model_bounds(output))
             error = None
         except Exception as exc:
             log.warning("shadow_scoring_failed", variant=model.ref.variant, size=len(requests), error=repr(exc)[:300])

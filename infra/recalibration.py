@@ -40,11 +40,17 @@ import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import NamedTuple, TypeVar
+
+import numpy as np
 
 from schemas.calibration import BANDS, GROUPINGS, Grouping, Segment
 from schemas.features import CONDITIONS
 from schemas.valuation import INTERVAL_LEVELS, Interval
+
+Number = TypeVar("Number", float, np.ndarray)
+Bounds = dict[float, tuple[np.ndarray, np.ndarray]]
+"""Interval level -> (lower bounds, upper bounds), one entry per row."""
 
 BOUND = math.log(2.0)
 """Largest |theta| of one band: each grouping may halve or double the radius, the three together 8x."""
@@ -107,8 +113,8 @@ def missed_by(intervals: Sequence[Interval], sale_price: float) -> dict[float, b
     return {i.level: not i.lower <= sale_price <= i.upper for i in intervals}
 
 
-def rescale(price: float, lower: float, upper: float, factor: float) -> tuple[float, float]:
-    """The bounds with each side's log distance from the price multiplied by ``factor``."""
+def rescale(price: Number, lower: Number, upper: Number, factor: Number) -> tuple[Number, Number]:
+    """The bounds with each side's log distance from the price multiplied by ``factor`` (numbers or columns)."""
     return price * (lower / price) ** factor, price * (upper / price) ** factor
 
 
@@ -126,15 +132,23 @@ class Adjustments:
             self._factors[(segment, level)] = known
         return known
 
+    def apply_columns(self, price: np.ndarray, bounds: Bounds, segments: Sequence[Segment]) -> Bounds:
+        """Each level's bounds rescaled, row by row, by its row's segment factor; a narrower level never
+        reaches past a wider one."""
+        lower, upper = np.zeros(len(price)), np.full(len(price), math.inf)
+        adjusted: Bounds = {}
+        for level in sorted(bounds, reverse=True):  # widest first
+            factor = np.fromiter((self.factor(s, level) for s in segments), dtype=float, count=len(segments))
+            low, high = rescale(price, *bounds[level], factor)
+            lower, upper = np.maximum(low, lower), np.minimum(high, upper)
+            adjusted[level] = (lower, upper)
+        return dict(sorted(adjusted.items()))
+
     def apply(self, price: float, intervals: Sequence[Interval], segment: Segment) -> list[Interval]:
-        """Each interval rescaled by its level's factor; a narrower level never reaches past a wider one."""
-        lower, upper = 0.0, math.inf
-        adjusted = []
-        for interval in sorted(intervals, key=lambda i: -i.level):  # widest first
-            low, high = rescale(price, interval.lower, interval.upper, self.factor(segment, interval.level))
-            lower, upper = max(low, lower), min(high, upper)
-            adjusted.append(Interval(level=interval.level, lower=lower, upper=upper))
-        return adjusted[::-1]
+        """One valuation's intervals, by ``apply_columns`` (narrowest level first)."""
+        one = {i.level: (np.array([i.lower]), np.array([i.upper])) for i in intervals}
+        adjusted = self.apply_columns(np.array([price]), one, [segment])
+        return [Interval(level=level, lower=float(lo[0]), upper=float(hi[0])) for level, (lo, hi) in adjusted.items()]
 
 
 @dataclass

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from infra.recalibration import BOUND, Adjustments, Tracker, missed_by, rescale, segment_of, term
+from infra.recalibration import BOUND, Adjustments, Tracker, all_terms, missed_by, rescale, segment_of, term
 from schemas.calibration import GROUPINGS, Segment
 from schemas.valuation import Interval
 
@@ -71,6 +71,29 @@ def test_a_narrower_level_never_reaches_past_a_wider_one() -> None:
     assert (ninety.lower, ninety.upper) == pytest.approx((85_000.0, 118_000.0))
     assert (eighty.lower, eighty.upper) == pytest.approx((85_000.0, 118_000.0))
     assert missed_by([eighty, ninety], 120_000.0) == {0.8: True, 0.9: True}
+
+
+def test_a_batch_is_rescaled_row_by_row_by_each_rows_own_segment() -> None:
+    """Columns of many valuations in several segments: each row gets its own segment's factors at each
+    level, exactly as ``rescale`` of that row alone. Terms within +/-0.05 keep every 80 % factor within
+    e^0.3 of the 90 % one, so the nesting of levels (tested above) is not reached."""
+    rng = np.random.default_rng(3)
+    adjustments = Adjustments({name: float(rng.uniform(-0.05, 0.05)) for name in (term(*t) for t in all_terms())})
+    segments = [
+        segment_of(condition, grade, 150_000.0, EDGES)
+        for condition in ("Normal", "Partial")
+        for grade in (None, "Poor", "Average", "Excellent")
+    ] * 5
+    price = rng.uniform(80_000, 300_000, len(segments))
+    bounds = {0.8: (price * 0.9, price * 1.1), 0.9: (price * 0.85, price * 1.15)}
+    factors = {level: [adjustments.factor(s, level) for s in segments] for level in bounds}
+    adjusted = adjustments.apply_columns(price, bounds, segments)
+    assert list(adjusted) == [0.8, 0.9]
+    for level, (lower, upper) in adjusted.items():
+        rows = zip(price, *bounds[level], factors[level], strict=True)
+        expected = np.array([rescale(p, lo, hi, f) for p, lo, hi, f in rows])
+        np.testing.assert_allclose(np.column_stack([lower, upper]), expected, rtol=1e-12)
+    assert len({tuple(lower) for lower, _ in adjusted.values()}) == 2
 
 
 def test_every_band_of_every_grouping_reaches_its_coverage_on_a_shifted_stream() -> None:
