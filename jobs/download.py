@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 from schemas.chunks import RowOutcome
 from schemas.jobs import JobRow, row_request_id
 from state import State
+from state.chunks import StoredChunk
 
 
 def outcome_row(job_id: str, outcome: RowOutcome, model_version: str | None) -> JobRow:
@@ -50,5 +51,29 @@ async def bulk_rows(
                 first = index * chunk_rows
                 rows.extend(queued_row(job_id, r) for r in range(first, min(first + chunk_rows, total)))
                 continue
-            rows.extend(outcome_row(job_id, outcome, found.model_version) for outcome in found.rows)
+            rows.extend(chunk_rows_of(job_id, found))
         yield rows
+
+
+async def answered_rows(
+    state: State, job_id: str, total: int, chunk_rows: int, read_rows: int
+) -> AsyncIterator[list[JobRow]]:
+    """Every row once, in input order, as soon as its chunk and every chunk before it are answered: a
+    results file written while the job is still being scored. An empty list whenever the next chunk
+    is not answered yet; the caller then waits (or gives up) before asking for more."""
+    per_read = max(1, read_rows // chunk_rows)
+    chunks = (total + chunk_rows - 1) // chunk_rows
+    start = 0
+    while start < chunks:
+        indexes = list(range(start, min(start + per_read, chunks)))
+        rows: list[JobRow] = []
+        for found in await state.chunks.read(job_id, indexes):
+            if found is None:
+                break
+            rows.extend(chunk_rows_of(job_id, found))
+            start += 1
+        yield rows
+
+
+def chunk_rows_of(job_id: str, found: StoredChunk) -> list[JobRow]:
+    return [outcome_row(job_id, outcome, found.model_version) for outcome in found.rows]

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from jobs.chunks import ChunkSubmitter, PublishChunks
-from jobs.download import bulk_rows
+from jobs.download import answered_rows, bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
 from schemas.chunks import Detail, RowOutcome
@@ -130,6 +130,14 @@ class JobService:
             return
         async for pairs in self.state.jobs.iter_results(job.job_id, job.total, chunk):
             yield [JobRow.of(job.job_id, row, result) for row, result in pairs]
+
+    async def answered_rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
+        """A bulk job's rows in input order as they are answered (``jobs.download.answered_rows``: an empty
+        list while the next chunk waits for its answer)."""
+        if job.chunk_rows is None:
+            raise JobConflictError(f"job {job.job_id} is a job of single requests, not a bulk job")
+        async for rows in answered_rows(self.state, job.job_id, job.total, job.chunk_rows, chunk):
+            yield rows
 
     async def _bulk_row(self, job: StoredJob, row: int) -> BulkRow:
         assert job.chunk_rows is not None

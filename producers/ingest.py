@@ -23,7 +23,7 @@ from jobs.tables import RowEncoder, TableError, TableFormat, file_format, inspec
 from producers.client import ValuationClient
 from schemas.chunks import Detail
 from schemas.jobs import JobFormat
-from state import Viewer
+from state import StoredJob, Viewer
 
 POLL_SECONDS = 0.25
 
@@ -88,7 +88,8 @@ async def ingest(
     job: str = job_id if job_id else await asyncio.to_thread(file_job_id, path)
     async with ValuationClient(settings, source="file") as client:
         jobs = JobService(client.store, client.publish, client.publish_chunks, settings.job_chunk_rows)
-        submitter = await jobs.open_bulk(Viewer(owner, operator=True), job, total, "file", detail)
+        viewer = Viewer(owner, operator=True)
+        submitter = await jobs.open_bulk(viewer, job, total, "file", detail)
         with (
             closing(iter_rows(path, fmt)) as chunks,
             tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
@@ -103,26 +104,46 @@ async def ingest(
         sent = submitter.outcome
         if max_rows is not None and submitter.next_row < total:
             return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
-        done, failed = await wait_for_job(jobs, job, owner, total, wait_seconds, progress)
-        stored = await jobs.find(job, Viewer(owner, operator=True))
-        with target.open("wb") as handle:
-            async for rows in jobs.rows(stored):
-                handle.write(encoder.encode(rows))
-            handle.write(encoder.finish())
+        stored = await jobs.find(job, viewer)
+        done, failed = await write_results(jobs, stored, viewer, target, encoder, wait_seconds, progress)
     return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, done, failed, target)
 
 
-async def wait_for_job(
-    jobs: JobService, job_id: str, owner: str, total: int, wait_seconds: float, progress: bool
+async def write_results(
+    jobs: JobService,
+    job: StoredJob,
+    viewer: Viewer,
+    target: Path,
+    encoder: RowEncoder,
+    wait_seconds: float,
+    progress: bool,
 ) -> tuple[int, int]:
+    """The results file, written in input order while the rows are still being scored (so the download
+    overlaps the scoring instead of following it); it appears only whole: written as ``<name>.part``,
+    renamed when the last row is in, removed if the wait runs out. Returns the rows done and failed."""
     deadline = time.monotonic() + wait_seconds
-    with tqdm(total=total, desc="scored", unit="row", disable=not progress) as bar:
-        while True:
-            job = await jobs.find(job_id, Viewer(owner, operator=True))
-            done, failed = job.done, job.failed
-            bar.update(done + failed - bar.n)
-            if done + failed >= total:
-                return done, failed
-            if time.monotonic() > deadline:
-                raise IngestTimeoutError(f"job {job_id}: {done + failed} of {total} rows answered in {wait_seconds} s")
-            await asyncio.sleep(POLL_SECONDS)
+    partial = target.with_name(f"{target.name}.part")
+    try:
+        with (
+            partial.open("wb") as handle,
+            tqdm(total=job.total, desc="answered", unit="row", disable=not progress) as bar,
+        ):
+            async for rows in jobs.answered_rows(job):
+                if rows:
+                    handle.write(encoder.encode(rows))
+                    bar.update(len(rows))
+                    continue
+                if time.monotonic() > deadline:
+                    now = await jobs.find(job.job_id, viewer)
+                    answered = now.done + now.failed
+                    raise IngestTimeoutError(
+                        f"job {job.job_id}: {answered} of {job.total} rows answered in {wait_seconds} s"
+                    )
+                await asyncio.sleep(POLL_SECONDS)
+            handle.write(encoder.finish())
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    partial.replace(target)
+    final = await jobs.find(job.job_id, viewer)
+    return final.done, final.failed

@@ -1,0 +1,38 @@
+"""A bulk job's results read back while it is scored: in input order, each row once, against a real Redis."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.settings import Settings
+from jobs.download import answered_rows
+from schemas import utc_now
+from state import ANONYMOUS, State
+from tests.state.test_chunks import ROWS, chunk
+from tests.state.test_predictions import run_with_store
+
+pytestmark = pytest.mark.integration
+TOTAL = 3 * ROWS - 10  # the last chunk is short
+
+
+def test_rows_come_in_input_order_as_soon_as_every_chunk_before_them_is_answered(base_settings: Settings) -> None:
+    async def body(store: State) -> None:
+        await store.jobs.create("j", TOTAL, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
+        rows = answered_rows(store, "j", TOTAL, ROWS, read_rows=1_000)
+        await store.chunks.save([chunk("j", 1)])
+        assert await anext(rows) == []  # chunk 1 is answered, but chunk 0 is not yet
+        assert await anext(rows) == []
+        await store.chunks.save([chunk("j", 0)])
+        first = await anext(rows)
+        assert [r.row for r in first] == list(range(2 * ROWS))
+        assert await anext(rows) == []
+        whole = chunk("j", 2)
+        await store.chunks.save([whole.model_copy(update={"rows": whole.rows[: TOTAL - 2 * ROWS]})])
+        last = await anext(rows)
+        assert [r.row for r in last] == list(range(2 * ROWS, TOTAL))
+        assert {r.status for r in [*first, *last]} == {"done", "failed"}
+        assert all(r.model_version == "3" and r.request_id == f"j-{r.row}" for r in [*first, *last])
+        with pytest.raises(StopAsyncIteration):
+            await anext(rows)
+
+    run_with_store(base_settings, body)
