@@ -15,21 +15,25 @@ from typing import Any
 
 import pandas as pd
 import structlog
-from pydantic import TypeAdapter
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, features_frame
 from consumers.recalibration import Recalibrator, model_bounds
 from schemas import PropertyFeatures, utc_now
-from schemas.chunks import INVALID_FEATURES, ChunkResult, Detail, RowChunk, RowOutcome, check_rows, reason_of
+from schemas.chunks import (
+    INVALID_FEATURES,
+    ROW_OUTCOMES,
+    ChunkResult,
+    Detail,
+    RowChunk,
+    RowOutcome,
+    check_rows,
+    reason_of,
+)
 from schemas.valuation import REFUSED_CODE
 
 log = structlog.get_logger(__name__)
 MODEL_ERROR = "model_error"
-
-
-_OUTCOMES = TypeAdapter(list[RowOutcome])
-"""Row answers built from plain cells in one pass: about three times faster than a ``model_construct`` per row."""
 
 
 def _failed(row: int, code: str, message: str) -> dict[str, Any]:
@@ -103,7 +107,7 @@ class _Answers:
                 checked.positions, output["refusal"].tolist(), zip(*cells.values(), strict=True), strict=True
             )
         ]
-        return _OUTCOMES.validate_python(answers)
+        return ROW_OUTCOMES.validate_python(answers)
 
 
 def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from redis.asyncio import Redis
 
-from schemas.chunks import ChunkResult, RowOutcome
+from schemas.chunks import ROW_OUTCOMES, ChunkResult, RowOutcome
 from schemas.messages import ErrorInfo
-from schemas.valuation import Comparable, ConfidenceBand, Contribution
 from state.clock import epoch_ms
 from state.errors import guarded
 from state.keys import Keys
@@ -84,32 +83,30 @@ def encode_row(row: RowOutcome) -> list[Any]:
     return cells
 
 
-def decode_row(row: int, cells: list[Any]) -> RowOutcome:
-    """Trusted input (written by ``encode_row``): built without validation, for fast downloads."""
+def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
+    """A stored row (written by ``encode_row``) as ``RowOutcome`` fields."""
     if len(cells) == 2:
-        return RowOutcome.model_construct(row=row, status="failed", error=ErrorInfo(code=cells[0], message=cells[1]))
+        return {"row": row, "status": "failed", "error": {"code": cells[0], "message": cells[1]}}
     price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months = cells[:11]
-    detail: dict[str, Any] = {}
+    fields: dict[str, Any] = {
+        "row": row,
+        "status": "done",
+        "price": price,
+        "lower_80": lower_80,
+        "upper_80": upper_80,
+        "lower_90": lower_90,
+        "upper_90": upper_90,
+        "fsd": fsd,
+        "confidence": confidence,
+        "confidence_band": None if band is None else BAND_NAMES[band],
+        "in_domain": None if in_domain is None else bool(in_domain),
+        "flags": flags.split("; ") if flags else [],
+        "months_beyond_data": months,
+    }
     if len(cells) > 11:
-        detail["contributions"] = [Contribution(feature=f, value=v) for f, v in cells[11]]
-        detail["comparables"] = [Comparable.model_validate(c) for c in cells[12]]
-    return RowOutcome.model_construct(
-        row=row,
-        status="done",
-        price=price,
-        lower_80=lower_80,
-        upper_80=upper_80,
-        lower_90=lower_90,
-        upper_90=upper_90,
-        fsd=fsd,
-        confidence=confidence,
-        confidence_band=None if band is None else cast(ConfidenceBand, BAND_NAMES[band]),
-        in_domain=None if in_domain is None else bool(in_domain),
-        flags=flags.split("; ") if flags else [],
-        months_beyond_data=months,
-        error=None,
-        **detail,
-    )
+        fields["contributions"] = [{"feature": f, "value": v} for f, v in cells[11]]
+        fields["comparables"] = cells[12]
+    return fields
 
 
 def encode_chunk(result: ChunkResult) -> str:
@@ -131,7 +128,8 @@ class StoredChunk:
 
 def decode_chunk(chunk: int, raw: str) -> StoredChunk:
     _, _, first_row, version, rows = json.loads(raw)
-    return StoredChunk(chunk, first_row, version, [decode_row(first_row + i, cells) for i, cells in enumerate(rows)])
+    outcomes = ROW_OUTCOMES.validate_python([row_fields(first_row + i, cells) for i, cells in enumerate(rows)])
+    return StoredChunk(chunk, first_row, version, outcomes)
 
 
 class ChunkStore:
