@@ -30,7 +30,7 @@ def ingest_command(
     quiet: bool = typer.Option(False, help="No progress bars."),
     detail: str = typer.Option("summary", help="summary, or full: keep each row's contributions and comparables."),
 ) -> None:
-    """Stream FILE through Kafka as one job, wait for it, write the results (with per-row failures)."""
+    """Stream FILE through Kafka as one job; write the results (with per-row failures) as its rows are answered."""
     if detail not in ("summary", "full"):
         typer.echo(f"error: --detail is summary or full, not {detail!r}", err=True)
         raise typer.Exit(2)
