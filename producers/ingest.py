@@ -133,8 +133,8 @@ async def write_results(
                     handle.write(encoder.encode(rows))
                     bar.update(len(rows))
                     continue
+                now = await jobs.find(job.job_id, viewer)  # raises JobNotFoundError if the job was erased meanwhile
                 if time.monotonic() > deadline:
-                    now = await jobs.find(job.job_id, viewer)
                     answered = now.done + now.failed
                     raise IngestTimeoutError(
                         f"job {job.job_id}: {answered} of {job.total} rows answered in {wait_seconds} s"
