@@ -44,12 +44,16 @@ def queued_row(job_id: str, row: int) -> JobRow:
     return JobRow(row=row, request_id=row_request_id(job_id, row), status="queued")
 
 
+def _layout(total: int, chunk_rows: int, read_rows: int) -> tuple[int, int]:
+    """A job's chunk count, and how many chunks one read of about ``read_rows`` rows takes."""
+    return (total + chunk_rows - 1) // chunk_rows, max(1, read_rows // chunk_rows)
+
+
 async def bulk_rows(
     state: State, job_id: str, total: int, chunk_rows: int, read_rows: int
 ) -> AsyncIterator[list[JobRow]]:
     """Every row once, in input order: answered chunks from the store, the rest as queued rows."""
-    per_read = max(1, read_rows // chunk_rows)
-    chunks = (total + chunk_rows - 1) // chunk_rows
+    chunks, per_read = _layout(total, chunk_rows, read_rows)
     for start in range(0, chunks, per_read):
         indexes = list(range(start, min(start + per_read, chunks)))
         rows: list[JobRow] = []
@@ -68,8 +72,7 @@ async def answered_rows(
     """Every row once, in input order, as soon as its chunk and every chunk before it are answered: a
     results file written while the job is still being scored. An empty list whenever the next chunk
     is not answered yet; the caller then waits (or gives up) before asking for more."""
-    per_read = max(1, read_rows // chunk_rows)
-    chunks = (total + chunk_rows - 1) // chunk_rows
+    chunks, per_read = _layout(total, chunk_rows, read_rows)
     start = 0
     while start < chunks:
         indexes = list(range(start, min(start + per_read, chunks)))
