@@ -7,6 +7,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null || echo "$(PYTHON_SYSTEM) -m uv")
 export UV_PYTHON_DOWNLOADS := never
+# Installed packages compiled to bytecode once (as the Dockerfile does): a process that imports the
+# models' libraries otherwise compiles them from source at every start where PYTHONDONTWRITEBYTECODE is
+# set (a worker's imports: 27 s against 10 s measured), and at its first start everywhere else.
+export UV_COMPILE_BYTECODE := 1
 WORKERS ?= 1
 DATA ?=
 

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import httpx
 import pandas as pd
 
-from bench.bench_rest import spawn, wait_http
+from bench.bench_rest import cpu_seconds, spawn, wait_http
 from bench.bench_stream import PeakRss, isolated
 from infra import stack
 from infra.settings import Settings
@@ -70,20 +70,21 @@ def gzip_file(path: Path) -> Path:
     return target
 
 
-def baseline(settings: Settings, version: str, path: Path, out: Path) -> float:
-    """Rows/s of what a user would do by hand: load the pyfunc, predict, write CSV, chunk by chunk.
+def baseline(settings: Settings, version: str, path: Path, out: Path) -> tuple[float, float]:
+    """Rows/s of what a user would do by hand: load the pyfunc, predict, write CSV, chunk by chunk;
+    and the CPU seconds it took (every thread of this process).
 
     At the same detail as the job (``summary``: no contributions or comparables), so both do the same work."""
     from registry.loading import load_pyfunc
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     model = load_pyfunc(settings, version=version)
     rows = 0
     with out.open("w") as handle:
         for i, frame in enumerate(pd.read_csv(path, chunksize=BASELINE_CHUNK)):
             pd.DataFrame(model.predict(frame, params={"detail": "summary"})).to_csv(handle, header=i == 0, index=False)
             rows += len(frame)
-    return rows / (time.perf_counter() - started)
+    return rows / (time.perf_counter() - started), time.process_time() - cpu
 
 
 def stop(process: subprocess.Popen[bytes]) -> None:
@@ -91,9 +92,9 @@ def stop(process: subprocess.Popen[bytes]) -> None:
     process.wait()
 
 
-def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for_worker(settings: Settings, worker: subprocess.Popen[bytes], log: Path, index: int = 0) -> None:
     deadline = time.monotonic() + 180
-    while not heartbeats(settings.redis_url, settings.redis_prefix, "worker-0@*"):
+    while not heartbeats(settings.redis_url, settings.redis_prefix, f"worker-{index}@*"):
         if worker.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(f"worker did not start:\n{stack.tail(log, 40)}")
         time.sleep(0.2)
@@ -113,8 +114,8 @@ def redis_bytes(settings: Settings, job_id: str) -> int:
     return asyncio.run(measure())
 
 
-def through_cli(settings: Settings, path: Path, root: Path, job_id: str) -> tuple[float, int]:
-    """Rows/s from the CLI's start to its results file, and its peak RSS."""
+def through_cli(settings: Settings, path: Path, root: Path, job_id: str) -> tuple[float, int, float]:
+    """Rows/s from the CLI's start to its results file, its peak RSS and its CPU seconds."""
     out = root / f"{job_id}.results.csv"
     log = root / f"cli-{job_id}.log"
     started = time.perf_counter()
@@ -127,7 +128,7 @@ def through_cli(settings: Settings, path: Path, root: Path, job_id: str) -> tupl
     peak = rss.stop()
     if code != 0:
         raise RuntimeError(f"ingest failed ({code}):\n{stack.tail(log, 40)}")
-    return count_rows(out) / seconds, peak
+    return count_rows(out) / seconds, peak, rss.cpu_seconds
 
 
 def count_rows(path: Path) -> int:
@@ -167,18 +168,30 @@ def through_api(settings: Settings, path: Path, root: Path, job_id: str) -> tupl
         stop(api)
 
 
-def run_size(base: Settings, version: str, rows: int, root: Path) -> dict[str, Any]:
+def run_size(
+    base: Settings, version: str, rows: int, root: Path, services: list[stack.Service], workers: int = 1
+) -> dict[str, Any]:
     path = root / f"houses-{rows}.csv"
     write_file(rows, path)
     settings = isolated(base)
-    baseline_rps = baseline(settings, version, path, root / f"baseline-{rows}.csv")
+    baseline_rps, baseline_cpu = baseline(settings, version, path, root / f"baseline-{rows}.csv")
     print(f"{rows:,} rows: baseline {baseline_rps:,.0f} rows/s", flush=True)
-    log = root / f"worker-{rows}.log"
-    worker = spawn(["-m", "consumers", "--index", "0", "--metrics-port", "0"], settings, log)
-    worker_rss = PeakRss(worker.pid)
+    logs = [root / f"worker-{rows}-{i}.log" for i in range(workers)]
+    pool = [
+        spawn(["-m", "consumers", "--index", str(i), "--metrics-port", "0"], settings, log)
+        for i, log in enumerate(logs)
+    ]
+    worker_rss = [PeakRss(w.pid) for w in pool]
     try:
-        wait_for_worker(settings, worker, log)
-        cli_rps, cli_peak = through_cli(settings, path, root, f"cli-{rows}")
+        for i, (worker, log) in enumerate(zip(pool, logs, strict=True)):
+            wait_for_worker(settings, worker, log, i)
+        processes = {f"worker-{i}": w.pid for i, w in enumerate(pool)} | {s.name: s.process.pid for s in services}
+        before = cpu_seconds(processes)
+        cli_rps, cli_peak, cli_cpu = through_cli(settings, path, root, f"cli-{rows}")
+        after = cpu_seconds(processes)
+        used = {name: after[name] - before[name] for name in processes}
+        cpu = {"cli": cli_cpu, "worker": sum(v for n, v in used.items() if n.startswith("worker-"))}
+        cpu |= {s.name: used[s.name] for s in services}
         per_row = redis_bytes(settings, f"cli-{rows}") / rows
         print(f"{rows:,} rows: CLI {cli_rps:,.0f} rows/s, {per_row:.0f} B of Redis per row", flush=True)
         squeezed = gzip_file(path)
@@ -186,8 +199,9 @@ def run_size(base: Settings, version: str, rows: int, root: Path) -> dict[str, A
         upload_mb = squeezed.stat().st_size / 2**20
         print(f"{rows:,} rows: API {api_rps:,.0f} rows/s ({upload_mb:,.0f} MB of gzip uploaded)", flush=True)
     finally:
-        worker_peak = worker_rss.stop()
-        stop(worker)
+        worker_peak = max(r.stop() for r in worker_rss)
+        for worker in pool:
+            stop(worker)
     path.unlink()
     squeezed.unlink()
     return {
@@ -199,6 +213,10 @@ def run_size(base: Settings, version: str, rows: int, root: Path) -> dict[str, A
         "api_to_baseline": round(api_rps / baseline_rps, 3),
         "api_upload_mb": round(upload_mb, 1),
         "redis_bytes_per_row": round(per_row, 1),
+        "cpu_us_per_row": {
+            "baseline": round(baseline_cpu / rows * 1e6, 1),
+            **{name: round(seconds / rows * 1e6, 1) for name, seconds in cpu.items()},
+        },
         "peak_rss_mb": {
             "worker": round(worker_peak / 2**20, 1),
             "cli": round(cli_peak / 2**20, 1),
@@ -210,6 +228,7 @@ def run_size(base: Settings, version: str, rows: int, root: Path) -> dict[str, A
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="100000,1000000", help="Row counts, comma-separated, smallest first.")
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes in the consumer group.")
     args = parser.parse_args()
     sizes = [int(s) for s in args.rows.split(",") if s]
 
@@ -234,7 +253,7 @@ def main() -> None:
 
             print("training a quick model ...", flush=True)
             version = train(base, quick=True).version
-            runs = [run_size(base, version, rows, root) for rows in sizes]
+            runs = [run_size(base, version, rows, root, [kafka, redis_service], args.workers) for rows in sizes]
         finally:
             kafka.stop()
             redis_service.stop()
@@ -250,6 +269,7 @@ def main() -> None:
             "redis_bytes_per_row": f"<= {TARGET_BYTES_PER_ROW}",
             "rss_growth": f"<= {TARGET_RSS_GROWTH}",
         },
+        "workers": args.workers,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
     }
     print()
@@ -262,6 +282,13 @@ def main() -> None:
             f"{r['cli_to_baseline']:>10.2f}{r['api_rows_per_second']:>10,.0f}{r['api_to_baseline']:>10.2f}"
             f"{r['redis_bytes_per_row']:>8.0f}{rss['worker']:>11,.0f}{rss['cli']:>8,.0f}{rss['api']:>8,.0f}"
         )
+    print("\nCPU us per row during the CLI run (baseline: the whole in-process run)")
+    names = list(runs[0]["cpu_us_per_row"])
+    print(f"{'rows':>10}" + "".join(f"{n:>10}" for n in names) + f"{'CLI path':>10}")
+    for r in runs:
+        cpu = r["cpu_us_per_row"]
+        path_total = sum(v for n, v in cpu.items() if n != "baseline")
+        print(f"{r['rows']:>10,}" + "".join(f"{cpu[n]:>10.1f}" for n in names) + f"{path_total:>10.1f}")
     print("RSS growth, smallest to largest: " + ", ".join(f"{p} {g:+.0%}" for p, g in growth.items()))
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(result, indent=2) + "\n")

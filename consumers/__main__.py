@@ -8,6 +8,7 @@ import typer
 import uvloop
 
 from consumers.app import create_app
+from infra.blas import single_blas_thread
 from infra.logging import configure_logging
 from infra.settings import get_settings
 
@@ -23,6 +24,7 @@ def main(
     ),
 ) -> None:
     settings = get_settings()
+    single_blas_thread()
     if shadow:
         from consumers.shadow import create_shadow_app
         from infra.priority import lowest_priority
