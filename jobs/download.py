@@ -5,39 +5,37 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pydantic import TypeAdapter
-
-from schemas.chunks import RowOutcome
-from schemas.jobs import JobRow, row_request_id
+from schemas.jobs import JOB_ROWS, JobRow, row_request_id
 from state import State
 from state.chunks import StoredChunk
 
+SUMMARY_FIELDS = (
+    "price",
+    "lower_80",
+    "upper_80",
+    "lower_90",
+    "upper_90",
+    "fsd",
+    "confidence",
+    "confidence_band",
+    "in_domain",
+    "months_beyond_data",
+)
 
-def outcome_fields(job_id: str, outcome: RowOutcome, model_version: str | None) -> dict[str, Any]:
-    error = outcome.error
+
+def outcome_fields(job_id: str, outcome: dict[str, Any], model_version: str | None) -> dict[str, Any]:
+    """A result line's fields from a stored row's ``RowOutcome`` fields (``state.chunks.row_fields``)."""
+    row, status, error = outcome["row"], outcome["status"], outcome.get("error")
     return {
-        "row": outcome.row,
-        "request_id": row_request_id(job_id, outcome.row),
-        "status": outcome.status,
-        "price": outcome.price,
-        "lower_80": outcome.lower_80,
-        "upper_80": outcome.upper_80,
-        "lower_90": outcome.lower_90,
-        "upper_90": outcome.upper_90,
-        "fsd": outcome.fsd,
-        "confidence": outcome.confidence,
-        "confidence_band": outcome.confidence_band,
-        "in_domain": outcome.in_domain,
-        "flags": None if outcome.status == "failed" else "; ".join(outcome.flags),
-        "months_beyond_data": outcome.months_beyond_data,
+        "row": row,
+        "request_id": row_request_id(job_id, row),
+        "status": status,
+        **{name: outcome.get(name) for name in SUMMARY_FIELDS},
+        "flags": None if status == "failed" else "; ".join(outcome.get("flags", ())),
         "model_version": model_version,
-        "error_code": None if error is None else error.code,
-        "error": None if error is None else error.message,
+        "error_code": None if error is None else error["code"],
+        "error": None if error is None else error["message"],
     }
-
-
-_JOB_ROWS = TypeAdapter(list[JobRow])
-"""A chunk's result lines built in one validation pass (faster than a ``model_construct`` per row)."""
 
 
 def queued_row(job_id: str, row: int) -> JobRow:
@@ -86,4 +84,4 @@ async def answered_rows(
 
 
 def chunk_rows_of(job_id: str, found: StoredChunk) -> list[JobRow]:
-    return _JOB_ROWS.validate_python([outcome_fields(job_id, outcome, found.model_version) for outcome in found.rows])
+    return JOB_ROWS.validate_python([outcome_fields(job_id, fields, found.model_version) for fields in found.fields])

@@ -144,7 +144,7 @@ class JobService:
         (found,) = await self.state.chunks.read(job.job_id, [row // job.chunk_rows])
         if found is None:
             return BulkRow(job.job_id, row, None, None)
-        return BulkRow(job.job_id, row, found.rows[row - found.first_row], found.model_version)
+        return BulkRow(job.job_id, row, found.outcome(row), found.model_version)
 
     async def row(self, job_id: str, row: int, viewer: Viewer) -> RowOutcome:
         """One answered row of a bulk job, with contributions and comparables when the job asked for them."""

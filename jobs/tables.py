@@ -25,7 +25,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from schemas import FEATURE_NAMES
-from schemas.jobs import JOB_ROW_COLUMNS, JobFormat, JobRow
+from schemas.jobs import JOB_ROW_COLUMNS, JOB_ROWS, JobFormat, JobRow
 
 TableFormat = Literal["csv", "csv.gz", "parquet"]
 CHUNK_ROWS = 5_000
@@ -351,11 +351,12 @@ class RowEncoder:
         self._writer: pq.ParquetWriter | None = None
 
     def encode(self, rows: Iterable[JobRow]) -> bytes:
-        items = [row.model_dump() for row in rows]
+        items = JOB_ROWS.dump_python(list(rows))
         first, self.started = not self.started, True
         if self.fmt == "csv":
             text = io.StringIO()
-            writer = csv.DictWriter(text, fieldnames=JOB_ROW_COLUMNS, lineterminator="\n")
+            # "ignore": each item has exactly these keys, so no per-row search for extra ones
+            writer = csv.DictWriter(text, fieldnames=JOB_ROW_COLUMNS, lineterminator="\n", extrasaction="ignore")
             if first:
                 writer.writeheader()
             writer.writerows(items)

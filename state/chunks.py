@@ -118,18 +118,27 @@ def encode_chunk(result: ChunkResult) -> str:
 
 @dataclass(frozen=True, slots=True)
 class StoredChunk:
-    """A chunk's answers as kept: its rows in input order and the model version that scored them."""
+    """A chunk's answers as kept: its rows in input order (``RowOutcome`` fields) and the model version
+    that scored them. Rows become ``RowOutcome``s only when asked for: a download validates its result
+    lines once, as ``JobRow``s, not each row twice."""
 
     chunk: int
     first_row: int
     model_version: str | None
-    rows: list[RowOutcome]
+    fields: list[dict[str, Any]]
+
+    @property
+    def rows(self) -> list[RowOutcome]:
+        return ROW_OUTCOMES.validate_python(self.fields)
+
+    def outcome(self, row: int) -> RowOutcome:
+        """The answer of one row of the job (a row of this chunk)."""
+        return RowOutcome.model_validate(self.fields[row - self.first_row])
 
 
 def decode_chunk(chunk: int, raw: str) -> StoredChunk:
     _, _, first_row, version, rows = json.loads(raw)
-    outcomes = ROW_OUTCOMES.validate_python([row_fields(first_row + i, cells) for i, cells in enumerate(rows)])
-    return StoredChunk(chunk, first_row, version, outcomes)
+    return StoredChunk(chunk, first_row, version, [row_fields(first_row + i, cells) for i, cells in enumerate(rows)])
 
 
 class ChunkStore:

@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 
 from infra.settings import Settings
-from jobs.download import answered_rows
+from jobs.download import answered_rows, chunk_rows_of
 from schemas import utc_now
 from state import ANONYMOUS, State
+from state.chunks import decode_chunk, encode_chunk
 from tests.state.test_chunks import ROWS, chunk
 from tests.state.test_predictions import run_with_store
 
@@ -36,3 +37,33 @@ def test_rows_come_in_input_order_as_soon_as_every_chunk_before_them_is_answered
             await anext(rows)
 
     run_with_store(base_settings, body)
+
+
+def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
+    """Done and failed rows, at full detail too: the line read back from the compact store says what the
+    worker's answer said (prices to the cent, as stored)."""
+    for full in (False, True):
+        result = chunk("j", 1, full=full)
+        lines = chunk_rows_of("j", decode_chunk(1, encode_chunk(result)))
+        assert [line.row for line in lines] == [answer.row for answer in result.rows]
+        for line, answer in zip(lines, result.rows, strict=True):
+            assert line.request_id == f"j-{answer.row}" and line.status == answer.status
+            assert line.model_version == "3"
+            if answer.error is not None:
+                assert (line.error_code, line.error, line.price, line.flags) == (
+                    answer.error.code,
+                    answer.error.message,
+                    None,
+                    None,
+                )
+                continue
+            assert line.price == pytest.approx(answer.price, abs=0.005)
+            assert line.upper_90 == pytest.approx(answer.upper_90, abs=0.005)
+            assert (line.fsd, line.confidence, line.confidence_band, line.in_domain) == (
+                answer.fsd,
+                answer.confidence,
+                answer.confidence_band,
+                answer.in_domain,
+            )
+            assert line.flags == "; ".join(answer.flags) and line.months_beyond_data == answer.months_beyond_data
+            assert (line.error_code, line.error) == (None, None)
