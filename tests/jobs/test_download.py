@@ -47,7 +47,8 @@ def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
         lines = chunk_rows_of("j", decode_chunk(1, encode_chunk(result)))
         assert [line.row for line in lines] == [answer.row for answer in result.rows]
         for line, answer in zip(lines, result.rows, strict=True):
-            assert line.request_id == f"j-{answer.row}" and line.status == answer.status
+            assert line.request_id == f"j-{answer.row}"
+            assert line.status == answer.status
             assert line.model_version == "3"
             if answer.error is not None:
                 assert (line.error_code, line.error, line.price, line.flags) == (
@@ -65,5 +66,6 @@ def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
                 answer.confidence_band,
                 answer.in_domain,
             )
-            assert line.flags == "; ".join(answer.flags) and line.months_beyond_data == answer.months_beyond_data
+            assert line.flags == "; ".join(answer.flags)
+            assert line.months_beyond_data == answer.months_beyond_data
             assert (line.error_code, line.error) == (None, None)
