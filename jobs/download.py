@@ -5,22 +5,17 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from schemas.jobs import JOB_ROWS, JobRow, row_request_id
+from schemas.chunks import RowOutcome
+from schemas.jobs import JOB_ROW_COLUMNS, JOB_ROWS, JobRow, row_request_id
 from state import State
 from state.chunks import StoredChunk
 
-SUMMARY_FIELDS = (
-    "price",
-    "lower_80",
-    "upper_80",
-    "lower_90",
-    "upper_90",
-    "fsd",
-    "confidence",
-    "confidence_band",
-    "in_domain",
-    "months_beyond_data",
+COPIED_FIELDS = tuple(
+    name
+    for name in JOB_ROW_COLUMNS
+    if name in RowOutcome.model_fields and name not in {"row", "status", "flags", "error"}
 )
+"""A stored answer's fields that a result line carries as they are (price, intervals, FSD, confidence ...)."""
 
 
 def outcome_fields(job_id: str, outcome: dict[str, Any], model_version: str | None) -> dict[str, Any]:
@@ -30,7 +25,7 @@ def outcome_fields(job_id: str, outcome: dict[str, Any], model_version: str | No
         "row": row,
         "request_id": row_request_id(job_id, row),
         "status": status,
-        **{name: outcome.get(name) for name in SUMMARY_FIELDS},
+        **{name: outcome.get(name) for name in COPIED_FIELDS},
         "flags": None if status == "failed" else "; ".join(outcome.get("flags", ())),
         "model_version": model_version,
         "error_code": None if error is None else error["code"],
