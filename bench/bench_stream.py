@@ -112,6 +112,11 @@ async def answered(settings: Settings, job_id: str) -> int:
     return 0 if job is None else job.done + job.failed
 
 
+def cpu_by_pid(processes: list[psutil.Process]) -> dict[int, float]:
+    """User plus system CPU seconds of each process."""
+    return {p.pid: sum(p.cpu_times()[:2]) for p in processes}
+
+
 class PeakRss:
     """Samples a process tree's resident memory in a thread, and its CPU seconds (user and system)
     since the sampler started, as last seen (a process that exits is seen up to 0.2 s before)."""
@@ -120,7 +125,7 @@ class PeakRss:
         self.process = psutil.Process(pid)
         self.peak = 0
         self.cpu_seconds = 0.0
-        self._cpu_at_start = self._cpu_by_pid()  # processes started later count from zero
+        self._cpu_at_start = cpu_by_pid(self._tree())  # processes started later count from zero
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -128,15 +133,15 @@ class PeakRss:
     def _run(self) -> None:
         while not self._stop.wait(0.2):
             try:
-                tree = [self.process, *self.process.children(recursive=True)]
+                tree = self._tree()
                 self.peak = max(self.peak, sum(p.memory_info().rss for p in tree))
-                cpu = self._cpu_by_pid()
+                cpu = cpu_by_pid(tree)
             except psutil.Error:
                 return
             self.cpu_seconds = sum(seconds - self._cpu_at_start.get(pid, 0.0) for pid, seconds in cpu.items())
 
-    def _cpu_by_pid(self) -> dict[int, float]:
-        return {p.pid: sum(p.cpu_times()[:2]) for p in [self.process, *self.process.children(recursive=True)]}
+    def _tree(self) -> list[psutil.Process]:
+        return [self.process, *self.process.children(recursive=True)]
 
     def stop(self) -> int:
         self._stop.set()
