@@ -21,7 +21,7 @@ import pandas as pd
 from infra.settings import get_settings
 from registry.loading import load_pyfunc
 from schemas import NEIGHBORHOODS, PropertyFeatures
-from schemas.features import CONDITIONS
+from schemas.features import CONDITIONS, FEATURE_NAMES
 
 SINGLE_CALLS = 200
 BATCH_ROWS = 10_000
@@ -47,7 +47,7 @@ def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
             "latitude": 42.03 + float(rng.normal(0, 0.015)) if located else None,
         }
         rows.append(PropertyFeatures.model_validate(house).model_dump())
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=list(FEATURE_NAMES))  # the model's columns, as the workers send
 
 
 def timed_batches(model: Any, batch: pd.DataFrame, detail: str) -> list[float]:

@@ -7,8 +7,12 @@ registers the same artifact again as the challenger, and runs one worker, the sh
 on every thread) and the API (as ``bench_rest``). The maximum is measured once without a
 challenger; then open loops at half of it alternate without and with the challenger (its alias
 removed and set again: the worker and the shadow scorer unload and load it at their next poll, no
-restart), ``--rounds`` of each, so a drift of the busy machine weighs on both sides alike.
-Target: p50 and p99 grow by at most 10 %.
+restart), ``--rounds`` of each. The order alternates too (alone first in odd rounds, shadow first in
+even ones), so neither a drift of the busy machine nor whatever a phase leaves to the next weighs on
+one side only. Target: p50 and p99 grow by at most 10 %.
+
+Each phase also reports the CPU milliseconds per request of every process (API, worker, shadow
+scorer, Kafka, Redis and the load generator): where the shadow's cost lands.
 
 Each round pairs its two phases, so the growth is estimated from the rounds' paired log ratios:
 their mean, with a 90 % Student-t interval. The target counts as met only when the interval's
@@ -54,6 +58,7 @@ from infra.memory import freeze_long_lived  # noqa: E402
 RESULTS = REPO / "bench" / "results" / "shadow.json"
 ROUNDS = 6
 TARGET_GROWTH = 0.10
+PHASE_ORDERS = (("alone", "shadow"), ("shadow", "alone"))
 INTERVAL_LEVEL = 0.90
 
 
@@ -188,11 +193,26 @@ def main() -> None:
         def shadow_scored() -> float:
             return metric_sum(shadow_url, "valuestream_shadow_records_total", 'outcome="scored"')
 
+        pids = {
+            "api": processes[2].pid,
+            "worker": processes[0].pid,
+            "shadow": processes[1].pid,
+            "kafka": kafka.process.pid,
+            "redis": redis_service.process.pid,
+            "load generator": os.getpid(),
+        }
         for round_ in range(rounds):
-            for phase in ("alone", "shadow"):
+            for phase in PHASE_ORDERS[round_ % 2]:
                 serve_challenger(phase == "shadow")
-                scored_before = shadow_scored()
+                scored_before, cpu_before = shadow_scored(), rest.cpu_seconds(pids)
                 result = half_load(base_api, rate)
+                cpu_after = rest.cpu_seconds(pids)
+                result |= {
+                    f"cpu_ms_per_request_{name.replace(' ', '_')}": (cpu_after[name] - cpu_before[name])
+                    * 1000
+                    / max(1, result["ok"])
+                    for name in pids
+                }
                 result["shadow_scored"] = shadow_scored() - scored_before
                 result["shadow_lag_at_end"] = metric_sum(shadow_url, "valuestream_shadow_consumer_lag")
                 phases[phase].append(result)
@@ -207,8 +227,9 @@ def main() -> None:
             service.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
+    cpu_keys = [key for key in phases["alone"][0] if key.startswith("cpu_ms_per_request_")] if rounds else []
     summary = {
-        phase: {key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms")}
+        phase: {key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms", *cpu_keys)}
         for phase, results in phases.items()
     }
     growth = {
@@ -224,6 +245,10 @@ def main() -> None:
             f"{key:12}{summary['alone'][key]:>10.1f}{summary['shadow'][key]:>10.1f}"
             f"{g['estimate']:>+10.1%}{interval:>22}"
         )
+    print(f"\n{'CPU ms per request':30}{'alone':>10}{'shadow':>10}")
+    for key in cpu_keys:
+        name = key.removeprefix("cpu_ms_per_request_")
+        print(f"{name:30}{summary['alone'][key]:>10.2f}{summary['shadow'][key]:>10.2f}")
     targets = {
         f"{key} growth <= {TARGET_GROWTH:.0%} ({level}'s upper end)": growth[key]["high"] <= TARGET_GROWTH
         for key in growth
