@@ -133,7 +133,10 @@ class VariantRouter:
                     results[i] = result
         rest = [i for i, r in enumerate(results) if r is None]
         if rest:
-            answers, millis = self._score(champion, [requests[i] for i in rest], frame.iloc[rest])
+            everyone = len(rest) == len(requests)  # the usual case: no copy of the frame
+            answers, millis = self._score(
+                champion, requests if everyone else [requests[i] for i in rest], frame if everyone else frame.iloc[rest]
+            )
             if challenger is not None:
                 latencies[champion.ref.version] = millis
             for i, result in zip(rest, answers, strict=True):
