@@ -28,7 +28,7 @@ def test_the_object_frame_is_answered_as_mlflow_answers_the_inferred_one(setting
     batch = houses()
     frame = features_frame(batch)
     assert list(frame.columns) == list(FEATURE_NAMES)
-    assert all(dtype == object for dtype in frame.dtypes)
+    assert {dtype.kind for dtype in frame.dtypes} == {"O"}
     assert frame["neighborhood"].tolist() == [h.neighborhood for h in batch]
 
     holder = ModelHolder(settings)
