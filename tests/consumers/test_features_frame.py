@@ -37,4 +37,5 @@ def test_the_object_frame_is_answered_as_mlflow_answers_the_inferred_one(setting
     inferred = pd.DataFrame([h.model_dump(include=set(FEATURE_NAMES)) for h in batch], columns=list(FEATURE_NAMES))
     assert inferred["neighborhood"].dtype != object  # pandas' own text dtype: the path MLflow's call is given
     reference = holder.current.pyfunc.predict(inferred)
+    assert isinstance(reference, pd.DataFrame)
     pd.testing.assert_frame_equal(served, reference, check_dtype=False)
