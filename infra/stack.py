@@ -144,6 +144,13 @@ def kafka_classpath(cache_dir: Path) -> str:
     return f"{libs}/*"
 
 
+# The log cleaner allocates its dedupe map in one piece at startup. Kafka's default (128 MiB) is half
+# of the test cluster's 256 MiB heap, and G1 can fail to find that much contiguous space: the node
+# then dies with OutOfMemoryError before it serves. Compacted topics here are small (offsets,
+# transactions), so 16 MiB (about 670,000 distinct keys per cleaning pass) is ample.
+CLEANER_DEDUPE_BYTES = 16 * 1024 * 1024
+
+
 def kafka_properties(
     data_dir: Path,
     port: int,
@@ -178,6 +185,7 @@ def kafka_properties(
             "unclean.leader.election.enable=false",
             "group.initial.rebalance.delay.ms=0",
             "log.retention.hours=168",
+            f"log.cleaner.dedupe.buffer.size={CLEANER_DEDUPE_BYTES}",
             "",
         ]
     )
