@@ -101,7 +101,8 @@ def build_worker(
         title="score-requests",
         description=(
             "Scores prediction requests in micro-batches. Value: PredictionRequest JSON (key: request_id) or a "
-            "bulk RowChunk of many rows of one file job (key: <job_id>:c<chunk>), optional header reply_to. "
+            "bulk RowChunk of many rows of one file job, as rows or columns (key: <job_id>:c<chunk>), optional "
+            "header reply_to. "
             "Results go to Redis, to predictions.results and to the reply_to topic; bad input goes to "
             "predictions.dlq (a chunk's invalid rows are answered failed, row by row, and never fail the chunk)."
         ),

@@ -66,7 +66,8 @@ def document(settings: Settings) -> dict[str, Any]:
             description=(
                 "Prediction requests in, results and dead letters out. JSON values (UTF-8). A single request "
                 "(PredictionRequest, key = request_id) is answered by one PredictionResult (same key). A bulk "
-                "chunk (RowChunk: up to 1,000 rows of one file job, key = <job_id>:c<chunk>) is answered by one "
+                "chunk (RowChunk: up to 1,000 rows of one file job, one object per row or one array per field, "
+                "key = <job_id>:c<chunk>) is answered by one "
                 "ChunkResult (same key) with every row's compact answer, invalid rows failed one by one. "
                 "At-least-once: a worker commits offsets only after a batch's results are in Redis and on "
                 "predictions.results, so a result may be delivered twice; a chunk answered twice counts once."

@@ -53,7 +53,7 @@ class _Checked:
 
 
 def _check(chunk: RowChunk) -> _Checked:
-    checks = check_rows(chunk.rows, chunk.first_row)
+    checks = check_rows(chunk.cells(), chunk.first_row)
     failed = {
         position: failed_row(chunk.first_row + position, INVALID_FEATURES, reason_of(errors))
         for position, errors in checks.errors.items()
@@ -167,7 +167,7 @@ def score_chunks(
                 submitted_at=c.chunk.submitted_at,
                 scored_at=scored_at,
                 inference_ms=inference_ms,
-                rows=[by_row[c.chunk.first_row + i] for i in range(len(c.chunk.rows))],
+                rows=[by_row[c.chunk.first_row + i] for i in range(c.chunk.size)],
             )
         )
     return results, frame if houses else None

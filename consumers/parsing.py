@@ -79,8 +79,8 @@ def _identity(data: Any, record: ConsumerRecord[bytes, bytes]) -> tuple[str | No
 
 
 def is_chunk(data: Any) -> bool:
-    """A bulk message carries ``rows`` (a single request carries ``features``)."""
-    return isinstance(data, dict) and "rows" in data and "features" not in data
+    """A bulk message carries ``rows`` or ``columns`` (a single request carries ``features``)."""
+    return isinstance(data, dict) and ("rows" in data or "columns" in data) and "features" not in data
 
 
 def parse_chunk(record: ConsumerRecord[bytes, bytes], data: Any) -> ChunkAccepted | Rejected:

@@ -17,7 +17,7 @@ from typing import Any
 
 from jobs.rows import MAX_REPORTED_ERRORS, Submitted
 from schemas import Source, utc_now
-from schemas.chunks import Detail, RowChunk, check_rows
+from schemas.chunks import Detail, RowChunk, check_rows, columns_of
 from state import State
 
 PublishChunks = Callable[[Sequence[RowChunk]], Awaitable[None]]
@@ -89,7 +89,7 @@ class ChunkSubmitter:
             submitted_at=self.submitted_at,
             source=self.source,
             detail=self.detail,
-            rows=rows,
+            columns=columns_of(rows),  # each name once: about a third of the bytes of one object per row
         )
 
     async def _send(self, chunks: list[RowChunk]) -> None:

@@ -12,7 +12,6 @@ import csv
 import gzip
 import io
 import json
-import math
 import zlib
 from collections.abc import Generator, Iterable, Iterator
 from contextlib import closing, contextmanager
@@ -275,16 +274,24 @@ def inspect(path: Path, fmt: TableFormat, max_rows: int | None = None) -> int:
     return count_rows(path, fmt, max_rows)
 
 
-def _clean(raw: dict[str, Any]) -> dict[str, Any]:
-    """Missing cells take the field's default: drop nulls and NaNs."""
-    return {k: v for k, v in raw.items() if v is not None and not (isinstance(v, float) and math.isnan(v))}
+def batch_rows(batch: pa.RecordBatch) -> list[dict[str, Any]]:
+    """A batch's rows as dicts of their cells; a missing cell (null, or a NaN in a number column) is left
+    out, so the field takes its default. Built column by column, then zipped: about twice as fast as
+    ``to_pylist`` and a pass that drops the empty cells."""
+    names = batch.schema.names
+    columns = [column.to_pylist() for column in batch.columns]
+    # ``v == v`` is False only for NaN: one comparison instead of an isinstance and isnan per cell
+    return [
+        {k: v for k, v in zip(names, cells, strict=True) if v is not None and v == v}
+        for cells in zip(*columns, strict=True)
+    ]
 
 
 def iter_rows(path: Path, fmt: TableFormat) -> Generator[list[dict[str, Any]]]:
     """Chunks of raw rows (dicts of the file's cells), in file order."""
     for batch in _batches(path, fmt):
         if batch.num_rows:
-            yield [_clean(raw) for raw in batch.to_pylist()]
+            yield batch_rows(batch)
 
 
 # ---- results out -----------------------------------------------------------------------------

@@ -3,7 +3,8 @@
 
 A chunk is keyed ``<job_id>:c<chunk>`` (``chunk_key``): a redelivered or re-sent chunk lands on the
 same partition and its answer replaces the same entry, so it counts once. Its rows are the raw cells
-of the file (JSON objects, one per row, like JSON lines in an array); each is checked on its own,
+of the file, as one JSON object per row (``rows``) or one array per field (``columns``, each name
+written once: what the job service sends); each row is checked on its own,
 all at once (``check_rows``: one pydantic ``TypeAdapter`` pass over the chunk), and an invalid row
 is answered ``failed`` with the same reasons a single request gets, never failing its chunk.
 """
@@ -13,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
 from schemas.features import PropertyFeatures
 from schemas.jobs import JobId, RowError
@@ -45,11 +46,53 @@ class RowChunk(BaseModel):
     submitted_at: datetime = Field(default_factory=utc_now, description="When the job's rows entered the system.")
     source: Source = Field(default="kafka", description="Entry point: file, or kafka for a Kafka-native producer.")
     detail: Detail = Field(default="summary", description="full: keep each row's contributions and comparables.")
-    rows: list[dict[str, Any]] = Field(
+    rows: list[dict[str, Any]] | None = Field(
+        default=None,
         min_length=1,
         max_length=MAX_CHUNK_ROWS,
-        description="The rows' cells as PropertyFeatures objects (strings are coerced); each is checked alone.",
+        description="The rows' cells as PropertyFeatures objects (strings are coerced); each is checked alone. "
+        "Either rows or columns.",
     )
+    columns: dict[str, list[Any]] | None = Field(
+        default=None,
+        description="The same cells column by column: a PropertyFeatures field name to one cell per row (null: "
+        "the row lacks that field), every column as long as the others. About a third of the bytes of rows, "
+        "since each name is written once. Either rows or columns.",
+        examples=[{"gr_liv_area": [1500, 2100], "year_built": [1990, 2004], "neighborhood": ["North_Ames", None]}],
+    )
+
+    @model_validator(mode="after")
+    def _one_layout(self) -> Self:
+        if (self.rows is None) == (self.columns is None):
+            raise ValueError("a chunk carries its cells either as rows or as columns, not both or neither")
+        if self.columns is not None:
+            lengths = sorted({len(cells) for cells in self.columns.values()})
+            if len(lengths) > 1:
+                raise ValueError(f"columns hold one cell per row, but their lengths differ: {lengths}")
+            if not lengths or not 1 <= lengths[0] <= MAX_CHUNK_ROWS:
+                raise ValueError(f"a chunk holds 1 to {MAX_CHUNK_ROWS} rows")
+        return self
+
+    @property
+    def size(self) -> int:
+        """The number of rows."""
+        if self.rows is not None:
+            return len(self.rows)
+        return len(next(iter(self.columns.values()))) if self.columns else 0
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Each row's cells as an object, whichever the layout (a null cell of a column is left out)."""
+        if self.rows is not None:
+            return self.rows
+        names = list(self.columns or {})
+        values = (self.columns or {}).values()
+        return [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in zip(*values, strict=True)]
+
+
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+    """Rows' cells as ``RowChunk.columns``: every name any row has, null where a row lacks it."""
+    names = dict.fromkeys(name for row in rows for name in row)
+    return {name: [row.get(name) for row in rows] for name in names}
 
 
 class RowOutcome(BaseModel):

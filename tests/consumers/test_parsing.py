@@ -6,7 +6,7 @@ import json
 
 from aiokafka import ConsumerRecord
 
-from consumers.parsing import Accepted, Rejected, parse_record
+from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
 from consumers.worker import dead_letter_headers, rejected_result
 from tests.records import consumer_record
 
@@ -60,3 +60,17 @@ def test_a_message_without_any_id_is_only_dead_lettered() -> None:
     parsed = parse_record(record(b"[1, 2, 3]"))
     assert isinstance(parsed, Rejected)
     assert rejected_result(parsed) is None
+
+
+def test_a_chunk_is_told_by_its_rows_or_its_columns() -> None:
+    envelope = {"job_id": "job-1", "chunk": 3, "first_row": 750}
+    columns = {k: [v, None] for k, v in HOUSE.items()}
+    for layout in ({"rows": [HOUSE, {}]}, {"columns": columns}):
+        parsed = parse_record(record(json.dumps(envelope | layout).encode(), b"job-1:c3"))
+        assert isinstance(parsed, ChunkAccepted), layout
+        assert parsed.chunk.cells() == [HOUSE, {}]
+    uneven = {"columns": {"gr_liv_area": [1, 2], "year_built": [3]}}
+    broken = parse_record(record(json.dumps(envelope | uneven).encode()))
+    assert isinstance(broken, Rejected)
+    assert (broken.code, broken.job_id) == ("invalid_chunk", None)
+    assert "lengths differ" in broken.reason

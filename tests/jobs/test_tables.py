@@ -124,6 +124,32 @@ def test_parquet_text_in_a_number_column_is_read_for_per_row_checks(tmp_path: Pa
     assert [r["gr_liv_area"] for r in rows_of(path)] == ["1500", "big"]
 
 
+def test_missing_cells_are_left_out_so_fields_take_their_defaults(tmp_path: Path) -> None:
+    """Empty CSV cells, the CSV null words, Parquet nulls and NaNs: the row simply lacks that field; zeros stay."""
+    data = f"{HEADER},lot_frontage,central_air\n1500,,A,0,\n1600,1990,B,NA,Y\n"
+    csv_path = write(tmp_path, "gaps.csv", data.encode())
+    assert rows_of(csv_path) == [
+        {"gr_liv_area": "1500", "neighborhood": "A", "lot_frontage": "0"},
+        {"gr_liv_area": "1600", "year_built": "1990", "neighborhood": "B", "central_air": "Y"},
+    ]
+    parquet_path = tmp_path / "gaps.parquet"
+    pq.write_table(
+        pa.table(
+            {
+                "gr_liv_area": [1500.0, float("nan")],
+                "year_built": pa.array([None, 2004], pa.int64()),
+                "neighborhood": ["A", None],
+                "lot_frontage": [0.0, 60.0],
+            }
+        ),
+        parquet_path,
+    )
+    assert rows_of(parquet_path) == [
+        {"gr_liv_area": 1500.0, "neighborhood": "A", "lot_frontage": 0.0},
+        {"year_built": 2004, "lot_frontage": 60.0},
+    ]
+
+
 def test_a_truncated_parquet_file_fails_before_any_row_is_used(tmp_path: Path) -> None:
     whole = tmp_path / "whole.parquet"
     houses_table(20_000).to_parquet(whole, index=False, row_group_size=2_000)

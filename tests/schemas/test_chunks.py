@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from pydantic import ValidationError
 
 from schemas import PropertyFeatures
-from schemas.chunks import RowChunk, check_rows, chunk_key, reason_of, row_errors
+from schemas.chunks import MAX_CHUNK_ROWS, RowChunk, check_rows, chunk_key, columns_of, reason_of, row_errors
 
 GOOD = {"gr_liv_area": "1500", "year_built": "1990", "neighborhood": "Gilbert"}
 ROWS: list[Any] = [
@@ -46,3 +47,34 @@ def test_chunk_messages_are_keyed_by_job_and_chunk() -> None:
     chunk = RowChunk(job_id="job-1", chunk=7, first_row=1750, rows=[GOOD])
     assert chunk_key(chunk.job_id, chunk.chunk) == "job-1:c7"
     assert RowChunk.model_validate_json(chunk.model_dump_json()) == chunk
+
+
+def test_columns_carry_the_same_rows_and_get_the_same_reasons() -> None:
+    rows = [r for r in ROWS if isinstance(r, dict)]
+    by_rows = RowChunk(job_id="job-1", chunk=0, first_row=100, rows=rows)
+    sent = RowChunk(job_id="job-1", chunk=0, first_row=100, columns=columns_of(rows))
+    by_columns = RowChunk.model_validate_json(sent.model_dump_json())
+    names = {"gr_liv_area", "year_built", "neighborhood", "colour", "bedrooms", "lot_area"}
+    assert set(by_columns.columns or {}) == names
+    assert by_columns.size == by_rows.size == len(rows)
+    assert by_columns.cells() == rows  # a null cell is a field the row lacks
+    rows_checks, columns_checks = check_rows(by_rows.cells(), 100), check_rows(by_columns.cells(), 100)
+    assert columns_checks.errors == rows_checks.errors
+    assert len(columns_checks.errors) == 4
+    assert columns_checks.valid == rows_checks.valid
+
+
+@pytest.mark.parametrize(
+    ("layout", "reason"),
+    [
+        ({}, "either as rows or as columns"),
+        ({"rows": [GOOD], "columns": {"gr_liv_area": [1500]}}, "either as rows or as columns"),
+        ({"columns": {"gr_liv_area": [1500, 1600], "year_built": [1990]}}, "lengths differ: \\[1, 2\\]"),
+        ({"columns": {}}, f"1 to {MAX_CHUNK_ROWS} rows"),
+        ({"columns": {"gr_liv_area": []}}, f"1 to {MAX_CHUNK_ROWS} rows"),
+        ({"columns": {"gr_liv_area": [1500] * (MAX_CHUNK_ROWS + 1)}}, f"1 to {MAX_CHUNK_ROWS} rows"),
+    ],
+)
+def test_a_chunk_without_one_clear_layout_is_refused_whole(layout: dict[str, Any], reason: str) -> None:
+    with pytest.raises(ValidationError, match=reason):
+        RowChunk.model_validate({"job_id": "job-1", "chunk": 0, "first_row": 0, **layout})
