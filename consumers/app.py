@@ -53,6 +53,19 @@ def served_versions(models: ModelHolder, challenger: ModelHolder | None) -> list
     return [h.serving.ref.version for h in (models, challenger) if h is not None and h.serving is not None]
 
 
+def calibration_reader(
+    recalibrator: Recalibrator | None, models: ModelHolder, challenger: ModelHolder | None
+) -> Callable[[], Coroutine[Any, Any, None]]:
+    """What a scoring process runs every ``VALUESTREAM_CALIBRATION_POLL_SECONDS``: read the state of the
+    versions it serves now."""
+
+    async def read() -> None:
+        if recalibrator is not None:
+            await recalibrator.refresh(*served_versions(models, challenger))
+
+    return read
+
+
 def build_worker(
     settings: Settings,
     broker: KafkaBroker,
@@ -142,11 +155,9 @@ def create_app(settings: Settings, worker_index: int = 0, metrics_port: int | No
     async def export_drift() -> None:
         worker.drift.export(models.current.drift_reference if models.loaded else None)
 
-    async def read_calibration() -> None:
-        if worker.recalibrator is not None:
-            await worker.recalibrator.refresh(*served_versions(models, challenger))
-
     port = settings.worker_metrics_port + worker_index if metrics_port is None else metrics_port
+
+    read_calibration = calibration_reader(worker.recalibrator, models, challenger)
 
     def background() -> list[Coroutine[Any, Any, None]]:
         return [

@@ -12,11 +12,13 @@ on the request id for a record without a key) it reads the stored answer from Re
 request with the other variant (``VariantRouter.shadow``) and records the challenger's % price
 difference from the champion's:
 
-- shadow mode: the champion answered, the challenger scores; its answer is stored beside the
-  champion's (``state.rollout``), never returned, and its model time is the challenger's latency
-  figure (measured here, at idle priority: ``infra.priority``). One batch in ``TIMED_EVERY`` is
-  scored at full detail, as the workers answer, and only those are timed; the others at
-  ``summary``, which gives the price and intervals a shadow keeps in about half the time;
+- shadow mode: the champion answered, the challenger scores; its answer (intervals recalibrated by
+  the challenger's own state, read every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` as the workers
+  read theirs) is stored beside the champion's (``state.rollout``), never returned, and its model
+  time is the challenger's latency figure (measured here, at idle priority: ``infra.priority``).
+  One batch in ``TIMED_EVERY`` is scored at full detail, as the workers answer, and only those are
+  timed; the others at ``summary``, which gives the price and intervals a shadow keeps in about
+  half the time;
 - canary mode: whichever variant answered, the other scores; only the price difference is kept
   (a sale fed back counts for the variant that answered alone), and the latency figures stay the
   workers' answer-path times.
@@ -48,13 +50,14 @@ from aiokafka.errors import KafkaError
 from faststream import FastStream
 from faststream.kafka import KafkaBroker
 
-from consumers.app import challenger_holder
+from consumers.app import calibration_reader, challenger_holder
 from consumers.lag import LagExporter
 from consumers.lifespan import LAG_SECONDS, every, scoring_lifespan
 from consumers.metrics import SHADOW_CONSUMER_LAG, SHADOW_RECORDS
 from consumers.model import ModelHolder
 from consumers.parsing import Accepted, ChunkAccepted, parse_record
 from consumers.prefetch import Batch, BatchLoop, Prefetcher, requests_subscriber
+from consumers.recalibration import Recalibrator
 from consumers.variants import ShadowRun, VariantRouter, in_share
 from consumers.worker import is_terminal
 from infra.kafka import create_broker
@@ -212,7 +215,9 @@ async def commit(consumer: AIOKafkaConsumer | None, records: Batch) -> None:
 def build_shadow(
     settings: Settings, broker: KafkaBroker, models: ModelHolder, challenger: ModelHolder, store: State
 ) -> tuple[ShadowScorer, BatchLoop, Prefetcher, LagExporter]:
-    scorer = ShadowScorer(settings, VariantRouter(settings, models, challenger), store.predictions, store.rollout)
+    recalibrator = Recalibrator(store.calibration, settings.calibration_price_edges)
+    router = VariantRouter(settings, models, challenger, recalibrator)
+    scorer = ShadowScorer(settings, router, store.predictions, store.rollout)
     prefetcher = Prefetcher(settings.batch_max_records, settings.batch_max_wait_ms, settings.batch_max_bytes)
     subscriber = requests_subscriber(
         broker,
@@ -247,7 +252,8 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
     models = ModelHolder(settings)
     challenger = challenger_holder(settings)
     store = State.connect(settings)
-    _, loop, prefetcher, lag = build_shadow(settings, broker, models, challenger, store)
+    scorer, loop, prefetcher, lag = build_shadow(settings, broker, models, challenger, store)
+    read_calibration = calibration_reader(scorer.router.recalibrator, models, challenger)
 
     lifespan = scoring_lifespan(
         models,
@@ -255,7 +261,10 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
         store,
         poll_seconds=settings.model_poll_seconds,
         metrics_port=settings.shadow_metrics_port if metrics_port is None else metrics_port,
-        background=lambda: [every(LAG_SECONDS, "shadow_consumer_lag", lag.export)],
+        background=lambda: [
+            every(LAG_SECONDS, "shadow_consumer_lag", lag.export),
+            every(settings.calibration_poll_seconds, "calibration", read_calibration),
+        ],
         ready_event="shadow_ready",
         ready_fields={
             "group": shadow_group(settings),

@@ -8,6 +8,11 @@
   scores the requests whose id hashes below ``shadow_share`` with the variant that did not answer
   them, once their answers are stored: the challenger in shadow mode (its answers are kept beside
   the champion's, never returned), either one in canary mode. Both give the price differences.
+  A shadow answer's intervals are recalibrated by its own version's state, as a worker serving that
+  version would (``_served_intervals``), and carry their segment: a sale fed back for the request
+  moves the challenger's state too (``api.routes.feedback``), so its coverage figures compare with
+  the champion's like for like, and a challenger promoted after a shadow period starts from what the
+  sales taught it.
 
 Everything here is synchronous model work, run in a thread by the worker or the shadow scorer.
 """
@@ -27,7 +32,8 @@ from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.recalibration import Recalibrator, model_bounds, row_intervals
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import ModelRef, PredictionRequest, PredictionResult, utc_now
+from schemas import Interval, ModelRef, PredictionRequest, PredictionResult, utc_now
+from schemas.calibration import Segment
 from schemas.rollout import ShadowAnswer
 from schemas.valuation import REFUSED_CODE
 
@@ -180,6 +186,18 @@ class VariantRouter:
                 )
         return ShadowRun(batches, moved)
 
+    def _served_intervals(
+        self, model: LoadedModel, requests: Sequence[PredictionRequest], output: pd.DataFrame
+    ) -> tuple[list[list[Interval]], list[Segment | None]]:
+        """Each row's intervals as ``model`` would serve them (its own version's recalibration, as the
+        workers apply it) and each row's segment; without a recalibrator, as the model says."""
+        bounds = model_bounds(output)
+        if self.recalibrator is None:
+            return row_intervals(bounds), [None] * len(requests)
+        price = output["price"].to_numpy(float)
+        served, segments = self.recalibrator.apply(model.ref.version, [r.features for r in requests], price, bounds)
+        return row_intervals(served), list(segments)
+
     def _shadow_batch(
         self,
         model: LoadedModel,
@@ -191,17 +209,19 @@ class VariantRouter:
     ) -> ShadowBatch:
         started = time.perf_counter()
         # Only the price and interval columns are kept (no result records to build).
+        segments: list[Segment | None]
         try:
             output = model.predict(frame, detail="full" if timed else "summary")
             prices: list[float | None] = [
                 None if isinstance(r, str) else float(p)
                 for p, r in zip(output["price"].tolist(), output["refusal"].tolist(), strict=True)
             ]
-            bounds = row_intervals(model_bounds(output))
+            bounds, segments = self._served_intervals(model, requests, output)
             error = None
         except Exception as exc:
             log.warning("shadow_scoring_failed", variant=model.ref.variant, size=len(requests), error=repr(exc)[:300])
             prices, bounds, error = [None] * len(requests), [[] for _ in requests], FALLBACK_CODE
+            segments = [None] * len(requests)
         millis = (time.perf_counter() - started) * 1000
         if timed:
             VARIANT_SCORING_SECONDS.labels(model.ref.variant).observe(millis / 1000)
@@ -214,6 +234,7 @@ class VariantRouter:
                     model=model.ref,
                     price=price,
                     intervals=bounds[k] if price is not None else [],
+                    segment=segments[k] if price is not None else None,
                     error_code=error if error else (None if price is not None else REFUSED_CODE),
                     inference_ms=millis,
                     scored_at=scored_at,

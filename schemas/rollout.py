@@ -8,6 +8,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.calibration import Segment
 from schemas.messages import ModelRef, Variant
 from schemas.valuation import Interval
 
@@ -20,7 +21,14 @@ class ShadowAnswer(BaseModel):
 
     model: ModelRef
     price: float | None = Field(default=None, description="None when the challenger failed or refused the house.")
-    intervals: list[Interval] = Field(default_factory=list)
+    intervals: list[Interval] = Field(
+        default_factory=list,
+        description="As the challenger would serve them: recalibrated by its own version's state.",
+    )
+    segment: Segment | None = Field(
+        default=None,
+        description="The valuation's calibration segment: a sale fed back moves the challenger's own state there.",
+    )
     error_code: str | None = None
     inference_ms: float = Field(ge=0, description="The challenger's model time for the batch.")
     scored_at: datetime

@@ -32,7 +32,8 @@ async def give_feedback(
 ) -> FeedbackAccepted:
     """Record the sale price later observed for a scored request; answers the updated figures and
     recalibrates the intervals of the request's segment. The sale counts for the variant that answered,
-    and for the challenger too when it scored the request in shadow.
+    and for the challenger too when it scored the request in shadow (its figures, and its own intervals'
+    recalibration in the shadow answer's segment).
 
     A row of a file job is named by its `request_id` in the job's results (`{job_id}-{row}`). Its answer
     is kept in brief, without the house, so its sale counts for the model version and the champion's
@@ -57,6 +58,13 @@ async def give_feedback(
     if shadow is not None and shadow.price is not None and shadow.model.version != result.model.version:
         shadowed = error_of(shadow.price, shadow.intervals, body.sale_price)
         export_live(shadow.model.variant, await store.rollout.observe_sale(shadow.model.version, shadowed))
+        if shadow.segment is not None and shadow.intervals:
+            await store.calibration.observe(
+                shadow.model.version,
+                shadow.segment,
+                missed_by(shadow.intervals, body.sale_price),
+                settings.calibration_learning_rate,
+            )
     if (sale := sale_observation(result, body.sale_price, segment)) is not None:
         await store.feedback.observe(sale)
     if result.segment is not None:  # results written before recalibration have none

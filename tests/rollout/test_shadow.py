@@ -1,9 +1,13 @@
 """Shadow mode against the real stack: the shadow scorer, a process of its own beside the worker, scores
 every request with the challenger; its answers are stored by request and erased with it, never returned;
-its figures reach GET /model, and the promotion guard refuses it when the sales fed back say it is worse."""
+its figures reach GET /model, the sales fed back recalibrate its own intervals, and the promotion guard
+refuses it when those sales say it is worse."""
 
 from __future__ import annotations
 
+import math
+import time
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -13,8 +17,11 @@ from consumers.app import challenger_holder
 from consumers.model import ModelHolder
 from consumers.scoring import score
 from consumers.variants import VariantRouter
+from infra.recalibration import missed_by, term
 from infra.settings import Settings, get_settings, to_env
 from registry.rollout import version_of
+from schemas import INTERVAL_LEVELS
+from schemas.calibration import GROUPINGS
 from schemas.rollout import ShadowAnswer
 from tests.conftest import StartShadow, StartWorker
 from tests.consumers.conftest import requests_for, wait_until
@@ -46,7 +53,12 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lineup, champion, challenger = lineup_for(
-        base_settings, sources, rollout_mode="shadow", shadow_share=1.0, promotion_min_sales=30
+        base_settings,
+        sources,
+        rollout_mode="shadow",
+        shadow_share=1.0,
+        promotion_min_sales=30,
+        calibration_poll_seconds=1.0,
     )
     settings = lineup.settings
     start_worker(settings)
@@ -112,6 +124,50 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     assert figures["challenger"]["median_abs_pct_error"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
     metrics = api.get("/metrics").text
     assert f'valuestream_model_variant_sales{{model_version="{challenger}",variant="challenger"}} 30.0' in metrics
+
+    # Each sale moved the challenger's own recalibration too, in its shadow answer's segment, counting
+    # the misses of the intervals the shadow stored.
+    stored_shadows = shadows()
+    fed = [(stored_shadows[a.request_id], a.price) for a in answers[:30]]
+    state = client.hgetall(lineup.view.keys.calibration(challenger))
+    for level in INTERVAL_LEVELS:
+        for grouping in GROUPINGS:
+            sales = Counter(shadow.segment.band(grouping) for shadow, _ in fed if shadow.segment)
+            missed = Counter(
+                shadow.segment.band(grouping)
+                for shadow, price in fed
+                if shadow.segment and price and missed_by(shadow.intervals, price)[level]
+            )
+            assert sum(sales.values()) == 30
+            for band, count in sales.items():
+                name = term(level, grouping, band)
+                assert int(state[f"sales:{name}"]) == count
+                assert int(state.get(f"missed:{name}", 0)) == missed[band]
+
+    # The shadow scorer reads that state (every calibration poll) and serves the challenger's later
+    # answers with it: each side's log distance from the price times exp(the segment's three terms).
+    time.sleep(3 * settings.calibration_poll_seconds)
+    later = lineup.answers(20, "recalibrated")
+    later_keys = [lineup.view.keys.shadow(r.request_id) for r in later]
+    wait_until(lambda: all(client.mget(later_keys)), 60, "shadow answers of the later requests")
+    recalibrated = [ShadowAnswer.model_validate_json(raw or "") for raw in client.mget(later_keys)]
+    plain = VariantRouter(settings, holder, challenger_holder(settings))
+    assert plain.challenger is not None
+    assert plain.challenger.refresh()
+    raw = plain.shadow(requests_for(20, "recalibrated"), later, timed=False).batches[0].answers
+    factors = []
+    for served, as_trained in zip(recalibrated, raw, strict=True):
+        assert served.segment is not None
+        assert served.price == pytest.approx(as_trained.price)
+        factor = math.exp(
+            sum(float(state.get(f"theta:{term(0.9, g, served.segment.band(g))}", 0.0)) for g in GROUPINGS)
+        )
+        factors.append(factor)
+        widest = as_trained.intervals[-1]
+        price = as_trained.price or 0.0
+        assert served.intervals[-1].upper == pytest.approx(price * (widest.upper / price) ** factor, rel=1e-6)
+        assert served.intervals[-1].lower == pytest.approx(price * (widest.lower / price) ** factor, rel=1e-6)
+    assert any(abs(f - 1) > 0.01 for f in factors)  # the state moved: the check above could fail
 
     code, output = cli(monkeypatch, settings, "promote")
     assert code == 1, output
