@@ -67,3 +67,15 @@ def row_intervals(bounds: Bounds) -> list[list[Interval]]:
     return [
         [Interval(level=level, lower=lows[k], upper=highs[k]) for level, lows, highs in columns] for k in range(count)
     ]
+
+
+def served_intervals(
+    recalibrator: Recalibrator | None, version: str, houses: Sequence[PropertyFeatures], output: pd.DataFrame
+) -> tuple[list[list[Interval]], list[Segment | None]]:
+    """Each row's intervals as ``version`` serves them (its state applied by ``recalibrator``) and each
+    row's segment; without a recalibrator, as the model says, and no segments."""
+    bounds = model_bounds(output)
+    if recalibrator is None:
+        return row_intervals(bounds), [None] * len(houses)
+    bounds, segments = recalibrator.apply(version, houses, output["price"].to_numpy(float), bounds)
+    return row_intervals(bounds), list(segments)

@@ -16,7 +16,7 @@ import structlog
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, features_frame
-from consumers.recalibration import Recalibrator, model_bounds, row_intervals
+from consumers.recalibration import Recalibrator, served_intervals
 from schemas import (
     Applicability,
     Comparable,
@@ -104,13 +104,7 @@ def _score_rows(
     output = model.predict(frame)
     inference_ms = (time.perf_counter() - started) * 1000
     SCORING_SECONDS.observe(inference_ms / 1000)
-    bounds = model_bounds(output)
-    segments: list[Segment | None] = [None] * len(requests)
-    if recalibrator is not None:
-        price = output["price"].to_numpy(float)
-        bounds, found = recalibrator.apply(model.ref.version, [r.features for r in requests], price, bounds)
-        segments = list(found)
-    intervals = row_intervals(bounds)
+    intervals, segments = served_intervals(recalibrator, model.ref.version, [r.features for r in requests], output)
     return [
         _result(request, output.iloc[i], model, inference_ms, intervals[i], segments[i])
         for i, request in enumerate(requests)

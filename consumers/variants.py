@@ -9,7 +9,7 @@
   them, once their answers are stored: the challenger in shadow mode (its answers are kept beside
   the champion's, never returned), either one in canary mode. Both give the price differences.
   A shadow answer's intervals are recalibrated by its own version's state, as a worker serving that
-  version would (``_served_intervals``), and carry their segment: a sale fed back for the request
+  version would (``consumers.recalibration.served_intervals``), and carry their segment: a sale fed back for the request
   moves the challenger's state too (``api.routes.feedback``), so its coverage figures compare with
   the champion's like for like, and a challenger promoted after a shadow period starts from what the
   sales taught it.
@@ -29,10 +29,10 @@ import structlog
 
 from consumers.metrics import PRICE_DIFFERENCE_PCT, VARIANT_REQUESTS, VARIANT_SCORING_SECONDS
 from consumers.model import LoadedModel, ModelHolder, features_frame
-from consumers.recalibration import Recalibrator, model_bounds, row_intervals
+from consumers.recalibration import Recalibrator, served_intervals
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import Interval, ModelRef, PredictionRequest, PredictionResult, utc_now
+from schemas import ModelRef, PredictionRequest, PredictionResult, utc_now
 from schemas.calibration import Segment
 from schemas.rollout import ShadowAnswer
 from schemas.valuation import REFUSED_CODE
@@ -186,18 +186,6 @@ class VariantRouter:
                 )
         return ShadowRun(batches, moved)
 
-    def _served_intervals(
-        self, model: LoadedModel, requests: Sequence[PredictionRequest], output: pd.DataFrame
-    ) -> tuple[list[list[Interval]], list[Segment | None]]:
-        """Each row's intervals as ``model`` would serve them (its own version's recalibration, as the
-        workers apply it) and each row's segment; without a recalibrator, as the model says."""
-        bounds = model_bounds(output)
-        if self.recalibrator is None:
-            return row_intervals(bounds), [None] * len(requests)
-        price = output["price"].to_numpy(float)
-        served, segments = self.recalibrator.apply(model.ref.version, [r.features for r in requests], price, bounds)
-        return row_intervals(served), list(segments)
-
     def _shadow_batch(
         self,
         model: LoadedModel,
@@ -216,7 +204,8 @@ class VariantRouter:
                 None if isinstance(r, str) else float(p)
                 for p, r in zip(output["price"].tolist(), output["refusal"].tolist(), strict=True)
             ]
-            bounds, segments = self._served_intervals(model, requests, output)
+            houses = [r.features for r in requests]
+            bounds, segments = served_intervals(self.recalibrator, model.ref.version, houses, output)
             error = None
         except Exception as exc:
             log.warning("shadow_scoring_failed", variant=model.ref.variant, size=len(requests), error=repr(exc)[:300])

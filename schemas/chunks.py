@@ -84,9 +84,12 @@ class RowChunk(BaseModel):
         """Each row's cells as an object, whichever the layout (a null cell of a column is left out)."""
         if self.rows is not None:
             return self.rows
-        names = list(self.columns or {})
-        values = (self.columns or {}).values()
-        return [{k: v for k, v in zip(names, row, strict=True) if v is not None} for row in zip(*values, strict=True)]
+        columns = self.columns or {}
+        names = list(columns)
+        return [
+            {k: v for k, v in zip(names, row, strict=True) if v is not None}
+            for row in zip(*columns.values(), strict=True)
+        ]
 
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
