@@ -1,6 +1,7 @@
 """Score bulk chunks: every valid row of a batch's chunks in one vectorised model call, answered compactly.
 
-Each chunk's rows are checked in one pass (``schemas.chunks.check_rows``); an invalid row is answered
+Each chunk's rows are checked column by column (``schemas.checks.check_columns``: no model per row;
+the model's input frame is built from the checked columns); an invalid row is answered
 ``failed`` (code ``invalid_features``) with the reasons a single request would get, and its chunk goes
 on. If the model fails on the whole batch, each chunk is scored alone, and in a chunk that still fails
 each row alone: a row the model cannot score fails by itself (``model_error``), never its chunk.
@@ -17,9 +18,10 @@ import pandas as pd
 import structlog
 
 from consumers.metrics import SCORING_SECONDS
-from consumers.model import LoadedModel, features_frame
+from consumers.model import LoadedModel, columns_frame
 from consumers.recalibration import Recalibrator, model_bounds
-from schemas import PropertyFeatures, utc_now
+from schemas import FEATURE_NAMES, utc_now
+from schemas.checks import check_columns
 from schemas.chunks import (
     INVALID_FEATURES,
     ROW_OUTCOMES,
@@ -27,7 +29,6 @@ from schemas.chunks import (
     Detail,
     RowChunk,
     RowOutcome,
-    check_rows,
     reason_of,
 )
 from schemas.valuation import REFUSED_CODE
@@ -48,17 +49,24 @@ def failed_row(row: int, code: str, message: str) -> RowOutcome:
 class _Checked:
     chunk: RowChunk
     positions: list[int]  # valid rows' positions in the chunk
-    houses: list[PropertyFeatures]
+    values: dict[str, list[Any]]  # valid rows' values by field (FEATURE_NAMES)
     failed: dict[int, RowOutcome]  # position -> answer of an invalid row
+
+    def frame(self) -> pd.DataFrame:
+        return columns_frame(self.values)
+
+    def one(self, k: int) -> _Checked:
+        """The ``k``-th valid row alone."""
+        return _Checked(self.chunk, [self.positions[k]], {n: [c[k]] for n, c in self.values.items()}, {})
 
 
 def _check(chunk: RowChunk) -> _Checked:
-    checks = check_rows(chunk.cells(), chunk.first_row)
+    checks = check_columns(chunk.by_column(), chunk.first_row)
     failed = {
         position: failed_row(chunk.first_row + position, INVALID_FEATURES, reason_of(errors))
         for position, errors in checks.errors.items()
     }
-    return _Checked(chunk, [p for p, _ in checks.valid], [h for _, h in checks.valid], failed)
+    return _Checked(chunk, checks.valid, checks.values, failed)
 
 
 def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[pd.DataFrame, float]:
@@ -81,7 +89,8 @@ class _Answers:
         price = output["price"].to_numpy(float)
         bounds = model_bounds(output)
         if self.recalibrator is not None:
-            bounds, _ = self.recalibrator.apply(self.model.ref.version, checked.houses, price, bounds)
+            conditions, grades = checked.values["sale_condition"], checked.values["overall_qual"]
+            bounds, _ = self.recalibrator.apply(self.model.ref.version, conditions, grades, price, bounds)
         cells: dict[str, list[Any]] = {
             "price": price.tolist(),
             **{
@@ -113,18 +122,18 @@ class _Answers:
 def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:
     """One chunk alone; if the model fails on it, each row alone."""
     try:
-        output, _ = _predict(model, features_frame(checked.houses), checked.chunk.detail)
+        output, _ = _predict(model, checked.frame(), checked.chunk.detail)
         return answers.rows(checked, output)
     except Exception as exc:
         log.warning("chunk_scoring_failed", job_id=checked.chunk.job_id, chunk=checked.chunk.chunk, error=str(exc))
     rows: list[RowOutcome] = []
-    for position, house in zip(checked.positions, checked.houses, strict=True):
-        one = _Checked(checked.chunk, [position], [house], {})
+    for k in range(len(checked.positions)):
+        one = checked.one(k)
         try:
-            output, _ = _predict(model, features_frame([house]), checked.chunk.detail)
+            output, _ = _predict(model, one.frame(), checked.chunk.detail)
             rows.extend(answers.rows(one, output))
         except Exception as exc:
-            row = checked.chunk.first_row + position
+            row = checked.chunk.first_row + one.positions[0]
             rows.append(failed_row(row, MODEL_ERROR, f"the model could not score this house: {exc}"))
     return rows
 
@@ -137,21 +146,21 @@ def score_chunks(
         return [], None
     checked = [_check(chunk) for chunk in chunks]
     answers = _Answers(model, recalibrator)
-    houses = [h for c in checked for h in c.houses]
-    frame = features_frame(houses)
+    frame = columns_frame({name: [v for c in checked for v in c.values[name]] for name in FEATURE_NAMES})
+    scored = len(frame)
     valid: list[list[RowOutcome]] = []
     inference_ms: float | None = None
     try:
         # One call for the batch: with explanations if any of its chunks asked for them.
         detail: Detail = "full" if any(c.chunk.detail == "full" for c in checked) else "summary"
-        output, inference_ms = _predict(model, frame, detail) if houses else (frame, 0.0)
+        output, inference_ms = _predict(model, frame, detail) if scored else (frame, 0.0)
         start = 0
         for c in checked:
-            part = output.iloc[start : start + len(c.houses)]
-            start += len(c.houses)
+            part = output.iloc[start : start + len(c.positions)]
+            start += len(c.positions)
             valid.append(answers.rows(c, part))
     except Exception as exc:
-        log.warning("bulk_scoring_failed", chunks=len(chunks), rows=len(houses), error=str(exc))
+        log.warning("bulk_scoring_failed", chunks=len(chunks), rows=scored, error=str(exc))
         valid = [_score_chunk(model, answers, c) for c in checked]
     scored_at = utc_now()
     results = []
@@ -170,4 +179,4 @@ def score_chunks(
                 rows=[by_row[c.chunk.first_row + i] for i in range(c.chunk.size)],
             )
         )
-    return results, frame if houses else None
+    return results, frame if scored else None

@@ -7,7 +7,7 @@ is refused without touching the champion's holder)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -58,9 +58,12 @@ def features_frame(features: Sequence[PropertyFeatures]) -> pd.DataFrame:
     its frame handling (1.8 ms against 0.7 ms per batch; at half load the frame went from 12 % to 7 %
     of the worker's CPU samples)."""
     rows = [f.__dict__ for f in features]
-    return pd.DataFrame(
-        {name: [row[name] for row in rows] for name in FEATURE_NAMES}, columns=list(FEATURE_NAMES), dtype=object
-    )
+    return columns_frame({name: [row[name] for row in rows] for name in FEATURE_NAMES})
+
+
+def columns_frame(columns: Mapping[str, list[Any]]) -> pd.DataFrame:
+    """The model's input from checked values by field (``FEATURE_NAMES``, as ``schemas.checks`` gives them)."""
+    return pd.DataFrame(columns, columns=list(FEATURE_NAMES), dtype=object)
 
 
 class ModelHolder:

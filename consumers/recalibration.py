@@ -38,12 +38,19 @@ class Recalibrator:
         return set(self._snapshots)
 
     def apply(
-        self, version: str, houses: Sequence[PropertyFeatures], price: np.ndarray, bounds: Bounds
+        self,
+        version: str,
+        sale_conditions: Sequence[str],
+        grades: Sequence[str | None],
+        price: np.ndarray,
+        bounds: Bounds,
     ) -> tuple[Bounds, list[Segment]]:
-        """A batch's intervals (one column per bound) rescaled by ``version``'s state, and each row's segment."""
+        """A batch's intervals (one column per bound) rescaled by ``version``'s state, and each row's
+        segment (from its ``sale_condition``, ``overall_qual`` and price)."""
         edges = self.price_edges
         segments = [
-            segment_of(h.sale_condition, h.overall_qual, p, edges) for h, p in zip(houses, price.tolist(), strict=True)
+            segment_of(condition, grade, p, edges)
+            for condition, grade, p in zip(sale_conditions, grades, price.tolist(), strict=True)
         ]
         snapshot = self._snapshots.get(version)
         if snapshot is None:
@@ -77,5 +84,7 @@ def served_intervals(
     bounds = model_bounds(output)
     if recalibrator is None:
         return row_intervals(bounds), [None] * len(houses)
-    bounds, segments = recalibrator.apply(version, houses, output["price"].to_numpy(float), bounds)
+    price = output["price"].to_numpy(float)
+    conditions, grades = [h.sale_condition for h in houses], [h.overall_qual for h in houses]
+    bounds, segments = recalibrator.apply(version, conditions, grades, price, bounds)
     return row_intervals(bounds), list(segments)

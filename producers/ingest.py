@@ -19,9 +19,9 @@ from tqdm import tqdm
 
 from infra.settings import Settings
 from jobs.service import JobService
-from jobs.tables import RowEncoder, TableError, TableFormat, file_format, inspect, iter_rows, table_format
+from jobs.tables import RowEncoder, TableError, TableFormat, file_format, inspect, iter_columns, table_format
 from producers.client import ValuationClient
-from schemas.chunks import Detail
+from schemas.chunks import Detail, size_of
 from schemas.jobs import JobFormat
 from state import StoredJob, Viewer
 
@@ -91,16 +91,17 @@ async def ingest(
         viewer = Viewer(owner, operator=True)
         submitter = await jobs.open_bulk(viewer, job, total, "file", detail)
         with (
-            closing(iter_rows(path, fmt)) as chunks,
+            closing(iter_columns(path, fmt)) as blocks,
             tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
         ):
-            while chunk := await asyncio.to_thread(next, chunks, None):
+            while block := await asyncio.to_thread(next, blocks, None):
                 if max_rows is not None:
-                    chunk = chunk[: max(0, max_rows - submitter.next_row)]
-                    if not chunk:
+                    room = max(0, max_rows - submitter.next_row)
+                    if not room:
                         break
-                await submitter.submit(chunk)
-                bar.update(len(chunk))
+                    block = {name: cells[:room] for name, cells in block.items()}
+                await submitter.submit(block)
+                bar.update(size_of(block))
         sent = submitter.outcome
         if max_rows is not None and submitter.next_row < total:
             return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)

@@ -4,9 +4,10 @@
 A chunk is keyed ``<job_id>:c<chunk>`` (``chunk_key``): a redelivered or re-sent chunk lands on the
 same partition and its answer replaces the same entry, so it counts once. Its rows are the raw cells
 of the file, as one JSON object per row (``rows``) or one array per field (``columns``, each name
-written once: what the job service sends); each row is checked on its own,
-all at once (``check_rows``: one pydantic ``TypeAdapter`` pass over the chunk), and an invalid row
-is answered ``failed`` with the same reasons a single request gets, never failing its chunk.
+written once: what the job service sends); each row is checked on its own, all at once
+(``schemas.checks.check_columns``: column by column, with pydantic, in one ``TypeAdapter`` pass
+(``check_rows``), only for rows whose cells are not plain), and an invalid row is answered
+``failed`` with the same reasons a single request gets, never failing its chunk.
 """
 
 from __future__ import annotations
@@ -28,6 +29,15 @@ INVALID_FEATURES = "invalid_features"
 Detail = Literal["summary", "full"]
 """``summary``: price, intervals, FSD, confidence and status per row; ``full`` adds contributions and comparables."""
 ChunkStatus = Literal["done", "failed"]
+
+
+Columns = dict[str, list[Any]]
+"""Cells field by field, every list one cell per row (``None``: the row lacks the field)."""
+
+
+def size_of(columns: Mapping[str, Sequence[Any]]) -> int:
+    """The number of rows of cells by field."""
+    return len(next(iter(columns.values()))) if columns else 0
 
 
 def chunk_key(job_id: str, chunk: int) -> str:
@@ -76,23 +86,14 @@ class RowChunk(BaseModel):
     @property
     def size(self) -> int:
         """The number of rows."""
-        if self.rows is not None:
-            return len(self.rows)
-        return len(next(iter(self.columns.values()))) if self.columns else 0
+        return len(self.rows) if self.rows is not None else size_of(self.columns or {})
 
-    def cells(self) -> list[dict[str, Any]]:
-        """Each row's cells as an object, whichever the layout (a null cell of a column is left out)."""
-        if self.rows is not None:
-            return self.rows
-        columns = self.columns or {}
-        names = list(columns)
-        return [
-            {k: v for k, v in zip(names, row, strict=True) if v is not None}
-            for row in zip(*columns.values(), strict=True)
-        ]
+    def by_column(self) -> Columns:
+        """The cells field by field, whichever the layout (``None``: the row lacks the field)."""
+        return self.columns if self.columns is not None else columns_of(self.rows or [])
 
 
-def columns_of(rows: Sequence[Mapping[str, Any]]) -> dict[str, list[Any]]:
+def columns_of(rows: Sequence[Mapping[str, Any]]) -> Columns:
     """Rows' cells as ``RowChunk.columns``: every name any row has, null where a row lacks it."""
     names = dict.fromkeys(name for row in rows for name in row)
     return {name: [row.get(name) for row in rows] for name in names}

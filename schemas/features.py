@@ -8,7 +8,7 @@ Level names follow the Ames data (``modeldata::ames``) the default model is trai
 from __future__ import annotations
 
 from datetime import date
-from typing import Any, Literal, Self
+from typing import Any, ClassVar, Literal, Self
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -258,20 +258,52 @@ class PropertyFeatures(BaseModel):
         examples=[42.054035],
     )
 
+    CONSISTENCY_FIELDS: ClassVar[tuple[str, ...]] = (
+        "year_built",
+        "year_remod_add",
+        "total_bsmt_sf",
+        "bsmt_finished_sf",
+        "gr_liv_area",
+        "second_flr_sf",
+        "longitude",
+        "latitude",
+        "year_sold",
+    )
+    """The arguments of ``inconsistency``, in order."""
+
+    @staticmethod
+    def inconsistency(
+        year_built: int,
+        year_remod_add: int | None,
+        total_bsmt_sf: int,
+        bsmt_finished_sf: int,
+        gr_liv_area: int,
+        second_flr_sf: int,
+        longitude: float | None,
+        latitude: float | None,
+        year_sold: int,
+    ) -> str | None:
+        """What contradicts what among a house's fields (None: nothing). Also run on bulk columns
+        (``schemas.checks``) without building a model per row."""
+        if year_remod_add is not None and year_remod_add < year_built:
+            return "year_remod_add must not be earlier than year_built"
+        if bsmt_finished_sf > total_bsmt_sf:
+            return "bsmt_finished_sf must not exceed total_bsmt_sf"
+        if second_flr_sf >= gr_liv_area:
+            return "second_flr_sf must be smaller than gr_liv_area"
+        if (longitude is None) != (latitude is None):
+            return "give both longitude and latitude, or neither"
+        if year_sold < year_built - 1:
+            return "year_sold must not be earlier than year_built - 1"
+        return None
+
     @model_validator(mode="after")
     def _consistent(self) -> Self:
-        if self.year_remod_add is not None and self.year_remod_add < self.year_built:
-            raise ValueError("year_remod_add must not be earlier than year_built")
-        if self.bsmt_finished_sf > self.total_bsmt_sf:
-            raise ValueError("bsmt_finished_sf must not exceed total_bsmt_sf")
-        if self.second_flr_sf >= self.gr_liv_area:
-            raise ValueError("second_flr_sf must be smaller than gr_liv_area")
-        if (self.longitude is None) != (self.latitude is None):
-            raise ValueError("give both longitude and latitude, or neither")
         if self.valuation_date is not None:
             self._take_valuation_date(self.valuation_date)
-        if self.year_sold < self.year_built - 1:
-            raise ValueError("year_sold must not be earlier than year_built - 1")
+        problem = self.inconsistency(*(getattr(self, name) for name in self.CONSISTENCY_FIELDS))
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def _take_valuation_date(self, when: date) -> None:

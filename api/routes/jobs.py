@@ -25,7 +25,7 @@ from jobs.tables import (
     TableTooLargeError,
     file_format,
     inspect,
-    iter_rows,
+    iter_columns,
 )
 from schemas.api import ErrorBody, FieldError
 from schemas.chunks import Detail, RowOutcome
@@ -106,9 +106,9 @@ async def upload_job(
         job = await store.idempotency.claim(viewer.owner, idempotency_key, job_id or uuid.uuid4().hex)
         submitter = await jobs.open_bulk(viewer, job, total, "file", detail)
         try:
-            with closing(iter_rows(path, fmt)) as chunks:
-                while chunk := await asyncio.to_thread(next, chunks, None):
-                    await submitter.submit(chunk)
+            with closing(iter_columns(path, fmt)) as blocks:
+                while block := await asyncio.to_thread(next, blocks, None):
+                    await submitter.submit(block)
         except KafkaUnavailableError as exc:
             await store.idempotency.release(viewer.owner, idempotency_key)
             raise ApiError(503, "kafka_unavailable", f"{exc}; retry with job_id {job} to resume.") from exc

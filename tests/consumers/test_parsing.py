@@ -68,7 +68,7 @@ def test_a_chunk_is_told_by_its_rows_or_its_columns() -> None:
     for layout in ({"rows": [HOUSE, {}]}, {"columns": columns}):
         parsed = parse_record(record(json.dumps(envelope | layout).encode(), b"job-1:c3"))
         assert isinstance(parsed, ChunkAccepted), layout
-        assert parsed.chunk.cells() == [HOUSE, {}]
+        assert parsed.chunk.by_column() == columns
     uneven = {"columns": {"gr_liv_area": [1, 2], "year_built": [3]}}
     broken = parse_record(record(json.dumps(envelope | uneven).encode()))
     assert isinstance(broken, Rejected)

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import gzip
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 import pytest
 
 from jobs.tables import (
+    CSV_CONVERT,
     EXPANDED_BYTES_PER_ROW,
     TableError,
     TableTooLargeError,
@@ -20,19 +23,31 @@ from jobs.tables import (
     count_rows,
     file_format,
     inspect,
-    iter_rows,
+    iter_columns,
     table_format,
 )
+from schemas import FEATURE_NAMES
+from schemas.checks import check_columns
+from schemas.chunks import Columns, check_rows, reason_of
 from tests.jobs.tables import houses_table
 
 HEADER = "gr_liv_area,year_built,neighborhood"
 PADDING = "x" * 40
 
 
+def rows(blocks: Iterable[Columns]) -> list[dict[str, object]]:
+    """Each row's present cells (what a row of the file says), from blocks of cells by field."""
+    return [
+        {name: v for name, v in zip(block, cells, strict=True) if v is not None}
+        for block in blocks
+        for cells in zip(*block.values(), strict=True)
+    ]
+
+
 def rows_of(path: Path) -> list[dict[str, object]]:
     fmt = file_format(path)
     inspect(path, fmt)
-    return [row for chunk in iter_rows(path, fmt) for row in chunk]
+    return rows(iter_columns(path, fmt))
 
 
 def write(tmp_path: Path, name: str, data: bytes) -> Path:
@@ -46,12 +61,12 @@ def test_a_pass_started_before_another_does_not_move_it(tmp_path: Path) -> None:
     frame = houses_table(30_000, invalid_every=10**9).assign(gr_liv_area=lambda f: 500 + f.index % 7_000)
     path = tmp_path / "houses.csv"
     frame.to_csv(path, index=False)
-    abandoned = iter_rows(path, "csv")
+    abandoned = iter_columns(path, "csv")
     next(abandoned)  # a reader with its read-ahead running, never finished
-    first, second = iter_rows(path, "csv"), iter_rows(path, "csv")
-    seen_first = [r["gr_liv_area"] for chunk in first for r in chunk]
-    seen_second = [r["gr_liv_area"] for chunk in second for r in chunk]
-    expected = [str(v) for v in frame["gr_liv_area"]]
+    first, second = iter_columns(path, "csv"), iter_columns(path, "csv")
+    seen_first = [v for block in first for v in block["gr_liv_area"]]
+    seen_second = [v for block in second for v in block["gr_liv_area"]]
+    expected = frame["gr_liv_area"].tolist()
     assert seen_first == expected
     assert seen_second == expected
     abandoned.close()
@@ -68,8 +83,8 @@ def test_a_pass_started_before_another_does_not_move_it(tmp_path: Path) -> None:
 )
 def test_odd_but_valid_csv_files_read_correctly(tmp_path: Path, name: str, data: bytes) -> None:
     rows = rows_of(write(tmp_path, name, data))
-    assert [r["gr_liv_area"] for r in rows] == ["1500", "2100"]
-    assert [r["year_built"] for r in rows] == ["1990", "2004"]
+    assert [r["gr_liv_area"] for r in rows] == [1500, 2100]
+    assert [r["year_built"] for r in rows] == [1990, 2004]
     assert rows[1]["neighborhood"] == "Somerset"
     assert rows[0]["neighborhood"] in {"Gilbert", "Gil\nbert"}
 
@@ -80,9 +95,9 @@ def test_line_breaks_inside_quotes_across_blocks_keep_every_row(tmp_path: Path) 
     path = write(tmp_path, "many.csv", "\n".join(lines).encode())
     assert path.stat().st_size > 3 * (1 << 20)
     assert inspect(path, "csv") == 60_000
-    rows = [row for chunk in iter_rows(path, "csv") for row in chunk]
-    assert [r["gr_liv_area"] for r in rows] == [str(1000 + i) for i in range(60_000)]
-    assert rows[-1]["neighborhood"] == f"North\nAmes 59999 {PADDING}"
+    read = rows(iter_columns(path, "csv"))
+    assert [r["gr_liv_area"] for r in read] == [1000 + i for i in range(60_000)]
+    assert read[-1]["neighborhood"] == f"North\nAmes 59999 {PADDING}"
 
 
 @pytest.mark.parametrize(
@@ -129,8 +144,8 @@ def test_missing_cells_are_left_out_so_fields_take_their_defaults(tmp_path: Path
     data = f"{HEADER},lot_frontage,central_air\n1500,,A,0,\n1600,1990,B,NA,Y\n"
     csv_path = write(tmp_path, "gaps.csv", data.encode())
     assert rows_of(csv_path) == [
-        {"gr_liv_area": "1500", "neighborhood": "A", "lot_frontage": "0"},
-        {"gr_liv_area": "1600", "year_built": "1990", "neighborhood": "B", "central_air": "Y"},
+        {"gr_liv_area": 1500, "neighborhood": "A", "lot_frontage": 0},
+        {"gr_liv_area": 1600, "year_built": 1990, "neighborhood": "B", "central_air": "Y"},
     ]
     parquet_path = tmp_path / "gaps.parquet"
     pq.write_table(
@@ -208,7 +223,7 @@ def test_a_damaged_gzip_file_fails_with_a_reason(tmp_path: Path, data: bytes) ->
     with pytest.raises(TableError, match="not a readable gzip file: "):
         inspect(path, "csv.gz")
     with pytest.raises(TableError) as caught:
-        list(iter_rows(path, "csv.gz"))
+        list(iter_columns(path, "csv.gz"))
     assert str(caught.value)
 
 
@@ -234,3 +249,57 @@ def test_a_gzip_file_expanding_beyond_its_rows_allowance_is_refused(tmp_path: Pa
         count_rows(path, "csv.gz", max_rows=10)
     assert caught.value.code == "too_large"
     assert count_rows(path, "csv.gz") == 8
+
+
+UNCONVERTIBLE = {  # a column with one of these stays text
+    "gr_liv_area": ["1500", "1500.0", "1500.5", "1e3", "100", " 1500", "big"],
+    "year_remod_add": ["1990.0", "1990", "1700.0", "", "nan", "inf"],
+    "central_air": ["true", "False", "1", "Y", "maybe"],
+    "latitude": ["42.05", "1e1", "91", "-inf"],
+    "lot_area": ["9000", "+9000", "9_000"],
+    "neighborhood": ["Gilbert", "Atlantis"],
+}
+CONVERTIBLE = {  # odd to the eye, but every column converts: numbers, some out of bounds
+    "gr_liv_area": ["1500.0", "100", "+1500", "12001"],
+    "year_remod_add": ["1990.0", "1700.0", ""],
+    "central_air": ["true", "False", "1", "TRUE"],
+    "latitude": ["1e1", "91", "42.05"],
+    "lot_area": ["+9000", "0"],
+}
+
+
+@pytest.mark.parametrize("odd_text", [UNCONVERTIBLE, CONVERTIBLE], ids=["text-stays", "numbers"])
+def test_typed_cells_get_the_answers_their_text_gets(tmp_path: Path, odd_text: dict[str, list[str]]) -> None:
+    """Cells converted block by block (``batch_columns``) are checked as the file's text would be, row by
+    row: the same houses with the same values, the same rows refused with the same reasons."""
+    frame = houses_table(600, invalid_every=10**9).astype(str).replace({"nan": ""})
+    frame = frame.drop(columns=["year_remod_add"]).assign(year_remod_add="")
+    odd = frame.sample(frac=0.5, random_state=3).index
+    for k, i in enumerate(odd):
+        name = list(odd_text)[k % len(odd_text)]
+        frame.loc[i, name] = odd_text[name][(k // len(odd_text)) % len(odd_text[name])]
+    path = tmp_path / "odd.csv"
+    frame.to_csv(path, index=False)
+    text = pacsv.read_csv(path, convert_options=CSV_CONVERT).to_pylist()
+    alone = check_rows([{k: v for k, v in r.items() if v is not None} for r in text])
+    blocks = list(iter_columns(path, "csv"))
+    joined = {name: [v for block in blocks for v in block[name]] for name in blocks[0]}
+    assert {type(v) for v in joined["year_built"]} == {int}  # no odd cell: numbers for the fast checks
+    number = odd_text is CONVERTIBLE
+    assert ({type(v) for v in joined["gr_liv_area"]} == {str}) is not number  # else the text, for pydantic
+    checks = check_columns(joined)
+    assert checks.valid == [p for p, _ in alone.valid]
+    assert {p: reason_of(e) for p, e in checks.errors.items()} == {p: reason_of(e) for p, e in alone.errors.items()}
+    assert 20 < len(checks.errors) < 300
+    for name in FEATURE_NAMES:
+        assert checks.values[name] == [house.__dict__[name] for _, house in alone.valid], name
+
+
+def test_clean_text_columns_become_numbers_for_the_fast_checks(tmp_path: Path) -> None:
+    path = tmp_path / "clean.csv"
+    houses_table(50, invalid_every=10**9).to_csv(path, index=False)
+    (block,) = iter_columns(path, "csv")
+    assert {type(v) for v in block["gr_liv_area"]} == {int}
+    assert {type(v) for v in block["year_remod_add"]} <= {float, type(None)}  # 1960.0, as pandas wrote it
+    assert {type(v) for v in block["central_air"]} == {bool}
+    assert {type(v) for v in block["latitude"]} == {float}

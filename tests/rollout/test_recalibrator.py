@@ -43,8 +43,8 @@ def test_each_version_is_recalibrated_by_its_own_state_only() -> None:
     recalibrator = Recalibrator(cast(CalibrationStore, store), EDGES)
     asyncio.run(recalibrator.refresh("1", "2"))
     assert recalibrator.versions == {"1", "2"}
-    champion, _ = recalibrator.apply("1", [HOUSE], PRICE, BOUNDS)
-    challenger, segments = recalibrator.apply("2", [HOUSE], PRICE, BOUNDS)
+    champion, _ = recalibrator.apply("1", [HOUSE.sale_condition], [HOUSE.overall_qual], PRICE, BOUNDS)
+    challenger, segments = recalibrator.apply("2", [HOUSE.sale_condition], [HOUSE.overall_qual], PRICE, BOUNDS)
     assert list(champion) == [0.8, 0.9]
     assert [b[0] for lower_upper in champion.values() for b in lower_upper] == pytest.approx(
         [b for i in INTERVALS for b in (i.lower, i.upper)]
@@ -57,4 +57,4 @@ def test_each_version_is_recalibrated_by_its_own_state_only() -> None:
     # A version no longer served is forgotten; an unknown one is served as the model says.
     asyncio.run(recalibrator.refresh("1"))
     assert recalibrator.versions == {"1"}
-    assert recalibrator.apply("2", [HOUSE], PRICE, BOUNDS)[0] is BOUNDS
+    assert recalibrator.apply("2", [HOUSE.sale_condition], [HOUSE.overall_qual], PRICE, BOUNDS)[0] is BOUNDS

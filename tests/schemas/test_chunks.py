@@ -8,6 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import PropertyFeatures
+from schemas.checks import check_columns
 from schemas.chunks import MAX_CHUNK_ROWS, RowChunk, check_rows, chunk_key, columns_of, reason_of, row_errors
 
 GOOD = {"gr_liv_area": "1500", "year_built": "1990", "neighborhood": "Gilbert"}
@@ -57,11 +58,11 @@ def test_columns_carry_the_same_rows_and_get_the_same_reasons() -> None:
     names = {"gr_liv_area", "year_built", "neighborhood", "colour", "bedrooms", "lot_area"}
     assert set(by_columns.columns or {}) == names
     assert by_columns.size == by_rows.size == len(rows)
-    assert by_columns.cells() == rows  # a null cell is a field the row lacks
-    rows_checks, columns_checks = check_rows(by_rows.cells(), 100), check_rows(by_columns.cells(), 100)
+    assert by_columns.by_column() == by_rows.by_column() == columns_of(rows)  # null: a field the row lacks
+    rows_checks, columns_checks = check_rows(rows, 100), check_columns(by_columns.by_column(), 100)
     assert columns_checks.errors == rows_checks.errors
     assert len(columns_checks.errors) == 4
-    assert columns_checks.valid == rows_checks.valid
+    assert columns_checks.valid == [p for p, _ in rows_checks.valid]
 
 
 @pytest.mark.parametrize(
