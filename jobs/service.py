@@ -11,7 +11,7 @@ from jobs.download import answered_rows, bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
 from schemas.chunks import Detail, RowOutcome
-from schemas.jobs import JobAccepted, JobPublic, JobRow, job_pace, split_row_request_id
+from schemas.jobs import JobAccepted, JobPublic, JobRow, ResultLine, job_pace, line_of, split_row_request_id
 from state import State, StoredJob, Viewer
 
 READ_CHUNK = 1_000
@@ -122,16 +122,16 @@ class JobService:
     async def status(self, job_id: str, viewer: Viewer) -> JobPublic:
         return public(await self.find(job_id, viewer))
 
-    async def rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
-        """Result rows in input order, about ``chunk`` at a time (queued rows say so)."""
+    async def rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[ResultLine]]:
+        """Result lines in input order, about ``chunk`` at a time (queued rows say so)."""
         if job.chunk_rows is not None:
             async for rows in bulk_rows(self.state, job.job_id, job.total, job.chunk_rows, chunk):
                 yield rows
             return
         async for pairs in self.state.jobs.iter_results(job.job_id, job.total, chunk):
-            yield [JobRow.of(job.job_id, row, result) for row, result in pairs]
+            yield [line_of(JobRow.of(job.job_id, row, result)) for row, result in pairs]
 
-    async def answered_rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[JobRow]]:
+    async def answered_rows(self, job: StoredJob, chunk: int = READ_CHUNK) -> AsyncIterator[list[ResultLine]]:
         """A bulk job's rows in input order as they are answered (``jobs.download.answered_rows``: an empty
         list while the next chunk waits for its answer)."""
         if job.chunk_rows is None:

@@ -13,7 +13,7 @@ import gzip
 import io
 import json
 import zlib
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Generator, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +27,7 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped]
 from schemas import FEATURE_NAMES
 from schemas.checks import RULES
 from schemas.chunks import Columns
-from schemas.jobs import JOB_ROW_COLUMNS, JOB_ROWS, JobFormat, JobRow
+from schemas.jobs import JOB_ROW_COLUMNS, JobFormat, ResultLine
 
 TableFormat = Literal["csv", "csv.gz", "parquet"]
 CHUNK_ROWS = 5_000
@@ -377,7 +377,7 @@ class _Sink:
 
 
 class RowEncoder:
-    """Encodes chunks of ``JobRow`` into one file, chunk by chunk (``encode`` then ``finish``)."""
+    """Encodes result lines into one file, a batch at a time (``encode`` then ``finish``)."""
 
     def __init__(self, fmt: JobFormat) -> None:
         self.fmt = fmt
@@ -385,24 +385,24 @@ class RowEncoder:
         self._sink = _Sink()
         self._writer: pq.ParquetWriter | None = None
 
-    def encode(self, rows: Iterable[JobRow]) -> bytes:
-        items = JOB_ROWS.dump_python(list(rows))
+    def encode(self, lines: Sequence[ResultLine]) -> bytes:
         first, self.started = not self.started, True
         if self.fmt == "csv":
             text = io.StringIO()
-            # "ignore": each item has exactly these keys, so no per-row search for extra ones
-            writer = csv.DictWriter(text, fieldnames=JOB_ROW_COLUMNS, lineterminator="\n", extrasaction="ignore")
+            writer = csv.writer(text, lineterminator="\n")
             if first:
-                writer.writeheader()
-            writer.writerows(items)
+                writer.writerow(JOB_ROW_COLUMNS)
+            writer.writerows(lines)
             return text.getvalue().encode()
         if self.fmt == "json":
+            items = (dict(zip(JOB_ROW_COLUMNS, line, strict=True)) for line in lines)
             body = ",".join(json.dumps(item, allow_nan=False) for item in items)
             return ("[" if first else ("," if body else "")).encode() + body.encode()
         if self._writer is None:
             self._writer = pq.ParquetWriter(pa.PythonFile(self._sink, mode="w"), PARQUET_SCHEMA)
-        if items:
-            self._writer.write_table(pa.Table.from_pylist(items, schema=PARQUET_SCHEMA))
+        if lines:
+            columns = [list(column) for column in zip(*lines, strict=True)]
+            self._writer.write_table(pa.Table.from_arrays(columns, schema=PARQUET_SCHEMA))
         return self._sink.take()
 
     def finish(self) -> bytes:

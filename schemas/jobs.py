@@ -154,5 +154,13 @@ class JobRow(BaseModel):
 
 
 JOB_ROW_COLUMNS: tuple[str, ...] = tuple(JobRow.model_fields)
+ResultLine = tuple[Any, ...]
+"""A result line's values in ``JOB_ROW_COLUMNS`` order: what a results file is written from."""
+
+
+def line_of(row: JobRow) -> ResultLine:
+    return tuple(getattr(row, name) for name in JOB_ROW_COLUMNS)
+
+
 JOB_ROWS = TypeAdapter(list[JobRow])
 """Many result lines validated, or dumped, in one pass (far cheaper than a model call per row)."""

@@ -4,7 +4,7 @@ A chunk's field holds ``[done, failed, first_row, model_version, rows]`` as comp
 ``[price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months]``
 (prices in cents' precision, band as its initial, flags joined by "; ") when done, with
 ``contributions`` and ``comparables`` appended only when the job asked for ``detail=full``, and
-``[error_code, message]`` when failed. About 90 bytes a row.
+``[error_code, message]`` when failed (``encode_rows``). About 90 bytes a row.
 
 Saving a chunk is one Lua script: it drops the answer of a job erased after its rows were submitted
 (the job's tombstone), replaces the chunk's field and moves the job's ``done``/``failed`` counters by
@@ -14,11 +14,11 @@ expires after the retention; erase lives with the job (``state.jobs``).
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 from redis.asyncio import Redis
 
 from schemas.chunks import ROW_OUTCOMES, ChunkResult, RowOutcome
@@ -56,89 +56,136 @@ BANDS = {"High": "H", "Medium": "M", "Low": "L"}
 BAND_NAMES = {v: k for k, v in BANDS.items()}
 
 
-def _cents(value: float | None) -> float | None:
-    return None if value is None else round(value, 2)
+def _cents(values: list[float | None]) -> list[float | None]:
+    return [None if v is None else round(v, 2) for v in values]
 
 
-def encode_row(row: RowOutcome) -> list[Any]:
-    if row.status == "failed":
-        error = row.error or ErrorInfo(code="failed", message="")
-        return [error.code, error.message]
-    cells: list[Any] = [
-        _cents(row.price),
-        _cents(row.lower_80),
-        _cents(row.upper_80),
-        _cents(row.lower_90),
-        _cents(row.upper_90),
-        row.fsd,
-        row.confidence,
-        None if row.confidence_band is None else BANDS[row.confidence_band],
-        None if row.in_domain is None else int(row.in_domain),
-        "; ".join(row.flags),
-        row.months_beyond_data,
+def _failed_cells(row: RowOutcome) -> list[Any]:
+    error = row.error or ErrorInfo(code="failed", message="")
+    return [error.code, error.message]
+
+
+def _detail_cells(row: RowOutcome) -> list[Any]:
+    return [
+        [[c.feature, c.value] for c in row.contributions or []],
+        [c.model_dump(mode="json") for c in row.comparables or []],
     ]
-    if row.contributions is not None or row.comparables is not None:
-        cells.append([[c.feature, c.value] for c in row.contributions or []])
-        cells.append([c.model_dump(mode="json") for c in row.comparables or []])
+
+
+def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
+    """Rows as stored, built field by field over the chunk (a few list passes instead of a call per row)."""
+    prices = [
+        _cents([getattr(r, name) for r in rows]) for name in ("price", "lower_80", "upper_80", "lower_90", "upper_90")
+    ]
+    bands = [None if r.confidence_band is None else BANDS[r.confidence_band] for r in rows]
+    in_domain = [None if r.in_domain is None else int(r.in_domain) for r in rows]
+    cells = [
+        list(row)
+        for row in zip(
+            *prices,
+            [r.fsd for r in rows],
+            [r.confidence for r in rows],
+            bands,
+            in_domain,
+            ["; ".join(r.flags) for r in rows],
+            [r.months_beyond_data for r in rows],
+            strict=True,
+        )
+    ]
+    for i, r in enumerate(rows):
+        if r.status == "failed":
+            cells[i] = _failed_cells(r)
+        elif r.contributions is not None or r.comparables is not None:
+            cells[i].extend(_detail_cells(r))
     return cells
 
 
-def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
-    """A stored row (written by ``encode_row``) as ``RowOutcome`` fields."""
+SUMMARY_COLUMNS = (
+    "status",
+    "price",
+    "lower_80",
+    "upper_80",
+    "lower_90",
+    "upper_90",
+    "fsd",
+    "confidence",
+    "confidence_band",
+    "in_domain",
+    "flags",
+    "months_beyond_data",
+    "error_code",
+    "error",
+)
+"""What ``summary_of`` reads from a stored row, in order."""
+_NO_ANSWER = (None,) * 11
+
+
+def summary_of(cells: list[Any]) -> tuple[Any, ...]:
+    """A stored row (written by ``encode_rows``) in brief, as ``SUMMARY_COLUMNS`` (flags as one text)."""
     if len(cells) == 2:
-        return {"row": row, "status": "failed", "error": {"code": cells[0], "message": cells[1]}}
+        return ("failed", *_NO_ANSWER, cells[0], cells[1])
     price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months = cells[:11]
-    fields: dict[str, Any] = {
-        "row": row,
-        "status": "done",
-        "price": price,
-        "lower_80": lower_80,
-        "upper_80": upper_80,
-        "lower_90": lower_90,
-        "upper_90": upper_90,
-        "fsd": fsd,
-        "confidence": confidence,
-        "confidence_band": None if band is None else BAND_NAMES[band],
-        "in_domain": None if in_domain is None else bool(in_domain),
-        "flags": flags.split("; ") if flags else [],
-        "months_beyond_data": months,
-    }
+    return (
+        "done",
+        price,
+        lower_80,
+        upper_80,
+        lower_90,
+        upper_90,
+        fsd,
+        confidence,
+        None if band is None else BAND_NAMES[band],
+        None if in_domain is None else bool(in_domain),
+        flags,
+        months,
+        None,
+        None,
+    )
+
+
+def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
+    """A stored row as ``RowOutcome`` fields."""
+    summary = dict(zip(SUMMARY_COLUMNS, summary_of(cells), strict=True))
+    code, message = summary.pop("error_code"), summary.pop("error")
+    if summary["status"] == "failed":
+        return {"row": row, "status": "failed", "error": {"code": code, "message": message}}
+    fields = {"row": row, **summary, "flags": summary["flags"].split("; ") if summary["flags"] else []}
     if len(cells) > 11:
         fields["contributions"] = [{"feature": f, "value": v} for f, v in cells[11]]
         fields["comparables"] = cells[12]
     return fields
 
 
-def encode_chunk(result: ChunkResult) -> str:
+def encode_chunk(result: ChunkResult) -> bytes:
     done, failed = result.counts
     version = None if result.model is None else result.model.version
-    rows = [encode_row(r) for r in result.rows]
-    return json.dumps([done, failed, result.first_row, version, rows], separators=(",", ":"), allow_nan=False)
+    rows = encode_rows(result.rows)
+    return orjson.dumps([done, failed, result.first_row, version, rows])  # ~10x json's speed, same text
 
 
 @dataclass(frozen=True, slots=True)
 class StoredChunk:
-    """A chunk's answers as kept: its rows in input order (``RowOutcome`` fields) and the model version
-    that scored them. Rows become ``RowOutcome``s only when asked for: a download validates its result
-    lines once, as ``JobRow``s, not each row twice."""
+    """A chunk's answers as kept: its rows in input order (as stored: ``summary_of`` and ``row_fields``
+    read them) and the model version that scored them. A download reads the rows in brief, straight
+    into its result lines; only a row asked for alone becomes a ``RowOutcome``."""
 
     chunk: int
     first_row: int
     model_version: str | None
-    fields: list[dict[str, Any]]
+    cells: list[list[Any]]
 
     @property
     def rows(self) -> list[RowOutcome]:
-        return ROW_OUTCOMES.validate_python(self.fields)
+        return ROW_OUTCOMES.validate_python([row_fields(self.first_row + i, c) for i, c in enumerate(self.cells)])
 
     def outcome(self, row: int) -> RowOutcome:
         """The answer of one row of the job (a row of this chunk)."""
-        return RowOutcome.model_validate(self.fields[row - self.first_row])
+        return RowOutcome.model_validate(row_fields(row, self.cells[row - self.first_row]))
 
 
-def decode_chunk(chunk: int, raw: str) -> StoredChunk:
-    _, _, first_row, version, rows = json.loads(raw)
-    return StoredChunk(chunk, first_row, version, [row_fields(first_row + i, cells) for i, cells in enumerate(rows)])
+def decode_chunk(chunk: int, raw: str | bytes) -> StoredChunk:
+    _, _, first_row, version, rows = orjson.loads(raw)
+    return StoredChunk(chunk, first_row, version, rows)
 
 
 class ChunkStore:

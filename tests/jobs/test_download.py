@@ -5,14 +5,22 @@ from __future__ import annotations
 import pytest
 
 from infra.settings import Settings
-from jobs.download import answered_rows, chunk_rows_of
+from jobs.download import LINE_COLUMNS, answered_rows, chunk_lines
 from schemas import utc_now
+from schemas.jobs import JOB_ROW_COLUMNS, JobRow, ResultLine
 from state import ANONYMOUS, State
 from state.chunks import decode_chunk, encode_chunk
 from tests.state.test_chunks import ROWS, chunk
 from tests.state.test_predictions import run_with_store
 
 pytestmark = pytest.mark.integration
+
+
+def job_row(line: ResultLine) -> JobRow:
+    """A result line as a ``JobRow``: checked, and read by name."""
+    return JobRow.model_validate(dict(zip(JOB_ROW_COLUMNS, line, strict=True)))
+
+
 TOTAL = 3 * ROWS - 10  # the last chunk is short
 
 
@@ -24,12 +32,12 @@ def test_rows_come_in_input_order_as_soon_as_every_chunk_before_them_is_answered
         assert await anext(rows) == []  # chunk 1 is answered, but chunk 0 is not yet
         assert await anext(rows) == []
         await store.chunks.save([chunk("j", 0)])
-        first = await anext(rows)
+        first = [job_row(line) for line in await anext(rows)]
         assert [r.row for r in first] == list(range(2 * ROWS))
         assert await anext(rows) == []
         whole = chunk("j", 2)
         await store.chunks.save([whole.model_copy(update={"rows": whole.rows[: TOTAL - 2 * ROWS]})])
-        last = await anext(rows)
+        last = [job_row(line) for line in await anext(rows)]
         assert [r.row for r in last] == list(range(2 * ROWS, TOTAL))
         assert {r.status for r in [*first, *last]} == {"done", "failed"}
         assert all(r.model_version == "3" and r.request_id == f"j-{r.row}" for r in [*first, *last])
@@ -44,7 +52,7 @@ def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
     worker's answer said (prices to the cent, as stored)."""
     for full in (False, True):
         result = chunk("j", 1, full=full)
-        lines = chunk_rows_of("j", decode_chunk(1, encode_chunk(result)))
+        lines = [job_row(line) for line in chunk_lines("j", decode_chunk(1, encode_chunk(result)))]
         assert [line.row for line in lines] == [answer.row for answer in result.rows]
         for line, answer in zip(lines, result.rows, strict=True):
             assert line.request_id == f"j-{answer.row}"
@@ -69,3 +77,7 @@ def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
             assert line.flags == "; ".join(answer.flags)
             assert line.months_beyond_data == answer.months_beyond_data
             assert (line.error_code, line.error) == (None, None)
+
+
+def test_lines_are_laid_out_as_the_result_columns() -> None:
+    assert LINE_COLUMNS == JOB_ROW_COLUMNS
