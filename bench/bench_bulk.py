@@ -10,7 +10,8 @@ row count, in the same run, on the same CSV file and the same model:
   same worker;
 
 peak RSS of the worker, the CLI and the API, and the Redis bytes of a job per row.
-Run: ``.venv/bin/python bench/bench_bulk.py [--rows 100000,1000000]``; writes ``bench/results/bulk.json``.
+Run: ``.venv/bin/python bench/bench_bulk.py [--rows 100000,1000000] [--workers N]``; writes
+``bench/results/bulk.json`` (``bulk_workers_N.json`` with more than one worker).
 Targets: CLI end to end >= 0.8x the baseline's rows/s; <= 300 B of Redis per row; every process's peak
 RSS at the largest size within 20 % of the smallest.
 """
@@ -290,9 +291,10 @@ def main() -> None:
         path_total = sum(v for n, v in cpu.items() if n != "baseline")
         print(f"{r['rows']:>10,}" + "".join(f"{cpu[n]:>10.1f}" for n in names) + f"{path_total:>10.1f}")
     print("RSS growth, smallest to largest: " + ", ".join(f"{p} {g:+.0%}" for p, g in growth.items()))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n")
-    print(f"\nwrote {RESULTS.relative_to(REPO)}")
+    target = RESULTS if args.workers == 1 else RESULTS.with_name(f"bulk_workers_{args.workers}.json")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2) + "\n")
+    print(f"\nwrote {target.relative_to(REPO)}")
 
 
 if __name__ == "__main__":

@@ -56,6 +56,8 @@ def _bounds(info: FieldInfo) -> tuple[float, float] | None:
 
 
 NONE = type(None)
+EXACT_INT = 2**53
+"""The largest int every float represents exactly (a larger one is left to pydantic)."""
 
 
 @dataclass(frozen=True)
@@ -85,15 +87,15 @@ class FieldRule:
         )
         low, high = bounds or (-math.inf, math.inf)
         levels = frozenset(get_args(inner)) if kind == "levels" else frozenset()
-        default = None if info.is_required() else info.default
+        default = None if info.is_required() else info.get_default(call_default_factory=True)
         return cls(name, kind, low, high, levels, default, info.is_required())
 
     def _plain(self, v: Any) -> bool:
         kind = self.kind
         if kind == "int":  # pydantic takes an integral float (1960.0: a CSV column with gaps) as the int
             return (type(v) is int or (type(v) is float and v.is_integer())) and self.low <= v <= self.high
-        if kind == "float":
-            return (type(v) is float or type(v) is int) and self.low <= v <= self.high  # NaN fails both
+        if kind == "float":  # NaN fails both comparisons; an int beyond 2**53 is not one float
+            return (type(v) is float or (type(v) is int and abs(v) <= EXACT_INT)) and self.low <= v <= self.high
         if kind == "bool":
             return type(v) is bool
         return kind == "levels" and type(v) is str and v in self.levels
@@ -107,14 +109,14 @@ class FieldRule:
             return kinds <= {str} and set(given) - {None} <= self.levels
         if self.kind == "bool":
             return kinds <= {bool}
-        if self.kind in ("int", "float") and kinds <= {int, float}:
-            numbers = [v for v in given if v is not None] if NONE in types else given
-            if float in kinds and self.kind == "int" and not all(v.is_integer() for v in numbers if type(v) is float):
-                return False
-            if float in kinds:  # NaN fails both comparisons
-                return all(self.low <= v <= self.high for v in numbers)
-            return not numbers or (self.low <= min(numbers) and max(numbers) <= self.high)
-        return False
+        if self.kind not in ("int", "float") or not kinds <= {int, float}:
+            return False
+        numbers = [v for v in given if v is not None] if NONE in types else given
+        if self.kind == "float":
+            return all(map(self._plain, numbers))
+        if float in kinds and not all(v.is_integer() for v in numbers if type(v) is float):
+            return False  # NaN and infinities are not integers either
+        return not numbers or (self.low <= min(numbers) and max(numbers) <= self.high)
 
     def take(self, given: Sequence[Any], odd: list[bool]) -> list[Any]:
         """The column as the model gets it (defaults in the gaps, plain numbers as the field's type);
@@ -133,7 +135,7 @@ class FieldRule:
         if self.kind == "int":
             return [default if v is None else int(v) if type(v) is float and v.is_integer() else v for v in given]
         if self.kind == "float":
-            return [default if v is None else float(v) if type(v) is int else v for v in given]
+            return [default if v is None else float(v) if type(v) is int and abs(v) <= EXACT_INT else v for v in given]
         return [default if v is None else v for v in given]
 
 

@@ -28,6 +28,8 @@ ODD_CELLS: list[tuple[str, Any]] = [
     ("central_air", 2),
     ("latitude", float("inf")),
     ("latitude", 91),
+    ("latitude", 10**400),  # no float holds it
+    ("lot_area", 10**30),
     ("longitude", None),  # latitude without longitude
     ("overall_qual", "Good"),
     ("colour", "red"),
