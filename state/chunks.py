@@ -22,6 +22,7 @@ import orjson
 from redis.asyncio import Redis
 
 from schemas.chunks import ROW_OUTCOMES, ChunkResult, RowOutcome
+from schemas.jobs import JOB_ROW_COLUMNS
 from schemas.messages import ErrorInfo
 from state.clock import epoch_ms
 from state.errors import guarded
@@ -100,22 +101,7 @@ def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
     return cells
 
 
-SUMMARY_COLUMNS = (
-    "status",
-    "price",
-    "lower_80",
-    "upper_80",
-    "lower_90",
-    "upper_90",
-    "fsd",
-    "confidence",
-    "confidence_band",
-    "in_domain",
-    "flags",
-    "months_beyond_data",
-    "error_code",
-    "error",
-)
+SUMMARY_COLUMNS = tuple(n for n in JOB_ROW_COLUMNS if n not in ("row", "request_id", "model_version", "model_variant"))
 """What ``summary_of`` reads from a stored row, in order."""
 _NO_ANSWER = (None,) * 11
 
