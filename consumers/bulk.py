@@ -21,7 +21,7 @@ from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, columns_frame
 from consumers.recalibration import Recalibrator, model_bounds
 from schemas import FEATURE_NAMES, utc_now
-from schemas.checks import check_columns
+from schemas.checks import check_columns, check_objects
 from schemas.chunks import (
     INVALID_FEATURES,
     ROW_OUTCOMES,
@@ -61,7 +61,10 @@ class _Checked:
 
 
 def _check(chunk: RowChunk) -> _Checked:
-    checks = check_columns(chunk.by_column(), chunk.first_row)
+    first = chunk.first_row
+    checks = (
+        check_columns(chunk.columns, first) if chunk.columns is not None else check_objects(chunk.rows or [], first)
+    )
     failed = {
         position: failed_row(chunk.first_row + position, INVALID_FEATURES, reason_of(errors))
         for position, errors in checks.errors.items()

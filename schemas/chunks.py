@@ -88,10 +88,6 @@ class RowChunk(BaseModel):
         """The number of rows."""
         return len(self.rows) if self.rows is not None else size_of(self.columns or {})
 
-    def by_column(self) -> Columns:
-        """The cells field by field, whichever the layout (``None``: the row lacks the field)."""
-        return self.columns if self.columns is not None else columns_of(self.rows or [])
-
 
 def columns_of(rows: Sequence[Mapping[str, Any]]) -> Columns:
     """Rows' cells as ``RowChunk.columns``: every name any row has, null where a row lacks it."""

@@ -8,6 +8,7 @@ from aiokafka import ConsumerRecord
 
 from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
 from consumers.worker import dead_letter_headers, rejected_result
+from schemas.chunks import columns_of
 from tests.records import consumer_record
 
 HOUSE = {"gr_liv_area": 1500, "year_built": 1990, "neighborhood": "Gilbert"}
@@ -68,7 +69,7 @@ def test_a_chunk_is_told_by_its_rows_or_its_columns() -> None:
     for layout in ({"rows": [HOUSE, {}]}, {"columns": columns}):
         parsed = parse_record(record(json.dumps(envelope | layout).encode(), b"job-1:c3"))
         assert isinstance(parsed, ChunkAccepted), layout
-        assert parsed.chunk.by_column() == columns
+        assert (parsed.chunk.columns or columns_of(parsed.chunk.rows or [])) == columns
     uneven = {"columns": {"gr_liv_area": [1, 2], "year_built": [3]}}
     broken = parse_record(record(json.dumps(envelope | uneven).encode()))
     assert isinstance(broken, Rejected)

@@ -70,6 +70,7 @@ def test_columns_get_the_answers_each_row_gets_from_pydantic(houses: list[dict[s
     checks = check_columns(columns_of(rows), first_row=1000)
     assert checks.valid == [p for p, _ in alone.valid]
     assert {p: reason_of(e) for p, e in checks.errors.items()} == {p: reason_of(e) for p, e in alone.errors.items()}
+    assert checks.errors == alone.errors  # each error names its own row (1000 + its position)
     assert 0 < len(checks.errors) < len(rows)
     for name in FEATURE_NAMES:
         expected = [house.__dict__[name] for _, house in alone.valid]

@@ -8,7 +8,7 @@ import pytest
 from pydantic import ValidationError
 
 from schemas import PropertyFeatures
-from schemas.checks import check_columns
+from schemas.checks import check_columns, check_objects
 from schemas.chunks import MAX_CHUNK_ROWS, RowChunk, check_rows, chunk_key, columns_of, reason_of, row_errors
 
 GOOD = {"gr_liv_area": "1500", "year_built": "1990", "neighborhood": "Gilbert"}
@@ -58,11 +58,19 @@ def test_columns_carry_the_same_rows_and_get_the_same_reasons() -> None:
     names = {"gr_liv_area", "year_built", "neighborhood", "colour", "bedrooms", "lot_area"}
     assert set(by_columns.columns or {}) == names
     assert by_columns.size == by_rows.size == len(rows)
-    assert by_columns.by_column() == by_rows.by_column() == columns_of(rows)  # null: a field the row lacks
-    rows_checks, columns_checks = check_rows(rows, 100), check_columns(by_columns.by_column(), 100)
-    assert columns_checks.errors == rows_checks.errors
+    assert by_columns.columns == columns_of(rows)  # null: a field the row lacks
+    rows_checks, columns_checks = check_objects(by_rows.rows or [], 100), check_columns(by_columns.columns or {}, 100)
+    assert columns_checks.errors == rows_checks.errors == check_rows(rows, 100).errors
     assert len(columns_checks.errors) == 4
-    assert columns_checks.valid == [p for p, _ in rows_checks.valid]
+    assert columns_checks.valid == rows_checks.valid
+    assert columns_checks.values == rows_checks.values
+
+
+def test_a_null_in_a_row_object_is_refused_as_in_a_single_request() -> None:
+    """In ``rows`` a null is a value (lot_area takes none), in ``columns`` a cell the row lacks."""
+    row = dict(GOOD, lot_area=None)
+    assert reason_of(check_objects([row], 7).errors[0]) == "lot_area: Input should be a valid integer"
+    assert check_columns(columns_of([row]), 7).valid == [0]
 
 
 @pytest.mark.parametrize(
