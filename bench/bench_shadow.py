@@ -5,11 +5,24 @@ Starts its own Kafka + Redis, trains a quick model into a temporary MLflow (the 
 registers the same artifact again as the challenger, and runs one worker, the shadow scorer
 (``python -m consumers --shadow``: its own process and consumer group, ``SCHED_IDLE`` and nice 19
 on every thread) and the API (as ``bench_rest``). The maximum is measured once without a
-challenger; then open loops at half of it alternate without and with the challenger (its alias
-removed and set again: the worker and the shadow scorer unload and load it at their next poll, no
-restart), ``--rounds`` of each. The order alternates too (alone first in odd rounds, shadow first in
-even ones), so neither a drift of the busy machine nor whatever a phase leaves to the next weighs on
-one side only. Target: p50 and p99 grow by at most 10 %.
+challenger; then open loops at half of it alternate between the two sides, ``--rounds`` pairs.
+The order alternates too (alone first in odd rounds, shadow first in even ones), so neither a
+drift of the busy machine nor whatever a phase leaves to the next weighs on one side only.
+Target: p50 and p99 grow by at most 10 %.
+
+How the sides alternate (``--toggle``):
+
+- ``pause`` (the default): the challenger is served throughout; "alone" stops the shadow scorer
+  (SIGSTOP), "shadow" lets it go on (SIGCONT) and waits until its group has committed every request
+  on the topic before the phase starts, so the phase measures the shadow's steady work, not a
+  catch-up. The switch is instant, so the two phases of a pair are seconds apart and the machine's
+  drift (its latency at the same load varied almost threefold between rounds a minute apart) weighs
+  on a pair far less. Both phases include the worker's own shadow-mode work (one model time per
+  batch, recorded in the background), which the ``alias`` design measured as nothing.
+- ``alias``: the challenger's alias is removed and set again (the worker and the shadow scorer
+  unload and load it at their next poll, no restart), so "alone" has no challenger at all; each
+  switch waits for two model loads, and phases are a minute apart. Writes
+  ``bench/results/shadow_alias.json``.
 
 Each phase also reports the CPU milliseconds per request of every process (API, worker, shadow
 scorer, Kafka, Redis and the load generator): where the shadow's cost lands.
@@ -38,6 +51,7 @@ import math
 import os
 import platform
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -52,11 +66,16 @@ sys.path.insert(0, str(REPO))
 import httpx  # noqa: E402
 
 import bench.bench_rest as rest  # noqa: E402
+from consumers.shadow import shadow_group  # noqa: E402
 from infra import stack  # noqa: E402
+from infra.drain import drained  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "shadow.json"
-ROUNDS = 6
+ROUNDS = {"pause": 16, "alias": 6}
+PHASE_SECONDS = {"pause": 20.0, "alias": rest.OPEN_SECONDS}
+"""Measured seconds of each phase (after ``rest.WARMUP_SECONDS``): pairs seconds apart need less each."""
+CATCH_UP_SECONDS = 120.0
 TARGET_GROWTH = 0.10
 PHASE_ORDERS = (("alone", "shadow"), ("shadow", "alone"))
 INTERVAL_LEVEL = 0.90
@@ -108,9 +127,14 @@ def paired_growth(alone: list[float], shadow: list[float]) -> dict[str, float]:
     }
 
 
-def half_load(base_url: str, rate: float) -> dict[str, float]:
+def half_load(base_url: str, rate: float, seconds: float) -> dict[str, float]:
     with rest.collector_paused():
-        return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, rest.OPEN_SECONDS))
+        return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, seconds))
+
+
+def results_path(toggle: str, share: float) -> Path:
+    name = "shadow" if toggle == "pause" else f"shadow_{toggle}"
+    return RESULTS.with_name(f"{name}.json" if share == 1.0 else f"{name}_share_{round(share * 100)}.json")
 
 
 def main() -> None:
@@ -118,14 +142,21 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="4 s phases and two rounds, for iterating (no results file)"
     )
-    parser.add_argument("--rounds", type=int, default=ROUNDS, help="paired rounds (alone, then shadow)")
+    parser.add_argument(
+        "--toggle",
+        choices=sorted(ROUNDS),
+        default="pause",
+        help="pause: stop and resume the shadow scorer, the challenger served throughout; alias: remove and set it",
+    )
+    parser.add_argument("--rounds", type=int, default=None, help="paired rounds (default: 16 paused, 6 by alias)")
     parser.add_argument(
         "--share", type=float, default=1.0, help="VALUESTREAM_SHADOW_SHARE: the share of requests the shadow scores"
     )
     args = parser.parse_args()
-    rounds = args.rounds
+    rounds = ROUNDS[args.toggle] if args.rounds is None else args.rounds
+    seconds = PHASE_SECONDS[args.toggle]
     if args.quick:
-        rest.MAX_SECONDS = rest.OPEN_SECONDS = 4.0
+        rest.MAX_SECONDS = seconds = 4.0
         rest.WARMUP_SECONDS = 1.0
         rounds = 2
 
@@ -146,7 +177,9 @@ def main() -> None:
             redis_service,
             workdir,
             api_port,
-            model_poll_seconds=1.0,
+            # The alias design switches by moving an alias, so both processes poll the registry every
+            # second; the paused one moves nothing after the start and polls at the default.
+            **({"model_poll_seconds": 1.0} if args.toggle == "alias" else {}),
             rollout_mode="shadow",
             shadow_share=args.share,
         )
@@ -190,6 +223,21 @@ def main() -> None:
             version = challenger if on else None
             wait_for(lambda: challenger_served(metrics_url, version) and challenger_served(shadow_url, version))
 
+        def pause_shadow(paused: bool) -> None:
+            """Stop the shadow scorer, or let it go on and wait until it has scored every request sent."""
+            processes[1].send_signal(signal.SIGSTOP if paused else signal.SIGCONT)
+            if not paused:
+                drained(settings, shadow_group(settings), timeout=CATCH_UP_SECONDS)
+
+        if args.toggle == "pause":
+            serve_challenger(True)
+
+        def switch(phase: str) -> None:
+            if args.toggle == "pause":
+                pause_shadow(phase == "alone")
+            else:
+                serve_challenger(phase == "shadow")
+
         def shadow_scored() -> float:
             return metric_sum(shadow_url, "valuestream_shadow_records_total", 'outcome="scored"')
 
@@ -203,9 +251,10 @@ def main() -> None:
         }
         for round_ in range(rounds):
             for phase in PHASE_ORDERS[round_ % 2]:
-                serve_challenger(phase == "shadow")
-                scored_before, cpu_before = shadow_scored(), rest.cpu_seconds(pids)
-                result = half_load(base_api, rate)
+                switch(phase)
+                stopped = args.toggle == "pause" and phase == "alone"  # its metrics server is stopped too
+                scored_before, cpu_before = 0.0 if stopped else shadow_scored(), rest.cpu_seconds(pids)
+                result = half_load(base_api, rate, seconds)
                 cpu_after = rest.cpu_seconds(pids)
                 result |= {
                     f"cpu_ms_per_request_{name.replace(' ', '_')}": (cpu_after[name] - cpu_before[name])
@@ -213,14 +262,17 @@ def main() -> None:
                     / max(1, result["ok"])
                     for name in pids
                 }
-                result["shadow_scored"] = shadow_scored() - scored_before
-                result["shadow_lag_at_end"] = metric_sum(shadow_url, "valuestream_shadow_consumer_lag")
+                result["shadow_scored"] = 0.0 if stopped else shadow_scored() - scored_before
+                if not stopped:
+                    result["shadow_lag_at_end"] = metric_sum(shadow_url, "valuestream_shadow_consumer_lag")
                 phases[phase].append(result)
                 print(
                     f"  round {round_ + 1} {phase:6}: p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms; "
-                    f"shadow scored {result['shadow_scored']:.0f}, lag {result['shadow_lag_at_end']:.0f}"
+                    f"shadow scored {result['shadow_scored']:.0f}, lag {result.get('shadow_lag_at_end', 'stopped')}"
                 )
     finally:
+        if len(processes) > 1:
+            processes[1].send_signal(signal.SIGCONT)  # a stopped process would not act on its SIGTERM
         for process in processes:
             stack.stop_process_group(process.pid, timeout=20.0, alive=lambda p=process: p.poll() is None)  # type: ignore[misc]
         for service in reversed(services):
@@ -258,6 +310,8 @@ def main() -> None:
     if args.quick:
         return
     report = {
+        "toggle": args.toggle,
+        "phase_seconds": seconds,
         "shadow_share": args.share,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
         "max_rps_alone": top["rps"],
@@ -267,7 +321,7 @@ def main() -> None:
         "growth": growth,
         "targets": targets,
     }
-    results = RESULTS if args.share == 1.0 else RESULTS.with_name(f"shadow_share_{round(args.share * 100)}.json")
+    results = results_path(args.toggle, args.share)
     results.parent.mkdir(parents=True, exist_ok=True)
     results.write_text(json.dumps(report, indent=2))
     print(f"wrote {results}")

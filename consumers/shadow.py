@@ -63,7 +63,7 @@ from consumers.worker import is_terminal
 from infra.kafka import create_broker
 from infra.priority import policy_name
 from infra.settings import Settings
-from schemas import PredictionRequest, PredictionResult
+from schemas import AnswerHead, PredictionRequest
 from state import State
 from state.predictions import Predictions
 from state.rollout import Rollout, Shadowed
@@ -143,15 +143,15 @@ class ShadowScorer:
     def drawn(self, request_id: str) -> bool:
         return in_share(request_id, "shadow", self.settings.shadow_share)
 
-    async def answers(self, request_ids: Sequence[str]) -> dict[str, PredictionResult]:
+    async def answers(self, request_ids: Sequence[str]) -> dict[str, AnswerHead]:
         """The final answers stored for ``request_ids``; those still missing are read again until
         ``answer_wait_seconds`` have passed."""
-        found: dict[str, PredictionResult] = {}
+        found: dict[str, AnswerHead] = {}
         missing = list(request_ids)
         deadline = time.monotonic() + self.answer_wait_seconds
         pause = FIRST_PAUSE_SECONDS
         while True:
-            states = await self.predictions.get_many(missing)
+            states = await self.predictions.heads(missing)
             for request_id, state in zip(missing, states, strict=True):
                 if state is not None and is_terminal(state):
                     found[request_id] = state

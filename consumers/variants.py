@@ -32,7 +32,7 @@ from consumers.model import LoadedModel, ModelHolder, features_frame
 from consumers.recalibration import Recalibrator, served_intervals
 from consumers.scoring import score
 from infra.settings import Settings
-from schemas import ModelRef, PredictionRequest, PredictionResult, utc_now
+from schemas import AnswerHead, ModelRef, PredictionRequest, PredictionResult, utc_now
 from schemas.calibration import Segment
 from schemas.rollout import ShadowAnswer
 from schemas.valuation import REFUSED_CODE
@@ -153,7 +153,7 @@ class VariantRouter:
         return Routed(final, frame, latencies)
 
     def shadow(
-        self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult], *, timed: bool = True
+        self, requests: Sequence[PredictionRequest], answers: Sequence[AnswerHead], *, timed: bool = True
     ) -> ShadowRun:
         """Each request scored by the variant that did not answer it (``answers``: the stored answers, in
         order): the challenger where the champion answered, the champion where the challenger did (canary).
@@ -192,7 +192,7 @@ class VariantRouter:
         versions: tuple[str, str],
         requests: Sequence[PredictionRequest],
         frame: pd.DataFrame,
-        answers: Sequence[PredictionResult],
+        answers: Sequence[AnswerHead],
         timed: bool,
     ) -> ShadowBatch:
         started = time.perf_counter()

@@ -32,7 +32,7 @@ from consumers.rollout import RolloutRecorder
 from consumers.variants import Routed, VariantRouter
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
-from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas import AnswerHead, ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
 from schemas.chunks import ChunkResult, RowChunk, chunk_key
 from schemas.topics import (
     ERROR_CODE_HEADER,
@@ -80,7 +80,7 @@ def _lap(stage: str, started: float) -> float:
     return now
 
 
-def is_terminal(record: PredictionResult | None) -> bool:
+def is_terminal(record: PredictionResult | AnswerHead | None) -> bool:
     return record is not None and record.status != "queued"
 
 

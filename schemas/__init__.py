@@ -2,6 +2,7 @@
 
 from schemas.features import FEATURE_NAMES, NEIGHBORHOODS, PropertyFeatures
 from schemas.messages import (
+    AnswerHead,
     ErrorInfo,
     ModelRef,
     PredictionRequest,
@@ -28,6 +29,7 @@ __all__ = [
     "INTERVAL_LEVELS",
     "NEIGHBORHOODS",
     "VALUATION_COLUMNS",
+    "AnswerHead",
     "Applicability",
     "Comparable",
     "Contribution",

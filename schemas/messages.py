@@ -90,6 +90,15 @@ class Subject(BaseModel):
         )
 
 
+class AnswerHead(BaseModel):
+    """Who answered a request, and at what price: a stored ``PredictionResult`` read without the rest
+    (the shadow scorer compares with these; the explanations would cost most of the read)."""
+
+    status: PredictionState
+    price: float | None = None
+    model: ModelRef | None = None
+
+
 class PredictionResult(BaseModel):
     """A request's state: the Redis record, the API answer and (done/failed) ``predictions.results``."""
 

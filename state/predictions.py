@@ -15,7 +15,7 @@ from typing import Any, cast
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from schemas.messages import PredictionRequest, PredictionResult, Timings
+from schemas.messages import AnswerHead, PredictionRequest, PredictionResult, Timings
 from state.clock import epoch_ms, now_ms
 from state.errors import guarded
 from state.feed import Feed
@@ -193,10 +193,19 @@ class Predictions:
 
     @guarded
     async def get_many(self, request_ids: Sequence[str]) -> list[PredictionResult | None]:
+        raws = await self._raw(request_ids)
+        return [None if raw is None else PredictionResult.model_validate_json(raw) for raw in raws]
+
+    @guarded
+    async def heads(self, request_ids: Sequence[str]) -> list[AnswerHead | None]:
+        """Each request's status, price and model, without reading the rest of its record into objects."""
+        raws = await self._raw(request_ids)
+        return [None if raw is None else AnswerHead.model_validate_json(raw) for raw in raws]
+
+    async def _raw(self, request_ids: Sequence[str]) -> list[bytes | str | None]:
         if not request_ids:
             return []
-        raws = await self.client.mget([self.keys.prediction(rid) for rid in request_ids])
-        return [None if raw is None else PredictionResult.model_validate_json(raw) for raw in raws]
+        return await self.client.mget([self.keys.prediction(rid) for rid in request_ids])
 
     @guarded
     async def owner(self, request_id: str, result: PredictionResult | None) -> str | None:

@@ -20,7 +20,7 @@ from consumers.variants import VariantRouter
 from infra.recalibration import missed_by, term
 from infra.settings import Settings, get_settings, to_env
 from registry.rollout import version_of
-from schemas import INTERVAL_LEVELS
+from schemas import INTERVAL_LEVELS, AnswerHead, PredictionResult
 from schemas.calibration import GROUPINGS
 from schemas.rollout import ShadowAnswer
 from tests.conftest import StartShadow, StartWorker
@@ -28,6 +28,11 @@ from tests.consumers.conftest import requests_for, wait_until
 from tests.rollout.conftest import FACTOR, Sources, lineup_for
 
 pytestmark = pytest.mark.integration
+
+
+def heads(results: list[PredictionResult]) -> list[AnswerHead]:
+    """The stored answers as the shadow scorer reads them."""
+    return [AnswerHead.model_validate(r.model_dump()) for r in results]
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, settings: Settings, *args: str) -> tuple[int, str]:
@@ -154,7 +159,7 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     plain = VariantRouter(settings, holder, challenger_holder(settings))
     assert plain.challenger is not None
     assert plain.challenger.refresh()
-    raw = plain.shadow(requests_for(20, "recalibrated"), later, timed=False).batches[0].answers
+    raw = plain.shadow(requests_for(20, "recalibrated"), heads(later), timed=False).batches[0].answers
     factors = []
     for served, as_trained in zip(recalibrated, raw, strict=True):
         assert served.segment is not None
@@ -189,7 +194,7 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     requests = requests_for(200, "shadow")
     by_id = {a.request_id: a for a in answers}
     stored = [by_id[r.request_id] for r in requests]
-    full, summary = (router.shadow(requests, stored, timed=timed).batches for timed in (True, False))
+    full, summary = (router.shadow(requests, heads(stored), timed=timed).batches for timed in (True, False))
     assert len(full) == len(summary) == 1
     assert full[0].latency_ms is not None
     assert full[0].latency_ms > 0

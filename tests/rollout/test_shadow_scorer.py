@@ -14,7 +14,7 @@ from prometheus_client import REGISTRY
 from consumers.shadow import TIMED_EVERY, ShadowScorer
 from consumers.variants import ShadowBatch, ShadowRun, VariantRouter, in_share
 from infra.settings import Settings
-from schemas import ModelRef, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas import AnswerHead, ModelRef, PredictionRequest, utc_now
 from schemas.chunks import RowChunk
 from schemas.rollout import ShadowAnswer
 from state.predictions import Predictions
@@ -34,14 +34,8 @@ def request(request_id: str, keyed: bool = False) -> ConsumerRecord:
     return record(0, body.model_dump_json().encode(), request_id.encode() if keyed else None)
 
 
-def answer(request_id: str, price: float) -> PredictionResult:
-    return PredictionResult(
-        request_id=request_id,
-        status="done",
-        price=price,
-        model=ModelRef(name="m", version="1"),
-        timings=Timings(submitted_at=utc_now(), scored_at=utc_now()),
-    )
+def answer(price: float) -> AnswerHead:
+    return AnswerHead(status="done", price=price, model=ModelRef(name="m", version="1"))
 
 
 class Router:
@@ -54,7 +48,7 @@ class Router:
         self.timed: list[bool] = []
 
     def shadow(
-        self, requests: Sequence[PredictionRequest], answers: Sequence[PredictionResult], *, timed: bool = True
+        self, requests: Sequence[PredictionRequest], answers: Sequence[AnswerHead], *, timed: bool = True
     ) -> ShadowRun:
         self.scored += [r.request_id for r in requests]
         self.timed.append(timed)
@@ -70,14 +64,14 @@ class Router:
 class Store:
     """Answers that reach "Redis" only after ``late_reads`` reads; what the scorer stores."""
 
-    def __init__(self, answers: dict[str, PredictionResult], late_reads: int) -> None:
+    def __init__(self, answers: dict[str, AnswerHead], late_reads: int) -> None:
         self.answers = answers
         self.late_reads = late_reads
         self.reads = 0
         self.saved: list[Shadowed] = []
         self.figures: list[tuple[dict[str, float], Any]] = []
 
-    async def get_many(self, request_ids: Sequence[str]) -> list[PredictionResult | None]:
+    async def heads(self, request_ids: Sequence[str]) -> list[AnswerHead | None]:
         self.reads += 1
         return [self.answers.get(rid) if self.reads > self.late_reads else None for rid in request_ids]
 
@@ -100,7 +94,7 @@ def scorer(store: Store, router: Router, wait: float, **settings: Any) -> Shadow
 
 
 def test_a_late_answer_is_waited_for_and_bulk_chunks_and_bad_records_are_skipped() -> None:
-    store, router = Store({"r1": answer("r1", 100_000)}, late_reads=2), Router()
+    store, router = Store({"r1": answer(100_000)}, late_reads=2), Router()
     chunk = RowChunk(job_id="job1", chunk=0, first_row=0, rows=[HOUSE]).model_dump_json().encode()
     asyncio.run(scorer(store, router, 5.0).handle((request("r1"), record(1, chunk), record(2, b"not json"))))
     assert router.scored == ["r1"]
@@ -111,14 +105,14 @@ def test_a_late_answer_is_waited_for_and_bulk_chunks_and_bad_records_are_skipped
 
 
 def test_a_request_never_answered_is_skipped_after_the_wait() -> None:
-    store, router = Store({"r2": answer("r2", 100_000)}, late_reads=0), Router()
+    store, router = Store({"r2": answer(100_000)}, late_reads=0), Router()
     asyncio.run(scorer(store, router, 0.2).handle((request("r1"), request("r2"))))
     assert router.scored == ["r2"]
     assert store.reads >= 2  # r1 was read again before it was given up
 
 
 def test_in_canary_mode_only_the_differences_are_kept() -> None:
-    store, router = Store({"r1": answer("r1", 100_000)}, late_reads=0), Router()
+    store, router = Store({"r1": answer(100_000)}, late_reads=0), Router()
     asyncio.run(scorer(store, router, 1.0, rollout_mode="canary").handle((request("r1"),)))
     assert router.scored == ["r1"]
     assert store.saved == []
@@ -133,7 +127,7 @@ def test_a_share_is_drawn_on_the_key_before_parsing_and_on_the_request_id_withou
     ids = [f"r{i}" for i in range(40)]
     drawn = {rid for rid in ids if in_share(rid, "shadow", 0.5)}
     assert 0 < len(drawn) < len(ids)
-    store, router = Store({rid: answer(rid, 100_000) for rid in ids}, late_reads=0), Router()
+    store, router = Store({rid: answer(100_000) for rid in ids}, late_reads=0), Router()
     skipped = next(rid for rid in ids if rid not in drawn)
     records = (
         *(request(rid, keyed=i % 2 == 0) for i, rid in enumerate(ids)),
@@ -148,7 +142,7 @@ def test_a_share_is_drawn_on_the_key_before_parsing_and_on_the_request_id_withou
 
 def test_one_batch_in_ten_is_scored_at_full_detail_and_only_those_give_latency_figures() -> None:
     ids = [f"r{i}" for i in range(2 * TIMED_EVERY + 1)]
-    store, router = Store({rid: answer(rid, 100_000) for rid in ids}, late_reads=0), Router()
+    store, router = Store({rid: answer(100_000) for rid in ids}, late_reads=0), Router()
     shadow = scorer(store, router, 1.0)
     for rid in ids:
         asyncio.run(shadow.handle((request(rid),)))

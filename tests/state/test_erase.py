@@ -16,10 +16,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from infra.drain import drained
 from infra.settings import Settings
 from tests.api.conftest import HOUSE
 from tests.conftest import WorkerProcess
-from tests.state.drain import drained
 from tests.state.keyspace import everything
 
 pytestmark = pytest.mark.integration
