@@ -8,9 +8,10 @@ lags, never the answers: its backlog is ``valuestream_shadow_consumer_lag``.
 
 For each single request in ``VALUESTREAM_SHADOW_SHARE`` (the draw of ``consumers.variants``, made on
 the record's key, which the contract makes the request id, so a record not drawn is not even parsed;
-on the request id for a record without a key) it reads the stored answer from Redis, scores the
-request with the other variant (``VariantRouter.shadow``) and records the challenger's % price
-difference from the champion's:
+on the request id for a record without a key) it reads who answered and at what price
+(``Predictions.heads``: the stored answer without its explanations, a quarter of the cost of reading it
+whole), scores the request with the other variant (``VariantRouter.shadow``) and records the
+challenger's % price difference from the champion's:
 
 - shadow mode: the champion answered, the challenger scores; its answer (intervals recalibrated by
   the challenger's own state, read every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` as the workers

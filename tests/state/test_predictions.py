@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from infra.settings import Settings
-from schemas import ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
+from schemas import AnswerHead, ErrorInfo, ModelRef, PredictionRequest, PredictionResult, Timings, utc_now
 from state import ANONYMOUS, State
 
 pytestmark = pytest.mark.integration
@@ -88,5 +88,26 @@ def test_queued_never_overwrites_a_result(base_settings: Settings) -> None:
         assert record is not None
         assert record.status == "done"
         assert await store.client.ttl(store.keys.prediction("fast")) > 0
+
+    run_with_store(base_settings, body)
+
+
+def test_heads_read_who_answered_and_the_price_of_each_stored_record(base_settings: Settings) -> None:
+    async def body(store: State) -> None:
+        answered = done("h1", None, None, price=187_500.0).model_copy(
+            update={"model": ModelRef(name="m", version="4", variant="challenger")}
+        )
+        await store.predictions.save_results([answered])
+        await store.predictions.mark_queued([PredictionRequest(request_id="h2", features=HOUSE)])  # type: ignore[arg-type]
+        heads = await store.predictions.heads(["h1", "h2", "never-sent"])
+        assert heads == [
+            AnswerHead(status="done", price=187_500.0, model=ModelRef(name="m", version="4", variant="challenger")),
+            AnswerHead(status="queued"),
+            None,
+        ]
+        full = await store.predictions.get_many(["h1", "h2", "never-sent"])
+        assert [None if r is None else (r.status, r.price, r.model) for r in full] == [
+            None if h is None else (h.status, h.price, h.model) for h in heads
+        ]
 
     run_with_store(base_settings, body)
