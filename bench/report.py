@@ -18,6 +18,11 @@ TITLES = {
     "stream": "Streaming through Kafka vs in-process floor",
     "rest": "REST submit-and-poll vs synchronous baseline",
     "shadow": "The shadow challenger's cost on the champion's latency at half load",
+    "shadow_alias": "The shadow's cost, by alias (the challenger removed for the alone phases)",
+    "shadow_alias_share_25": "The shadow's cost, by alias, a quarter of the requests shadowed",
+    "bulk": "Bulk files through Kafka vs the pyfunc called in process on the file",
+    "bulk_workers_2": "Bulk files with two workers",
+    "delivery": "Exactly-once against at-least-once delivery on three brokers",
     "dashboard": "Dashboard render times (10,000 results in Redis)",
     "startup": "make run on a fresh state: first valuation, full model, idle memory",
 }
