@@ -5,11 +5,14 @@ space plus a bias column (last), summing to the prediction:
 
 * ``LinearModel`` (ridge) and ``HuberLinearModel``: coefficient x (value - training mean),
   bias = mean prediction (exact).
-* ``XGBoostModel``: ``Booster.predict(pred_contribs=True, approx_contribs=True)``: per-tree
-  path attributions (Saabas), the fast approximation of TreeSHAP. Exact TreeSHAP costs
-  ~0.25 ms per row for this forest (600 trees), which would cap a batch at ~4,000 rows/s; the
-  approximation is ~11x cheaper, agrees closely (r = 0.98 with exact SHAP values here) and
-  still sums exactly to the prediction.
+* ``XGBoostModel``: per-tree path attributions (Saabas), the fast approximation of TreeSHAP
+  that ``Booster.predict(pred_contribs=True, approx_contribs=True)`` computes. Exact TreeSHAP
+  costs ~1 ms of CPU per row for this forest (600 trees), which would cap a batch at ~2,000
+  rows/s on two cores; the approximation agrees closely (r = 0.98 with exact SHAP values here)
+  and still sums to the prediction. A path attribution depends only on the leaf a row reaches,
+  so ``PathAttributions`` tabulates it once per leaf when the model is fitted or loaded; a batch
+  is then the leaves XGBoost finds (``pred_leaf``) times that sparse table. Same figures as
+  XGBoost's own (to float32 rounding); on a 10,000-row batch 0.42 s of CPU instead of 0.74 s.
 * ``MLPModel``: midpoint gradient x input from the training mean (integrated gradients with
   one step): each column's effect is the network's gradient at the point halfway between the
   training mean and the house, times the house's distance from the mean in that column; bias =
@@ -23,10 +26,12 @@ space plus a bias column (last), summing to the prediction:
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 from typing import Any, Self
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
@@ -95,6 +100,77 @@ class HuberLinearModel(LinearModel):
 SERVING_THREADS = min(4, os.cpu_count() or 1)
 
 
+class PathAttributions:
+    """Each leaf's path attribution (Saabas): every split on the way from the root adds the change
+    in the node's mean value (the hessian-weighted mean of its leaves, as XGBoost's own
+    ``approx_contribs``) to the feature it splits on. Rows are the forest's nodes tree after tree
+    (only leaves have entries), columns the features; ``bias`` is the base score plus every
+    root's mean value."""
+
+    def __init__(self, booster: Any) -> None:
+        model = json.loads(bytes(booster.save_raw("json")))["learner"]
+        trees = model["gradient_booster"]["model"]["trees"]
+        n_features = int(model["learner_model_param"]["num_feature"])
+        sizes = [len(tree["left_children"]) for tree in trees]
+        self.offsets = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
+        rows: list[int] = []
+        columns: list[int] = []
+        values: list[float] = []
+        bias = float(model["learner_model_param"]["base_score"].strip("[]"))
+        for offset, tree in zip(self.offsets.tolist(), trees, strict=True):
+            means = _node_means(tree)
+            bias += means[0]
+            for leaf, path in _leaf_paths(tree).items():
+                for parent, child in path:
+                    rows.append(offset + leaf)
+                    columns.append(tree["split_indices"][parent])
+                    values.append(means[child] - means[parent])
+        self.table = sparse.csr_matrix((values, (rows, columns)), shape=(sum(sizes), n_features))
+        self.bias = bias
+
+    def effects(self, leaves: np.ndarray) -> np.ndarray:
+        """Rows x features attributions of rows that reach ``leaves`` (rows x trees node ids)."""
+        n_rows, n_trees = leaves.shape
+        reached = leaves.astype(np.int64) + self.offsets
+        hits = sparse.csr_matrix(
+            (np.ones(reached.size), reached.ravel(), np.arange(0, reached.size + 1, n_trees)),
+            shape=(n_rows, self.table.shape[0]),
+        )
+        result: np.ndarray = (hits @ self.table).toarray()
+        return result
+
+
+def _node_means(tree: dict[str, Any]) -> list[float]:
+    """Each node's hessian-weighted mean leaf value; a leaf's own value is in ``split_conditions``."""
+    left, right, hessian = tree["left_children"], tree["right_children"], tree["sum_hessian"]
+    means = [0.0] * len(left)
+
+    def mean(node: int) -> float:
+        if left[node] == -1:
+            means[node] = float(tree["split_conditions"][node])
+        else:
+            low, high = left[node], right[node]
+            means[node] = (mean(low) * hessian[low] + mean(high) * hessian[high]) / hessian[node]
+        return means[node]
+
+    mean(0)
+    return means
+
+
+def _leaf_paths(tree: dict[str, Any]) -> dict[int, list[tuple[int, int]]]:
+    """Each leaf's (parent, child) steps from the root."""
+    left, right = tree["left_children"], tree["right_children"]
+    paths: dict[int, list[tuple[int, int]]] = {}
+    stack: list[tuple[int, list[tuple[int, int]]]] = [(0, [])]
+    while stack:
+        node, path = stack.pop()
+        if left[node] == -1:
+            paths[node] = path
+        else:
+            stack.extend((child, [*path, (node, child)]) for child in (left[node], right[node]))
+    return paths
+
+
 class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Gradient-boosted trees via the native ``xgboost.train`` API; predicts with ``inplace_predict``.
 
@@ -141,6 +217,7 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             "tree_method": "hist",
         }
         self.booster_ = xgb.train(params, xgb.DMatrix(Z, label=y), num_boost_round=self.n_estimators)
+        self.paths_ = PathAttributions(self.booster_)
         return self
 
     def _threads(self, rows: int) -> int:
@@ -158,12 +235,14 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def contributions(self, Z: np.ndarray) -> np.ndarray:
         import xgboost as xgb
 
-        matrix = xgb.DMatrix(Z, nthread=self._threads(len(Z)))
-        return np.asarray(self.booster_.predict(matrix, pred_contribs=True, approx_contribs=True), dtype=float)
+        leaves = self.booster_.predict(xgb.DMatrix(Z, nthread=self._threads(len(Z))), pred_leaf=True)
+        effects = self.paths_.effects(np.asarray(leaves).reshape(len(Z), -1))
+        return np.hstack([effects, np.full((len(Z), 1), self.paths_.bias)])
 
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state.pop("threads_", None)
+        state.pop("paths_", None)  # tabulated again from the booster on load
         if "booster_" in state:
             state["booster_"] = bytes(state["booster_"].save_raw("ubj"))
         return state
@@ -175,6 +254,7 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
             booster = xgb.Booster()
             booster.load_model(bytearray(state["booster_"]))
             state["booster_"] = booster
+            state["paths_"] = PathAttributions(booster)
         self.__dict__.update(state)
 
 

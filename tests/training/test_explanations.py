@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pickle
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -11,7 +13,7 @@ from dataset.sales import Dataset
 from schemas import FEATURE_NAMES
 from schemas.valuation import HIGH_CONFIDENCE_FSD, MEDIUM_CONFIDENCE_FSD, OTHER_FEATURES
 from training.candidates import candidates
-from training.models import MLPModel
+from training.models import MLPModel, XGBoostModel
 from training.recipe import build
 from training.serving import FSD_LEVEL, Valuer
 
@@ -74,6 +76,26 @@ def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Data
     assert adds_up(out).max() <= 0.005
     alone = valuer.predict_frame(houses)
     assert not np.allclose(out["base_price"], alone["base_price"])  # the network's bias is in the base
+
+
+def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset) -> None:
+    """Per-leaf tables (``PathAttributions``) give what ``approx_contribs`` gives, missing values included,
+    for one row and for many, before and after the model is pickled as the pyfunc stores it."""
+    import xgboost as xgb
+
+    built = build(dataset, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
+    Z = built.valuer(dataset).encoder.transform(dataset.features)
+    model = XGBoostModel(n_estimators=80, max_depth=5, colsample_bytree=0.5).fit(Z, np.log(dataset.price))
+    rows = Z[:500].copy()
+    rows[::3, np.random.default_rng(6).integers(0, Z.shape[1], size=20)] = np.nan  # default directions taken
+    own = model.booster_.predict(xgb.DMatrix(rows), pred_contribs=True, approx_contribs=True)
+    for candidate in (model, pickle.loads(pickle.dumps(model))):
+        tabulated = candidate.contributions(rows)
+        assert tabulated.shape == own.shape
+        assert np.abs(tabulated - own).max() < 1e-5
+        assert np.abs(candidate.contributions(rows[:1]) - own[:1]).max() < 1e-5
+        assert np.abs(tabulated.sum(axis=1) - candidate.predict(rows)).max() < 1e-4
+    assert np.count_nonzero(own[:, :-1]) > 0
 
 
 def test_fsd_covers_about_68_percent_of_held_out_sales_and_sets_the_confidence(dataset: Dataset) -> None:
