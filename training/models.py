@@ -236,7 +236,7 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
         import xgboost as xgb
 
         leaves = self.booster_.predict(xgb.DMatrix(Z, nthread=self._threads(len(Z))), pred_leaf=True)
-        effects = self.paths_.effects(np.asarray(leaves).reshape(len(Z), -1))
+        effects = self.paths_.effects(np.asarray(leaves).reshape(len(Z), len(self.paths_.offsets)))
         return np.hstack([effects, np.full((len(Z), 1), self.paths_.bias)])
 
     def __getstate__(self) -> dict[str, Any]:

@@ -80,7 +80,7 @@ def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Data
 
 def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset) -> None:
     """Per-leaf tables (``PathAttributions``) give what ``approx_contribs`` gives, missing values included,
-    for one row and for many, before and after the model is pickled as the pyfunc stores it."""
+    for many rows, one and none, before and after the model is pickled as the pyfunc stores it."""
     import xgboost as xgb
 
     built = build(dataset, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
@@ -94,6 +94,7 @@ def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset) -> None:
         assert tabulated.shape == own.shape
         assert np.abs(tabulated - own).max() < 1e-5
         assert np.abs(candidate.contributions(rows[:1]) - own[:1]).max() < 1e-5
+        assert candidate.contributions(rows[:0]).shape == (0, own.shape[1])
         assert np.abs(tabulated.sum(axis=1) - candidate.predict(rows)).max() < 1e-4
     assert np.count_nonzero(own[:, :-1]) > 0
 
