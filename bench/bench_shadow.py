@@ -79,6 +79,8 @@ CATCH_UP_SECONDS = 120.0
 TARGET_GROWTH = 0.10
 PHASE_ORDERS = (("alone", "shadow"), ("shadow", "alone"))
 INTERVAL_LEVEL = 0.90
+POWER = 0.80
+"""``rounds_for_power``: rounds a run would need for this chance of meeting the target if the shadow cost nothing."""
 
 
 def challenger_served(metrics_url: str, version: str | None) -> bool:
@@ -113,17 +115,24 @@ def paired_growth(alone: list[float], shadow: list[float]) -> dict[str, float]:
     """The growth from alone to shadow over paired rounds: estimate and ``INTERVAL_LEVEL`` interval.
 
     The rounds' log ratios are averaged, so a round at twice the latency weighs as a round at half.
+    Also the rule's power at this spread: ``rounds_for_power``, how many rounds would give a shadow
+    that costs nothing a ``POWER`` chance of an upper end within ``TARGET_GROWTH`` (normal
+    approximation, from the rounds' own standard deviation of log ratios, ``sd_log_ratio``).
     """
     from scipy import stats
 
     logs = [math.log(s / a) for a, s in zip(alone, shadow, strict=True)]
     mean = statistics.fmean(logs)
-    spread = statistics.stdev(logs) / math.sqrt(len(logs)) if len(logs) > 1 else math.inf
+    sd = statistics.stdev(logs) if len(logs) > 1 else math.inf
+    spread = sd / math.sqrt(len(logs))
     t = float(stats.t.ppf(0.5 + INTERVAL_LEVEL / 2, max(1, len(logs) - 1)))
+    z = float(stats.norm.ppf(0.5 + INTERVAL_LEVEL / 2)) + float(stats.norm.ppf(POWER))
     return {
         "estimate": math.exp(mean) - 1,
         "low": math.exp(mean - t * spread) - 1,
         "high": math.exp(mean + t * spread) - 1,
+        "sd_log_ratio": sd,
+        "rounds_for_power": math.ceil((z * sd / math.log1p(TARGET_GROWTH)) ** 2) if math.isfinite(sd) else math.inf,
     }
 
 
@@ -289,13 +298,14 @@ def main() -> None:
         for key in ("p50_ms", "p99_ms")
     }
     level = f"{INTERVAL_LEVEL:.0%} interval"
-    print(f"\n{'half load':12}{'alone':>10}{'shadow':>10}{'growth':>10}{level:>22}")
+    power = f"rounds for {POWER:.0%} power"
+    print(f"\n{'half load':12}{'alone':>10}{'shadow':>10}{'growth':>10}{level:>22}{power:>24}")
     for key in ("p50_ms", "p99_ms"):
         g = growth[key]
         interval = f"{g['low']:+.1%} … {g['high']:+.1%}"
         print(
             f"{key:12}{summary['alone'][key]:>10.1f}{summary['shadow'][key]:>10.1f}"
-            f"{g['estimate']:>+10.1%}{interval:>22}"
+            f"{g['estimate']:>+10.1%}{interval:>22}{g['rounds_for_power']:>24}"
         )
     print(f"\n{'CPU ms per request':30}{'alone':>10}{'shadow':>10}")
     for key in cpu_keys:
