@@ -97,6 +97,10 @@ def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset) -> None:
         assert candidate.contributions(rows[:0]).shape == (0, own.shape[1])
         assert np.abs(tabulated.sum(axis=1) - candidate.predict(rows)).max() < 1e-4
     assert np.count_nonzero(own[:, :-1]) > 0
+    model.fit(Z[::2], np.log(dataset.price)[::2])  # a refit tabulates its own forest
+    refit = model.booster_.predict(xgb.DMatrix(rows), pred_contribs=True, approx_contribs=True)
+    assert np.abs(model.contributions(rows) - refit).max() < 1e-5
+    assert np.abs(refit - own).max() > 1e-3
 
 
 def test_fsd_covers_about_68_percent_of_held_out_sales_and_sets_the_confidence(dataset: Dataset) -> None:
