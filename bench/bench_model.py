@@ -50,28 +50,22 @@ def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(FEATURE_NAMES))  # the model's columns, as the workers send
 
 
-def timed_batches(model: Any, batch: pd.DataFrame, detail: str) -> list[float]:
-    """Seconds of three calls at one detail (``full``: with contributions and comparables), after a warm-up."""
-    params = {"detail": detail}
-    model.predict(batch, params=params)
-    runs = []
-    for _ in range(3):
-        t = time.perf_counter()
-        out = model.predict(batch, params=params)
-        runs.append(time.perf_counter() - t)
-    assert len(out) == BATCH_ROWS
-    return runs
-
-
-def best_of(call: Any, runs: int = 3) -> tuple[float, float]:
-    """Best wall seconds and the CPU seconds of that run, after a warm-up."""
+def timings(call: Any, runs: int = 3) -> list[tuple[float, float]]:
+    """Wall and CPU seconds of each of ``runs`` calls, after a warm-up call."""
     call()
-    timings = []
+    measured = []
     for _ in range(runs):
         wall, cpu = time.perf_counter(), time.process_time()
         call()
-        timings.append((time.perf_counter() - wall, time.process_time() - cpu))
-    return min(timings)
+        measured.append((time.perf_counter() - wall, time.process_time() - cpu))
+    return measured
+
+
+def timed_batches(model: Any, batch: pd.DataFrame, detail: str) -> list[float]:
+    """Seconds of three calls at one detail (``full``: with contributions and comparables), after a warm-up."""
+    params = {"detail": detail}
+    assert len(model.predict(batch, params=params)) == BATCH_ROWS
+    return [wall for wall, _ in timings(lambda: model.predict(batch, params=params))]
 
 
 def tree_attributions(model: Any, batch: pd.DataFrame) -> dict[str, float]:
@@ -81,11 +75,13 @@ def tree_attributions(model: Any, batch: pd.DataFrame) -> dict[str, float]:
 
     valuer = model.unwrap_python_model().valuer
     Z = valuer.encoder.transform(batch)
-    forest = next(member for _, _, member in valuer.members if hasattr(member, "paths_"))
-    tables = best_of(lambda: forest.contributions(Z))
-    own = best_of(
-        lambda: forest.booster_.predict(
-            xgb.DMatrix(Z, nthread=forest._threads(len(Z))), pred_contribs=True, approx_contribs=True
+    forest = next(member for _, _, member in valuer.members if hasattr(member, "booster_"))
+    tables = min(timings(lambda: forest.contributions(Z)))
+    own = min(
+        timings(
+            lambda: forest.booster_.predict(
+                xgb.DMatrix(Z, nthread=forest._threads(len(Z))), pred_contribs=True, approx_contribs=True
+            )
         )
     )
     return {
