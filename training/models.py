@@ -130,9 +130,11 @@ class PathAttributions:
         self.bias = bias
 
     def effects(self, leaves: np.ndarray) -> np.ndarray:
-        """Rows x features attributions of rows that reach ``leaves`` (rows x trees node ids)."""
-        n_rows, n_trees = leaves.shape
-        reached = leaves.astype(np.int64) + self.offsets
+        """Rows x features attributions of rows that reach ``leaves`` (``pred_leaf``'s node ids, a row's trees
+        after one another)."""
+        n_trees = len(self.offsets)
+        reached = np.asarray(leaves, dtype=np.int64).reshape(-1, n_trees) + self.offsets
+        n_rows = len(reached)
         hits = sparse.csr_matrix(
             (np.ones(reached.size), reached.ravel(), np.arange(0, reached.size + 1, n_trees)),
             shape=(n_rows, self.table.shape[0]),
@@ -238,7 +240,7 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
         paths = self._paths()
         leaves = self.booster_.predict(xgb.DMatrix(Z, nthread=self._threads(len(Z))), pred_leaf=True)
-        effects = paths.effects(np.asarray(leaves).reshape(len(Z), len(paths.offsets)))
+        effects = paths.effects(leaves)
         return np.hstack([effects, np.full((len(Z), 1), paths.bias)])
 
     def _paths(self) -> PathAttributions:

@@ -60,9 +60,15 @@ def test_a_summary_answer_is_the_full_answer_without_explanations(champion: PyFu
         champion.predict(houses, params={"detail": "everything"})
 
 
-def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Dataset) -> None:
+@pytest.fixture(scope="module")
+def quick_valuer(dataset: Dataset) -> Valuer:
+    """The quick recipe's served model, fitted on every sale: its encoder gives the members' matrix."""
     built = build(dataset, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
-    valuer = built.valuer(dataset)
+    return built.valuer(dataset)
+
+
+def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Dataset, quick_valuer: Valuer) -> None:
+    valuer = quick_valuer
     Z = valuer.encoder.transform(dataset.features)
     network = MLPModel(hidden=(32, 16), epochs=40).fit(Z, np.log(dataset.price))
     effects = network.contributions(Z)
@@ -78,13 +84,12 @@ def test_the_keras_member_is_explained_and_the_blend_still_adds_up(dataset: Data
     assert not np.allclose(out["base_price"], alone["base_price"])  # the network's bias is in the base
 
 
-def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset) -> None:
+def test_tabulated_path_attributions_are_xgboosts_own(dataset: Dataset, quick_valuer: Valuer) -> None:
     """Per-leaf tables (``PathAttributions``) give what ``approx_contribs`` gives, missing values included,
     for many rows, one and none, before and after the model is pickled as the pyfunc stores it."""
     import xgboost as xgb
 
-    built = build(dataset, candidates(quick=True, use_tf=False), n_folds=2, n_repeats=1, progress=False)
-    Z = built.valuer(dataset).encoder.transform(dataset.features)
+    Z = quick_valuer.encoder.transform(dataset.features)
     model = XGBoostModel(n_estimators=80, max_depth=5, colsample_bytree=0.5).fit(Z, np.log(dataset.price))
     rows = Z[:500].copy()
     rows[::3, np.random.default_rng(6).integers(0, Z.shape[1], size=20)] = np.nan  # default directions taken
