@@ -22,6 +22,7 @@ millisecond.
 from __future__ import annotations
 
 import functools
+import itertools
 from typing import Any, Self, get_args
 
 import numpy as np
@@ -67,6 +68,8 @@ ONE_HOT: dict[str, tuple[str, ...]] = {
 }
 PARALLEL_ROWS = 2048
 """Batches from this size use every core in the serving path; smaller ones one thread."""
+SMALL_BATCH = 64
+"""Below this many rows a frame is read as one object array (a pandas column read costs ~10 us)."""
 QUALITY = "overall_qual"
 UNKNOWN_QUALITY_SCORE = 5.0
 SALE_DATE = ("year_sold", "mo_sold")
@@ -186,15 +189,16 @@ def _positions(options: tuple[str, ...]) -> dict[str, int]:
 
 
 def one_hot(values: np.ndarray, options: tuple[str, ...]) -> np.ndarray:
-    """Rows x options booleans; an unknown level is all False. A dict lookup per value: comparing
-    object arrays level by level cost more than the models on a 10,000-row batch."""
-    where = _positions(options)
-    codes = np.fromiter((where.get(v, len(options)) for v in values), dtype=np.intp, count=len(values))
+    """Rows x options booleans; an unknown level is all False. A dict lookup per value, mapped in C:
+    comparing object arrays level by level, or pandas' hash table, cost more on a 10,000-row batch."""
+    codes = np.fromiter(
+        map(_positions(options).get, values, itertools.repeat(len(options))), dtype=np.intp, count=len(values)
+    )
     return np.eye(len(options) + 1, len(options), dtype=bool)[codes]
 
 
 class Columns:
-    """A frame's columns as numpy object arrays, converted in one call: reading a pandas column
+    """A small frame's columns as numpy object arrays, converted in one call: reading a pandas column
     costs ~10 us, and a transform reads fifty of them, most of a one-row valuation's time."""
 
     def __init__(self, X: pd.DataFrame) -> None:
@@ -206,11 +210,27 @@ class Columns:
         return column
 
 
-def _levels(X: Columns) -> dict[str, np.ndarray]:
+class FrameColumns:
+    """A large frame's columns as numpy arrays, read column by column (cheaper than one object copy
+    of the frame, which boxes every number)."""
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.frame = frame
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        column: np.ndarray = np.asarray(self.frame[name].to_numpy())
+        return column
+
+
+def columns_of(frame: pd.DataFrame) -> Columns | FrameColumns:
+    return Columns(frame) if len(frame) < SMALL_BATCH else FrameColumns(frame)
+
+
+def _levels(X: Columns | FrameColumns) -> dict[str, np.ndarray]:
     return {name: X[name] for name in CATEGORICAL}
 
 
-def _floats(X: Columns, name: str) -> np.ndarray:
+def _floats(X: Columns | FrameColumns, name: str) -> np.ndarray:
     return np.asarray(X[name], dtype=float)
 
 
@@ -231,7 +251,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         if y is None:
             raise ValueError("FeatureEncoder needs the log prices to fit")
         y = np.asarray(y, dtype=float)
-        X = Columns(frame)
+        X = columns_of(frame)
         levels = _levels(X)
         onehot_nbhd = one_hot(levels["neighborhood"], schema.NEIGHBORHOODS)
         self._fit_centroids(X, onehot_nbhd)
@@ -251,7 +271,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return np.hstack([base, stats])
 
     def transform(self, frame: pd.DataFrame) -> np.ndarray:
-        X = Columns(frame)
+        X = columns_of(frame)
         levels = _levels(X)
         onehot_nbhd = one_hot(levels["neighborhood"], tuple(self.nbhd_levels_))
         lon, lat = self._coordinates(X, onehot_nbhd)
@@ -266,13 +286,13 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         return ("nbhd_log_price", "nbhd_log_ppsf", "knn_log_price", "knn_log_ppsf", "comp_log_price", "comp_log_ppsf")
 
     @staticmethod
-    def _where(X: Columns, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+    def _where(X: Columns | FrameColumns, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
         """Location (km) and the comparable-sales space (km, 3 ln area, year built / 15)."""
         x_km, y_km = to_km(lon, lat)
         area = np.log(_floats(X, "gr_liv_area"))
         return np.column_stack([x_km, y_km, 3.0 * area, _floats(X, "year_built") / 15.0])
 
-    def _fit_centroids(self, X: Columns, onehot_nbhd: np.ndarray) -> None:
+    def _fit_centroids(self, X: Columns | FrameColumns, onehot_nbhd: np.ndarray) -> None:
         self.nbhd_levels_ = np.asarray(schema.NEIGHBORHOODS, dtype=object)
         lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
         known = ~(np.isnan(lon) | np.isnan(lat))
@@ -291,7 +311,7 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         score = ordinal(levels[QUALITY], CONDITION_SCORES)
         return fill_from_neighbourhood(score, score == 0, onehot_nbhd, self.quality_by_nbhd_, self.global_quality_)
 
-    def _coordinates(self, X: Columns, onehot_nbhd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _coordinates(self, X: Columns | FrameColumns, onehot_nbhd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         lon, lat = _floats(X, "longitude"), _floats(X, "latitude")
         missing = np.isnan(lon) | np.isnan(lat)
         lon = fill_from_neighbourhood(lon, missing, onehot_nbhd, self.centroid_lon_, self.global_centroid_[0])
@@ -327,7 +347,12 @@ class FeatureEncoder(TransformerMixin, BaseEstimator):  # type: ignore[misc]
         )
 
     def _base(
-        self, X: Columns, levels: dict[str, np.ndarray], onehot_nbhd: np.ndarray, lon: np.ndarray, lat: np.ndarray
+        self,
+        X: Columns | FrameColumns,
+        levels: dict[str, np.ndarray],
+        onehot_nbhd: np.ndarray,
+        lon: np.ndarray,
+        lat: np.ndarray,
     ) -> tuple[np.ndarray, list[str]]:
         num = {name: _floats(X, name) for name in PLAIN_NUMERIC}
         year_sold, month_sold = _floats(X, "year_sold"), _floats(X, "mo_sold")

@@ -40,7 +40,7 @@ from scipy.spatial import ConvexHull, Delaunay
 from sklearn.covariance import LedoitWolf
 
 from schemas import PropertyFeatures
-from training.features import CATEGORICAL, PLAIN_NUMERIC, Columns, to_km
+from training.features import CATEGORICAL, PLAIN_NUMERIC, Columns, FrameColumns, columns_of, to_km
 
 REFUSE_BEYOND_KM = 5.0
 """Distance outside the training sales' area beyond which a location is another market."""
@@ -54,25 +54,6 @@ RANGE_CHECKED: tuple[str, ...] = PLAIN_NUMERIC
 """Not ``year_remod_add``: Ames records every remodel before 1950 as 1950, and the house's age is
 checked through ``year_built`` and the valuation date."""
 NOVELTY_COLUMNS: tuple[str, ...] = tuple(n for n in PLAIN_NUMERIC if n != "central_air")
-
-
-SMALL_BATCH = 64
-"""Below this many rows the frame is read as one object array (a pandas column read costs ~10 us)."""
-
-
-class FrameColumns:
-    """A large frame's columns as numpy arrays, read column by column (cheaper than one object copy)."""
-
-    def __init__(self, frame: pd.DataFrame) -> None:
-        self.frame = frame
-
-    def __getitem__(self, name: str) -> np.ndarray:
-        column: np.ndarray = np.asarray(self.frame[name].to_numpy())
-        return column
-
-
-def columns_of(frame: pd.DataFrame) -> Columns | FrameColumns:
-    return Columns(frame) if len(frame) < SMALL_BATCH else FrameColumns(frame)
 
 
 def levels_of(annotation: Any) -> set[str]:

@@ -27,8 +27,10 @@ space plus a bias column (last), summing to the prediction:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self
 
 import numpy as np
@@ -131,16 +133,27 @@ class PathAttributions:
 
     def effects(self, leaves: np.ndarray) -> np.ndarray:
         """Rows x features attributions of rows that reach ``leaves`` (``pred_leaf``'s node ids, a row's trees
-        after one another)."""
-        n_trees = len(self.offsets)
-        reached = np.asarray(leaves, dtype=np.int64).reshape(-1, n_trees) + self.offsets
-        n_rows = len(reached)
+        after one another). A large batch is split between ``SERVING_THREADS`` threads: scipy's product
+        releases the GIL for most of its time (10,000 rows: ~110 ms on two threads against ~165 ms on one)."""
+        reached = np.asarray(leaves, dtype=np.int64).reshape(-1, len(self.offsets)) + self.offsets
+        if len(reached) < PARALLEL_ROWS or SERVING_THREADS == 1:
+            return self._effects(reached)
+        parts = np.array_split(reached, SERVING_THREADS)
+        return np.vstack(list(_pool().map(self._effects, parts)))
+
+    def _effects(self, reached: np.ndarray) -> np.ndarray:
+        n_rows, n_trees = reached.shape
         hits = sparse.csr_matrix(
             (np.ones(reached.size), reached.ravel(), np.arange(0, reached.size + 1, n_trees)),
             shape=(n_rows, self.table.shape[0]),
         )
         result: np.ndarray = (hits @ self.table).toarray()
         return result
+
+
+@functools.cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(SERVING_THREADS, thread_name_prefix="attributions")
 
 
 def _node_means(tree: dict[str, Any]) -> list[float]:

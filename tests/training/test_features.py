@@ -5,7 +5,7 @@ import pytest
 
 from dataset.sales import Dataset
 from schemas.features import CONDITIONS
-from training.features import FeatureEncoder
+from training.features import SMALL_BATCH, FeatureEncoder
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +52,23 @@ def test_sales_without_any_grade_still_encode(dataset: Dataset) -> None:
     graded = dataset.features.head(3)
     expected = [CONDITIONS.index(grade) + 1.0 for grade in graded["overall_qual"]]
     np.testing.assert_array_equal(encoder.transform(graded)[:, column], expected)
+
+
+def test_a_house_encodes_the_same_alone_or_in_a_large_batch(
+    dataset: Dataset, fitted: tuple[FeatureEncoder, dict[str, int]]
+) -> None:
+    """Small frames are read as one object array and large ones column by column; a house's row must
+    not depend on which (typed or object columns, missing cells and unseen levels included)."""
+    encoder, _ = fitted
+    houses = dataset.features.head(SMALL_BATCH * 3).reset_index(drop=True).astype(object)
+    houses.loc[::7, "overall_qual"] = None
+    houses.loc[::5, ["longitude", "latitude"]] = None
+    houses.loc[::11, "year_remod_add"] = None
+    houses.loc[::4, "sale_condition"] = "Never_Seen"
+    houses.loc[::9, "neighborhood"] = "Elsewhere"
+    batch = encoder.transform(houses)
+    typed = encoder.transform(houses.infer_objects())
+    alone = np.vstack([encoder.transform(houses.iloc[[i]]) for i in range(0, len(houses), 13)])
+    assert not np.isnan(batch).any()
+    np.testing.assert_array_equal(typed, batch)
+    np.testing.assert_array_equal(alone, batch[::13])
