@@ -162,3 +162,27 @@ def test_an_old_remodel_is_not_unusual(dataset: Dataset) -> None:
     house = {"gr_liv_area": 1400, "year_built": 1920, "year_remod_add": 1930, "neighborhood": "Old_Town"}
     verdict = guard.check(pd.DataFrame([PropertyFeatures.model_validate(house).model_dump()]))
     assert verdict.flags == [[]]
+
+
+def test_the_fields_a_request_may_leave_empty_pass_the_signature_as_ints_floats_or_none(champion: PyFuncModel) -> None:
+    """MLflow checks each input column against the signature: a year as int64 (complete) or float
+    (with gaps), coordinates as floats or None, and a missing grade must all reach the model, and
+    the same house gets the same answer however its columns are typed."""
+    graded = PropertyFeatures.model_validate(
+        {**EXAMPLE_HOUSE, "year_remod_add": 1995, "overall_qual": "Good"}
+    ).model_dump()
+    blank = {**graded, "year_remod_add": None, "longitude": None, "latitude": None, "overall_qual": None}
+    typed = pd.DataFrame([graded, graded], columns=list(FEATURE_NAMES))
+    assert typed["year_remod_add"].dtype == np.int64
+    mixed = pd.DataFrame([graded, blank], columns=list(FEATURE_NAMES))
+    assert mixed["year_remod_add"].dtype == np.float64
+    objects = mixed.astype(object)
+    empty = pd.DataFrame([blank, blank], columns=list(FEATURE_NAMES)).astype(object)
+    prices = []
+    for houses in (typed, mixed, objects, empty):
+        answer = champion.predict(houses)
+        assert isinstance(answer, pd.DataFrame)
+        prices.append(answer["price"].to_list())
+    assert prices[0][0] == prices[1][0] == prices[2][0]
+    assert prices[1][1] == prices[2][1] == prices[3][0] == prices[3][1]
+    assert prices[1][1] != prices[1][0]  # the gaps are read as gaps
