@@ -174,7 +174,7 @@ def run_size(
 ) -> dict[str, Any]:
     path = root / f"houses-{rows}.csv"
     write_file(rows, path)
-    settings = isolated(base)
+    settings = isolated(base, workers=workers)  # the workers share the cores (`Settings.threads_per_worker`)
     baseline_rps, baseline_cpu = baseline(settings, version, path, root / f"baseline-{rows}.csv")
     print(f"{rows:,} rows: baseline {baseline_rps:,.0f} rows/s", flush=True)
     logs = [root / f"worker-{rows}-{i}.log" for i in range(workers)]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import typer
 import uvloop
@@ -25,6 +26,9 @@ def main(
 ) -> None:
     settings = get_settings()
     single_blas_thread()
+    if settings.model_threads or "OMP_NUM_THREADS" not in os.environ:
+        # Read by the model's code when it loads (training.features.SERVING_THREADS), so set before.
+        os.environ["OMP_NUM_THREADS"] = str(settings.threads_per_worker)
     if shadow:
         from consumers.shadow import create_shadow_app
         from infra.priority import lowest_priority

@@ -6,6 +6,7 @@ Every default works on a laptop with no configuration: services on 127.0.0.1, st
 
 from __future__ import annotations
 
+import os
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -92,6 +93,12 @@ class WorkerSettings(BaseSettings):
         ge=1024,
         description="Most message bytes a worker scores at once (bounds a batch of bulk chunks, many rows each; "
         "a single message larger than this is a batch of its own).",
+    )
+    model_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads a worker's model may use on a large batch (its OMP_NUM_THREADS). Default: this "
+        "machine's cores shared among the `workers` that `make run` starts, at least one each.",
     )
     delivery: Literal["at_least_once", "exactly_once"] = Field(
         default="at_least_once",
@@ -310,6 +317,12 @@ class Settings(
     def rollout_share(self) -> float:
         """The share the mode applies to: scored in shadow, or answered by the challenger in canary."""
         return self.shadow_share if self.rollout_mode == "shadow" else self.canary_share
+
+    @property
+    def threads_per_worker(self) -> int:
+        """``model_threads``, or the cores shared among the workers: threads of two workers competing
+        for two cores cost CPU and save no time."""
+        return self.model_threads or max(1, (os.cpu_count() or 1) // self.workers)
 
     @property
     def champion_uri(self) -> str:

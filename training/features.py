@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import functools
 import itertools
+import os
 from typing import Any, Self, get_args
 
 import numpy as np
@@ -67,7 +68,11 @@ ONE_HOT: dict[str, tuple[str, ...]] = {
     "lot_config": get_args(schema.LotConfig),
 }
 PARALLEL_ROWS = 2048
-"""Batches from this size use every core in the serving path; smaller ones one thread."""
+"""Batches from this size use ``SERVING_THREADS`` threads in the serving path; smaller ones one thread."""
+SERVING_THREADS = min(4, int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
+"""Threads a large batch may use (XGBoost, the k-d trees, the attribution tables): the cores, at most
+four, or ``OMP_NUM_THREADS`` when a process sets it (as the workers do when they outnumber the cores:
+threads of two workers competing for two cores cost CPU and save no time)."""
 SMALL_BATCH = 64
 """Below this many rows a frame is read as one object array (a pandas column read costs ~10 us)."""
 QUALITY = "overall_qual"
@@ -139,9 +144,10 @@ def group_of(column: str) -> str:
 
 def nearest(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
     """Indices of each point's k nearest tree points, rows x k. scipy's k-d tree answers a
-    10,000-row batch about 5x faster than sklearn's BallTree (on every core from ``PARALLEL_ROWS``
-    rows; below, threads cost a busy worker more than they save), and one row in ~13 us."""
-    _, index = tree.query(points, k=k, workers=1 if len(points) < PARALLEL_ROWS else -1)
+    10,000-row batch about 5x faster than sklearn's BallTree (on ``SERVING_THREADS`` threads from
+    ``PARALLEL_ROWS`` rows; below, threads cost a busy worker more than they save), and one row in
+    ~13 us."""
+    _, index = tree.query(points, k=k, workers=1 if len(points) < PARALLEL_ROWS else SERVING_THREADS)
     return np.asarray(index).reshape(len(points), k)
 
 

@@ -40,7 +40,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from training.features import PARALLEL_ROWS
+from training.features import PARALLEL_ROWS, SERVING_THREADS
 
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -98,9 +98,6 @@ class HuberLinearModel(LinearModel):
         huber.fit(scaled, y - centre)
         self._fold_back(huber.coef_, float(huber.intercept_) + centre, scale)
         return self
-
-
-SERVING_THREADS = min(4, os.cpu_count() or 1)
 
 
 class PathAttributions:
@@ -191,8 +188,8 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Gradient-boosted trees via the native ``xgboost.train`` API; predicts with ``inplace_predict``.
 
     Training uses ``n_jobs`` threads (one by default: on a shared 2-core machine two OpenMP
-    threads stall badly); prediction uses one thread below ``PARALLEL_ROWS`` rows and up to
-    four above.
+    threads stall badly); prediction uses one thread below ``PARALLEL_ROWS`` rows and
+    ``SERVING_THREADS`` above.
     """
 
     def __init__(
