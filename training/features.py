@@ -69,7 +69,15 @@ ONE_HOT: dict[str, tuple[str, ...]] = {
 }
 PARALLEL_ROWS = 2048
 """Batches from this size use ``SERVING_THREADS`` threads in the serving path; smaller ones one thread."""
-SERVING_THREADS = min(4, int(os.environ.get("OMP_NUM_THREADS") or 0) or os.cpu_count() or 1)
+
+
+def _omp_threads() -> int | None:
+    """``OMP_NUM_THREADS``'s outermost count (it may list one per nesting level: "2,1"), if set."""
+    first = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return int(first) if first.isdigit() and int(first) > 0 else None
+
+
+SERVING_THREADS = min(4, _omp_threads() or os.cpu_count() or 1)
 """Threads a large batch may use (XGBoost, the k-d trees, the attribution tables): the cores, at most
 four, or ``OMP_NUM_THREADS`` when a process sets it (as the workers do when they outnumber the cores:
 threads of two workers competing for two cores cost CPU and save no time)."""

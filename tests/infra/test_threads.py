@@ -20,9 +20,9 @@ def test_workers_share_the_cores_unless_told(
     assert Settings(workers=workers, model_threads=threads).threads_per_worker == expected
 
 
-@pytest.mark.parametrize("omp", ["1", "3"])
-def test_the_models_threads_follow_omp_num_threads(omp: str) -> None:
-    probe = "from training.features import SERVING_THREADS; print(SERVING_THREADS)"
+@pytest.mark.parametrize(("omp", "expected"), [("1", "1"), ("3", "3"), ("1,1", "1"), ("", "2"), ("many", "2")])
+def test_the_models_threads_follow_omp_num_threads(omp: str, expected: str) -> None:
+    probe = "import os; os.cpu_count = lambda: 2\nfrom training.features import SERVING_THREADS; print(SERVING_THREADS)"
     done = subprocess.run(
         [sys.executable, "-c", probe],
         capture_output=True,
@@ -31,4 +31,4 @@ def test_the_models_threads_follow_omp_num_threads(omp: str) -> None:
         env=os.environ | {"OMP_NUM_THREADS": omp},
     )
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == omp
+    assert done.stdout.strip().splitlines()[-1] == expected
