@@ -64,8 +64,11 @@ def timings(call: Any, runs: int = 3) -> list[tuple[float, float]]:
 def timed_batches(model: Any, batch: pd.DataFrame, detail: str) -> list[float]:
     """Seconds of three calls at one detail (``full``: with contributions and comparables), after a warm-up."""
     params = {"detail": detail}
-    assert len(model.predict(batch, params=params)) == BATCH_ROWS
-    return [wall for wall, _ in timings(lambda: model.predict(batch, params=params))]
+
+    def call() -> None:
+        assert len(model.predict(batch, params=params)) == BATCH_ROWS
+
+    return [wall for wall, _ in timings(call)]
 
 
 def tree_attributions(model: Any, batch: pd.DataFrame) -> dict[str, float]:

@@ -81,6 +81,14 @@ SERVING_THREADS = min(4, _omp_threads() or os.cpu_count() or 1)
 """Threads a large batch may use (XGBoost, the k-d trees, the attribution tables): the cores, at most
 four, or ``OMP_NUM_THREADS`` when a process sets it (as the workers do when they outnumber the cores:
 threads of two workers competing for two cores cost CPU and save no time)."""
+
+
+def serving_threads(rows: int) -> int:
+    """Threads for a batch of ``rows``: one below ``PARALLEL_ROWS`` (starting threads costs a busy
+    worker more than they save), ``SERVING_THREADS`` from there."""
+    return 1 if rows < PARALLEL_ROWS else SERVING_THREADS
+
+
 SMALL_BATCH = 64
 """Below this many rows a frame is read as one object array (a pandas column read costs ~10 us)."""
 QUALITY = "overall_qual"
@@ -152,10 +160,9 @@ def group_of(column: str) -> str:
 
 def nearest(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
     """Indices of each point's k nearest tree points, rows x k. scipy's k-d tree answers a
-    10,000-row batch about 5x faster than sklearn's BallTree (on ``SERVING_THREADS`` threads from
-    ``PARALLEL_ROWS`` rows; below, threads cost a busy worker more than they save), and one row in
-    ~13 us."""
-    _, index = tree.query(points, k=k, workers=1 if len(points) < PARALLEL_ROWS else SERVING_THREADS)
+    10,000-row batch about 5x faster than sklearn's BallTree (on ``serving_threads``), and one row
+    in ~13 us."""
+    _, index = tree.query(points, k=k, workers=serving_threads(len(points)))
     return np.asarray(index).reshape(len(points), k)
 
 

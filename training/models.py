@@ -40,7 +40,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from training.features import PARALLEL_ROWS, SERVING_THREADS
+from training.features import SERVING_THREADS, serving_threads
 
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -130,12 +130,13 @@ class PathAttributions:
 
     def effects(self, leaves: np.ndarray) -> np.ndarray:
         """Rows x features attributions of rows that reach ``leaves`` (``pred_leaf``'s node ids, a row's trees
-        after one another). A large batch is split between ``SERVING_THREADS`` threads: scipy's product
+        after one another). A large batch is split between ``serving_threads`` threads: scipy's product
         releases the GIL for most of its time (10,000 rows: ~110 ms on two threads against ~165 ms on one)."""
         reached = np.asarray(leaves, dtype=np.int64).reshape(-1, len(self.offsets)) + self.offsets
-        if len(reached) < PARALLEL_ROWS or SERVING_THREADS == 1:
+        threads = serving_threads(len(reached))
+        if threads == 1:
             return self._effects(reached)
-        parts = np.array_split(reached, SERVING_THREADS)
+        parts = np.array_split(reached, threads)
         return np.vstack(list(_pool().map(self._effects, parts)))
 
     def _effects(self, reached: np.ndarray) -> np.ndarray:
@@ -188,8 +189,8 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     """Gradient-boosted trees via the native ``xgboost.train`` API; predicts with ``inplace_predict``.
 
     Training uses ``n_jobs`` threads (one by default: on a shared 2-core machine two OpenMP
-    threads stall badly); prediction uses one thread below ``PARALLEL_ROWS`` rows and
-    ``SERVING_THREADS`` above.
+    threads stall badly); prediction uses ``serving_threads`` (one thread for a small batch,
+    ``SERVING_THREADS`` for a large one).
     """
 
     def __init__(
@@ -235,7 +236,7 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
 
     def _threads(self, rows: int) -> int:
         """One thread for small batches (OpenMP start-up costs more than it saves), more for large."""
-        wanted = 1 if rows < PARALLEL_ROWS else SERVING_THREADS
+        wanted = serving_threads(rows)
         if getattr(self, "threads_", None) != wanted:
             self.booster_.set_param({"nthread": wanted})
             self.threads_ = wanted
