@@ -21,9 +21,13 @@ millisecond.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Self, get_args
 
 import numpy as np
@@ -83,10 +87,30 @@ four, or ``OMP_NUM_THREADS`` when a process sets it (as the workers do when they
 threads of two workers competing for two cores cost CPU and save no time)."""
 
 
+_part = threading.local()
+
+
 def serving_threads(rows: int) -> int:
     """Threads for a batch of ``rows``: one below ``PARALLEL_ROWS`` (starting threads costs a busy
-    worker more than they save), ``SERVING_THREADS`` from there."""
-    return 1 if rows < PARALLEL_ROWS else SERVING_THREADS
+    worker more than they save), ``SERVING_THREADS`` from there; one inside a part of a batch
+    split between threads (``one_thread_each``), whose parts already share the cores."""
+    return 1 if rows < PARALLEL_ROWS or getattr(_part, "active", False) else SERVING_THREADS
+
+
+@contextlib.contextmanager
+def one_thread_each() -> Iterator[None]:
+    """Marks the calling thread as scoring one part of a split batch: every step in it runs on one thread."""
+    _part.active = True
+    try:
+        yield
+    finally:
+        _part.active = False
+
+
+@functools.cache
+def serving_pool() -> ThreadPoolExecutor:
+    """The threads a large batch is split between (``SERVING_THREADS``), shared by every model in the process."""
+    return ThreadPoolExecutor(SERVING_THREADS, thread_name_prefix="serving")
 
 
 SMALL_BATCH = 64

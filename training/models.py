@@ -27,10 +27,9 @@ space plus a bias column (last), summing to the prediction:
 from __future__ import annotations
 
 import contextlib
-import functools
 import json
 import os
-from concurrent.futures import ThreadPoolExecutor
+import threading
 from typing import Any, Self
 
 import numpy as np
@@ -40,7 +39,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from training.features import SERVING_THREADS, serving_threads
+from training.features import serving_pool, serving_threads
 
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -137,7 +136,7 @@ class PathAttributions:
         if threads == 1:
             return self._effects(reached)
         parts = np.array_split(reached, threads)
-        return np.vstack(list(_pool().map(self._effects, parts)))
+        return np.vstack(list(serving_pool().map(self._effects, parts)))
 
     def _effects(self, reached: np.ndarray) -> np.ndarray:
         n_rows, n_trees = reached.shape
@@ -147,11 +146,6 @@ class PathAttributions:
         )
         result: np.ndarray = (hits @ self.table).toarray()
         return result
-
-
-@functools.cache
-def _pool() -> ThreadPoolExecutor:
-    return ThreadPoolExecutor(SERVING_THREADS, thread_name_prefix="attributions")
 
 
 def _node_means(tree: dict[str, Any]) -> list[float]:
@@ -183,6 +177,9 @@ def _leaf_paths(tree: dict[str, Any]) -> dict[int, list[tuple[int, int]]]:
         else:
             stack.extend((child, [*path, (node, child)]) for child in (left[node], right[node]))
     return paths
+
+
+_SETTING_THREADS = threading.Lock()
 
 
 class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -237,9 +234,10 @@ class XGBoostModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
     def _threads(self, rows: int) -> int:
         """One thread for small batches (OpenMP start-up costs more than it saves), more for large."""
         wanted = serving_threads(rows)
-        if getattr(self, "threads_", None) != wanted:
-            self.booster_.set_param({"nthread": wanted})
-            self.threads_ = wanted
+        with _SETTING_THREADS:  # the parts of a split batch share the booster
+            if getattr(self, "threads_", None) != wanted:
+                self.booster_.set_param({"nthread": wanted})
+                self.threads_ = wanted
         return wanted
 
     def predict(self, Z: np.ndarray) -> np.ndarray:

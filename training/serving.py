@@ -46,6 +46,7 @@ rounding, about 1e-6), so a house gets the same price, intervals and FSD at eith
 from __future__ import annotations
 
 import gc
+import itertools
 from typing import Any, get_args
 
 import numpy as np
@@ -57,7 +58,7 @@ from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
 from schemas.chunks import Detail
 from schemas.valuation import OTHER_FEATURES, PRICE_FLOOR_CONTRIBUTION, confidence_band
 from training.comparables import ComparablesIndex
-from training.features import FeatureEncoder, group_of
+from training.features import SERVING_THREADS, FeatureEncoder, group_of, one_thread_each, serving_pool, serving_threads
 from training.guard import ApplicabilityGuard, Verdict
 from training.intervals import AdaptiveIntervals
 
@@ -160,14 +161,30 @@ class Valuer:
         }
 
     def predict_frame(self, frame: pd.DataFrame, detail: Detail = "full") -> pd.DataFrame:
-        """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts)."""
+        """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts).
+
+        A large batch is split into ``SERVING_THREADS`` parts answered side by side, each on one thread.
+        Every step releases the GIL for part of its time (XGBoost, BLAS, the k-d trees, scipy's
+        product) and holds it for the rest (encoding, building the answers); split by rows, one part's
+        Python overlaps the other's native code, where splitting each step between threads left the
+        Python steps on one core. Rows are answered independently, so the answers are the same (to the
+        last bits of a matrix product, whose summation order BLAS may choose by shape)."""
         collecting = gc.isenabled()
         gc.disable()
         try:
-            return self._predict_frame(frame, detail)
+            if serving_threads(len(frame)) == 1:
+                return self._predict_frame(frame, detail)
+            bounds = np.linspace(0, len(frame), SERVING_THREADS + 1).astype(int)
+            parts = [frame.iloc[start:stop] for start, stop in itertools.pairwise(bounds)]
+            answers = serving_pool().map(lambda part: self._predict_part(part, detail), parts)
+            return pd.concat(list(answers), ignore_index=True)
         finally:
             if collecting:
                 gc.enable()
+
+    def _predict_part(self, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
+        with one_thread_each():
+            return self._predict_frame(frame, detail)
 
     def _predict_frame(self, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
         verdict = self.guard.check(frame)

@@ -11,11 +11,13 @@ from mlflow.pyfunc import PyFuncModel
 
 from dataset.sales import Dataset
 from schemas import FEATURE_NAMES
+from schemas.chunks import Detail
 from schemas.valuation import HIGH_CONFIDENCE_FSD, MEDIUM_CONFIDENCE_FSD, OTHER_FEATURES
 from training.candidates import candidates
+from training.features import PARALLEL_ROWS
 from training.models import MLPModel, XGBoostModel
 from training.recipe import build
-from training.serving import FSD_LEVEL, Valuer
+from training.serving import DETAILS, FSD_LEVEL, Valuer
 
 
 def predict(model: PyFuncModel, houses: pd.DataFrame) -> pd.DataFrame:
@@ -137,3 +139,48 @@ def test_a_training_house_never_gets_its_own_sale_back(champion: PyFuncModel, da
             assert not (
                 same_place and sale["gr_liv_area"] == house.gr_liv_area and sale["year_built"] == house.year_built
             )
+
+
+def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
+    dataset: Dataset, quick_valuer: Valuer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """From ``PARALLEL_ROWS`` rows a batch is answered in parts side by side; each house keeps its
+    place and its answer (to BLAS rounding: a matrix product may sum in another order for other shapes)."""
+    import training.features
+    import training.serving
+
+    monkeypatch.setattr(training.features, "SERVING_THREADS", 2)  # split even where the machine has one core
+    monkeypatch.setattr(training.serving, "SERVING_THREADS", 2)
+    parts: list[int] = []
+    answer_part = Valuer._predict_part
+
+    def counted(self: Valuer, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
+        parts.append(len(frame))
+        return answer_part(self, frame, detail)
+
+    monkeypatch.setattr(Valuer, "_predict_part", counted)
+    houses = dataset.features.sample(PARALLEL_ROWS + 301, replace=True, random_state=12).loc[:, list(FEATURE_NAMES)]
+    houses = houses.reset_index(drop=True)
+    for detail in DETAILS:
+        parts.clear()
+        whole = quick_valuer.predict_frame(houses, detail)
+        small = pd.concat(
+            [
+                quick_valuer.predict_frame(houses.iloc[start : start + 500], detail)
+                for start in range(0, len(houses), 500)
+            ],
+            ignore_index=True,
+        )
+        assert sorted(parts) == [len(houses) // 2, len(houses) - len(houses) // 2]
+        assert list(whole.index) == list(range(len(houses)))
+        numeric = ["price", "lower_80", "upper_80", "lower_90", "upper_90", "fsd", "base_price"]
+        np.testing.assert_allclose(whole[numeric].to_numpy(float), small[numeric].to_numpy(float), rtol=1e-9)
+        assert whole["comparables"].equals(small["comparables"])
+        assert whole[["confidence_band", "refusal"]].equals(small[["confidence_band", "refusal"]])
+        for mine, theirs in zip(whole["applicability"], small["applicability"], strict=True):
+            assert (mine["in_domain"], mine["flags"]) == (theirs["in_domain"], theirs["flags"])
+            # a training house's distance ties its own sale's: rounding may move it one rank of ~2,500
+            assert abs(mine["novelty"] - theirs["novelty"]) <= 0.0011
+        for mine, theirs in zip(whole["contributions"], small["contributions"], strict=True):
+            assert [c["feature"] for c in mine] == [c["feature"] for c in theirs]
+            np.testing.assert_allclose([c["value"] for c in mine], [c["value"] for c in theirs], atol=0.011)
