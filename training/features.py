@@ -100,11 +100,12 @@ def serving_threads(rows: int) -> int:
 @contextlib.contextmanager
 def one_thread_each() -> Iterator[None]:
     """Marks the calling thread as scoring one part of a split batch: every step in it runs on one thread."""
+    before = getattr(_part, "active", False)
     _part.active = True
     try:
         yield
     finally:
-        _part.active = False
+        _part.active = before
 
 
 @functools.cache
