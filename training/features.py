@@ -108,6 +108,12 @@ def one_thread_each() -> Iterator[None]:
         _part.active = before
 
 
+def row_parts(rows: int, parts: int) -> list[slice]:
+    """``rows`` split into ``parts`` consecutive slices of near-equal size, in order."""
+    bounds = np.linspace(0, rows, parts + 1).astype(int).tolist()
+    return [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+
+
 @functools.cache
 def serving_pool() -> ThreadPoolExecutor:
     """The threads a large batch is split between (``SERVING_THREADS``), shared by every model in the process."""

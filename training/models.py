@@ -39,7 +39,7 @@ from sklearn.ensemble import HistGradientBoostingRegressor
 from sklearn.linear_model import HuberRegressor, RidgeCV
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
-from training.features import serving_pool, serving_threads
+from training.features import row_parts, serving_pool, serving_threads
 
 
 class LinearModel(RegressorMixin, BaseEstimator):  # type: ignore[misc]
@@ -135,8 +135,8 @@ class PathAttributions:
         threads = serving_threads(len(reached))
         if threads == 1:
             return self._effects(reached)
-        parts = np.array_split(reached, threads)
-        return np.vstack(list(serving_pool().map(self._effects, parts)))
+        parts = serving_pool().map(lambda rows: self._effects(reached[rows]), row_parts(len(reached), threads))
+        return np.vstack(list(parts))
 
     def _effects(self, reached: np.ndarray) -> np.ndarray:
         n_rows, n_trees = reached.shape

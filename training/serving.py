@@ -46,7 +46,6 @@ rounding, about 1e-6), so a house gets the same price, intervals and FSD at eith
 from __future__ import annotations
 
 import gc
-import itertools
 from typing import Any, get_args
 
 import numpy as np
@@ -58,7 +57,7 @@ from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
 from schemas.chunks import Detail
 from schemas.valuation import OTHER_FEATURES, PRICE_FLOOR_CONTRIBUTION, confidence_band
 from training.comparables import ComparablesIndex
-from training.features import SERVING_THREADS, FeatureEncoder, group_of, one_thread_each, serving_pool, serving_threads
+from training.features import FeatureEncoder, group_of, one_thread_each, row_parts, serving_pool, serving_threads
 from training.guard import ApplicabilityGuard, Verdict
 from training.intervals import AdaptiveIntervals
 
@@ -163,7 +162,7 @@ class Valuer:
     def predict_frame(self, frame: pd.DataFrame, detail: Detail = "full") -> pd.DataFrame:
         """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts).
 
-        A large batch at ``full`` detail is split into ``SERVING_THREADS`` parts answered side by side,
+        A large batch at ``full`` detail is split into ``serving_threads`` parts answered side by side,
         each on one thread. Every step releases the GIL for part of its time (XGBoost, BLAS, the k-d
         trees, scipy's product) and holds it for the rest (encoding, building the explanations); split
         by rows, one part's Python overlaps the other's native code, where splitting each step between
@@ -175,11 +174,13 @@ class Valuer:
         collecting = gc.isenabled()
         gc.disable()
         try:
-            if detail != "full" or serving_threads(len(frame)) == 1:
+            threads = serving_threads(len(frame)) if detail == "full" else 1
+            if threads == 1:
                 return self._predict_frame(frame, detail)
-            bounds = np.linspace(0, len(frame), SERVING_THREADS + 1).astype(int)
-            parts = [frame.iloc[start:stop] for start, stop in itertools.pairwise(bounds)]
-            answers = serving_pool().map(lambda part: self._predict_part(part, detail), parts)
+            parts = row_parts(len(frame), threads)
+            answers = serving_pool().map(
+                lambda rows: self._predict_part(frame.iloc[rows.start : rows.stop], detail), parts
+            )
             return pd.concat(list(answers), ignore_index=True)
         finally:
             if collecting:

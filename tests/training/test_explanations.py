@@ -148,10 +148,8 @@ def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
     whole); each house keeps its place and its answer (to BLAS rounding: a matrix product may sum in
     another order for other shapes)."""
     import training.features
-    import training.serving
 
     monkeypatch.setattr(training.features, "SERVING_THREADS", 2)  # split even where the machine has one core
-    monkeypatch.setattr(training.serving, "SERVING_THREADS", 2)
     parts: list[int] = []
     answer_part = Valuer._predict_part
 
