@@ -28,7 +28,17 @@ if TYPE_CHECKING:
 
 log = structlog.get_logger(__name__)
 
-SERVING_PACKAGES = ("mlflow", "numpy", "pandas", "scikit-learn", "xgboost-cpu", "pydantic", "structlog", "scipy")
+SERVING_PACKAGES = (
+    "mlflow",
+    "numpy",
+    "pandas",
+    "pyarrow",
+    "scikit-learn",
+    "xgboost-cpu",
+    "pydantic",
+    "structlog",
+    "scipy",
+)
 
 
 def decide(

@@ -201,9 +201,12 @@ class ApplicabilityGuard:
 
     def _check_levels(self, X: Columns | FrameColumns, flags: list[list[str]]) -> None:
         for name, unseen in self.unseen_levels_.items():
-            column: Any = X[name]
-            for i in np.flatnonzero([v in unseen for v in column]):
-                flags[i].append(f"{name} '{column[i]}' occurs in no training sale; it is valued as if it were absent")
+            levels = tuple(sorted(unseen))
+            codes = X.codes(name, levels)
+            for i in np.flatnonzero(codes < len(levels)):
+                flags[i].append(
+                    f"{name} '{levels[codes[i]]}' occurs in no training sale; it is valued as if it were absent"
+                )
 
     def _check_date(self, X: Columns | FrameColumns, flags: list[list[str]], refusal: list[str | None]) -> np.ndarray:
         wanted = month_index(X["year_sold"].astype(float), X["mo_sold"].astype(float))

@@ -138,13 +138,14 @@ class Valuer:
         values = np.take_along_axis(dollars, top, axis=1).round(2)
         other = (model_price - base.round(2) - values.sum(axis=1)).round(2)
         lift = (price - model_price).round(2)
-        groups = self.groups
+        names = np.asarray(self.groups, dtype=object)[top].tolist()
         answers = []
-        for row, vals, rest, floor in zip(top.tolist(), values.tolist(), other.tolist(), lift.tolist(), strict=True):
-            items = [{"feature": groups[g], "value": float(v)} for g, v in zip(row, vals, strict=True)]
-            items.append({"feature": OTHER_FEATURES, "value": float(rest)})
+        # tolist() gives Python floats already: each dict is built from them as they are.
+        for row, vals, rest, floor in zip(names, values.tolist(), other.tolist(), lift.tolist(), strict=True):
+            items = [{"feature": name, "value": v} for name, v in zip(row, vals, strict=True)]
+            items.append({"feature": OTHER_FEATURES, "value": rest})
             if floor > 0:
-                items.append({"feature": PRICE_FLOOR_CONTRIBUTION, "value": float(floor)})
+                items.append({"feature": PRICE_FLOOR_CONTRIBUTION, "value": floor})
             answers.append(items)
         return answers
 

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from dataset.sales import Dataset
 from schemas.features import CONDITIONS
-from training.features import SMALL_BATCH, FeatureEncoder
+from training.features import CATEGORICAL, SMALL_BATCH, FeatureEncoder
 
 
 @pytest.fixture(scope="module")
@@ -57,8 +58,9 @@ def test_sales_without_any_grade_still_encode(dataset: Dataset) -> None:
 def test_a_house_encodes_the_same_alone_or_in_a_large_batch(
     dataset: Dataset, fitted: tuple[FeatureEncoder, dict[str, int]]
 ) -> None:
-    """Small frames are read as one object array and large ones column by column; a house's row must
-    not depend on which (typed or object columns, missing cells and unseen levels included)."""
+    """Small frames are read as one object array and large ones column by column, their Arrow text
+    columns looked up in Arrow; a house's row must not depend on which (typed or object columns,
+    missing cells and unseen levels included)."""
     encoder, _ = fitted
     houses = dataset.features.head(SMALL_BATCH * 3).reset_index(drop=True).astype(object)
     houses.loc[::7, "overall_qual"] = None
@@ -66,8 +68,11 @@ def test_a_house_encodes_the_same_alone_or_in_a_large_batch(
     houses.loc[::11, "year_remod_add"] = None
     houses.loc[::4, "sale_condition"] = "Never_Seen"
     houses.loc[::9, "neighborhood"] = "Elsewhere"
+    houses.loc[::6, "garage_type"] = None
+    typed_houses = houses.infer_objects().astype(dict.fromkeys(CATEGORICAL, "str"))
+    assert isinstance(typed_houses["neighborhood"].array, pd.arrays.ArrowStringArray)  # levels looked up in Arrow
     batch = encoder.transform(houses)
-    typed = encoder.transform(houses.infer_objects())
+    typed = encoder.transform(typed_houses)
     alone = np.vstack([encoder.transform(houses.iloc[[i]]) for i in range(0, len(houses), 13)])
     assert not np.isnan(batch).any()
     np.testing.assert_array_equal(typed, batch)

@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from dataset.sales import Dataset
 from schemas import FEATURE_NAMES, PropertyFeatures
 from schemas.features import EXAMPLE_HOUSE
+from training.features import SMALL_BATCH
 from training.guard import MAX_MONTHS_BEYOND, REFUSE_BEYOND_KM, ApplicabilityGuard
 from training.serving import PRICE_FLOOR
 
@@ -80,6 +81,21 @@ def test_a_sale_condition_never_seen_in_training_is_flagged(champion: PyFuncMode
         "sale_condition 'Abnorml' occurs in no training sale; it is valued as if it were absent"
     ]
     assert row["confidence_band"] == "Low"
+
+
+def test_an_unseen_level_is_flagged_alike_alone_and_in_large_batches_of_either_column_type(
+    champion: PyFuncModel,
+) -> None:
+    guard = champion.unwrap_python_model().valuer.guard  # type: ignore[no-untyped-call]
+    conditions = ["Abnorml" if i % 3 == 0 else "Normal" for i in range(2 * SMALL_BATCH)]
+    rows = [PropertyFeatures.model_validate({**EXAMPLE_HOUSE, "sale_condition": c}).model_dump() for c in conditions]
+    objects = pd.DataFrame(rows, columns=list(FEATURE_NAMES), dtype=object)
+    arrow = objects.infer_objects()
+    assert isinstance(arrow["sale_condition"].array, pd.arrays.ArrowStringArray)
+    alone = [guard.check(objects.iloc[[i]]).flags[0] for i in range(len(objects))]
+    assert [bool(flags) for flags in alone] == [c == "Abnorml" for c in conditions]
+    assert guard.check(objects).flags == alone
+    assert guard.check(arrow).flags == alone
 
 
 def test_a_valuation_date_far_past_the_data_is_refused(champion: PyFuncModel) -> None:
