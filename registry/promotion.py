@@ -38,6 +38,7 @@ SERVING_PACKAGES = (
     "pydantic",
     "structlog",
     "scipy",
+    "threadpoolctl",
 )
 
 

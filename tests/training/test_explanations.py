@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow.pyfunc import PyFuncModel
+from threadpoolctl import threadpool_info, threadpool_limits  # type: ignore[import-untyped]
 
 from dataset.sales import Dataset
 from schemas import FEATURE_NAMES
@@ -141,6 +142,10 @@ def test_a_training_house_never_gets_its_own_sale_back(champion: PyFuncModel, da
             )
 
 
+def blas_threads() -> set[int]:
+    return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
+
+
 def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
     dataset: Dataset, quick_valuer: Valuer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -151,10 +156,12 @@ def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
 
     monkeypatch.setattr(training.features, "SERVING_THREADS", 2)  # split even where the machine has one core
     parts: list[int] = []
+    blas_in_parts: list[set[int]] = []
     answer_part = Valuer._predict_part
 
     def counted(self: Valuer, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
         parts.append(len(frame))
+        blas_in_parts.append(blas_threads())
         return answer_part(self, frame, detail)
 
     monkeypatch.setattr(Valuer, "_predict_part", counted)
@@ -162,7 +169,10 @@ def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
     houses = houses.reset_index(drop=True)
     for detail in DETAILS:
         parts.clear()
-        whole = quick_valuer.predict_frame(houses, detail)
+        with threadpool_limits(limits=2, user_api="blas"):  # as a user's process may have it
+            whole = quick_valuer.predict_frame(houses, detail)
+            assert blas_threads() == {2}  # given back after the call
+        assert all(seen == {1} for seen in blas_in_parts)  # the parts' BLAS calls do not queue for its threads
         small = pd.concat(
             [
                 quick_valuer.predict_frame(houses.iloc[start : start + 500], detail)
