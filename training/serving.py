@@ -168,6 +168,12 @@ class Valuer:
             if level in self.z
         }
 
+    def _comparables(self, Z: np.ndarray) -> list[list[dict[str, Any]]]:
+        c = self.col
+        return self.comparables.query(
+            Z[:, c["longitude"]], Z[:, c["latitude"]], Z[:, c["gr_liv_area"]], Z[:, c["year_built"]]
+        )
+
     def predict_frame(self, frame: pd.DataFrame, detail: Detail = "full") -> pd.DataFrame:
         """Answer a batch; the garbage collector pauses meanwhile (the result is many small dicts).
 
@@ -192,7 +198,9 @@ class Valuer:
             with blas_one_thread():
                 answers = list(
                     serving_pool().map(
-                        lambda rows: self._predict_part(frame.iloc[rows.start : rows.stop], detail), parts
+                        lambda i, rows: self._predict_part(frame.iloc[rows.start : rows.stop], detail, i % 2 == 1),
+                        range(len(parts)),
+                        parts,
                     )
                 )
             return pd.concat(answers, ignore_index=True)
@@ -200,14 +208,19 @@ class Valuer:
             if collecting:
                 gc.enable()
 
-    def _predict_part(self, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
+    def _predict_part(self, frame: pd.DataFrame, detail: Detail, comparables_first: bool) -> pd.DataFrame:
         with one_thread_each():
-            return self._predict_frame(frame, detail)
+            return self._predict_frame(frame, detail, comparables_first)
 
-    def _predict_frame(self, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
+    def _predict_frame(self, frame: pd.DataFrame, detail: Detail, comparables_first: bool = False) -> pd.DataFrame:
+        """``comparables_first``: find the comparables before the attributions, not after. Every other
+        part of a split batch does, so that building its comparables (Python objects, holding the GIL)
+        runs beside the other part's attributions (native code) instead of beside its own comparables
+        at the end (10,000 rows: 489 against 532 ms, median of ten alternating rounds in one process)."""
         verdict = self.guard.check(frame)
         Z = self.encoder.transform(frame)
         full = detail == "full"
+        found = self._comparables(Z) if full and comparables_first else None
         if full:
             log_model_price, log_base, effects = self._attribute(Z)
         else:
@@ -231,10 +244,7 @@ class Valuer:
         out["base_price"] = base.round(2)
         if full:
             out["contributions"] = self.contributions(effects, log_model_price - log_base, base, model_price, price)
-            c = self.col
-            out["comparables"] = self.comparables.query(
-                Z[:, c["longitude"]], Z[:, c["latitude"]], Z[:, c["gr_liv_area"]], Z[:, c["year_built"]]
-            )
+            out["comparables"] = self._comparables(Z) if found is None else found
         else:
             out["contributions"] = [[] for _ in range(len(Z))]
             out["comparables"] = [[] for _ in range(len(Z))]

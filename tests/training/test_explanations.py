@@ -157,18 +157,21 @@ def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
     monkeypatch.setattr(training.features, "SERVING_THREADS", 2)  # split even where the machine has one core
     parts: list[int] = []
     blas_in_parts: list[set[int]] = []
+    orders: list[bool] = []  # whether a part found its comparables before its attributions
     answer_part = Valuer._predict_part
 
-    def counted(self: Valuer, frame: pd.DataFrame, detail: Detail) -> pd.DataFrame:
+    def counted(self: Valuer, frame: pd.DataFrame, detail: Detail, comparables_first: bool) -> pd.DataFrame:
         parts.append(len(frame))
+        orders.append(comparables_first)
         blas_in_parts.append(blas_threads())
-        return answer_part(self, frame, detail)
+        return answer_part(self, frame, detail, comparables_first)
 
     monkeypatch.setattr(Valuer, "_predict_part", counted)
     houses = dataset.features.sample(PARALLEL_ROWS + 301, replace=True, random_state=12).loc[:, list(FEATURE_NAMES)]
     houses = houses.reset_index(drop=True)
     for detail in DETAILS:
         parts.clear()
+        orders.clear()
         with threadpool_limits(limits=2, user_api="blas"):  # as a user's process may have it
             whole = quick_valuer.predict_frame(houses, detail)
             assert blas_threads() == {2}  # given back after the call
@@ -182,6 +185,7 @@ def test_a_batch_split_between_threads_answers_every_house_as_small_batches_do(
         )
         halves = [len(houses) // 2, len(houses) - len(houses) // 2]
         assert sorted(parts) == (halves if detail == "full" else [])
+        assert sorted(orders) == ([False, True] if detail == "full" else [])  # both orders answer as small batches
         assert list(whole.index) == list(range(len(houses)))
         numeric = ["price", "lower_80", "upper_80", "lower_90", "upper_90", "fsd", "base_price"]
         np.testing.assert_allclose(whole[numeric].to_numpy(float), small[numeric].to_numpy(float), rtol=1e-9)
