@@ -155,8 +155,11 @@ class ApplicabilityGuard:
         return distance
 
     def check(self, frame: pd.DataFrame) -> Verdict:
-        n = len(frame)
-        X = columns_of(frame)
+        return self.check_columns(columns_of(frame))
+
+    def check_columns(self, X: Columns | FrameColumns) -> Verdict:
+        """``check`` of a frame already read (``columns_of``)."""
+        n = len(X)
         flags: list[list[str]] = [[] for _ in range(n)]
         refusal: list[str | None] = [None] * n
         self._check_location(X, flags, refusal)
