@@ -85,6 +85,11 @@ class ComparablesIndex:
             answers.append(found)
         return answers
 
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state.pop("_shown", None)  # derived from the records again after loading
+        return state
+
     @functools.cached_property
     def _shown(self) -> list[dict[str, Any]]:
         """Each record with its ``distance_km`` key already in place: an answer copies one and sets the

@@ -142,6 +142,24 @@ def test_a_training_house_never_gets_its_own_sale_back(champion: PyFuncModel, da
             )
 
 
+def test_each_comparable_is_a_dict_of_its_own_and_a_stored_index_keeps_only_its_records(
+    dataset: Dataset, quick_valuer: Valuer
+) -> None:
+    index = quick_valuer.comparables
+    house = dataset.features.dropna(subset=["longitude"]).head(1)
+    twice = [
+        np.repeat(house[name].to_numpy(float), 2) for name in ("longitude", "latitude", "gr_liv_area", "year_built")
+    ]
+    first, second = index.query(*twice)
+    assert first == second
+    first[0]["distance_km"] = -1.0  # a caller may change its answer
+    assert second[0]["distance_km"] >= 0
+    assert index.query(*twice)[0][0]["distance_km"] >= 0
+    stored = pickle.loads(pickle.dumps(index))
+    assert "_shown" not in stored.__dict__  # the answer templates are derived again, not stored
+    assert stored.query(*twice) == [second, second]
+
+
 def blas_threads() -> set[int]:
     return {pool["num_threads"] for pool in threadpool_info() if pool["user_api"] == "blas"}
 
