@@ -216,12 +216,6 @@ def nearest(tree: cKDTree, points: np.ndarray, k: int) -> np.ndarray:
     return np.asarray(index).reshape(len(points), k)
 
 
-def ordinal(codes: np.ndarray, scores: dict[str, float]) -> np.ndarray:
-    """Each row's score from its level's code among ``tuple(scores)`` (``Columns.codes``); an unknown level scores 0."""
-    result: np.ndarray = np.append(np.asarray(list(scores.values()), dtype=float), 0.0)[codes]
-    return result
-
-
 def neighbourhood_lookup(onehot_nbhd: np.ndarray, by_nbhd: np.ndarray, fallback: float) -> np.ndarray:
     """Each row's neighbourhood entry of ``by_nbhd``; ``fallback`` for an unknown neighbourhood."""
     hot = onehot_nbhd.astype(float)
@@ -329,7 +323,9 @@ def columns_of(frame: pd.DataFrame) -> Columns | FrameColumns:
 
 
 def scores_of(X: Columns | FrameColumns, name: str, scores: dict[str, float]) -> np.ndarray:
-    return ordinal(X.codes(name, tuple(scores)), scores)
+    """Each row's score of its level in column ``name``; an unknown level scores 0."""
+    result: np.ndarray = np.append(np.asarray(list(scores.values()), dtype=float), 0.0)[X.codes(name, tuple(scores))]
+    return result
 
 
 def _floats(X: Columns | FrameColumns, name: str) -> np.ndarray:
