@@ -16,33 +16,20 @@ from typing import Any
 
 import pandas as pd
 import structlog
+from pydantic import TypeAdapter
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, columns_frame
 from consumers.recalibration import Recalibrator, model_bounds
 from schemas import FEATURE_NAMES, utc_now
 from schemas.checks import check_columns, check_objects
-from schemas.chunks import (
-    INVALID_FEATURES,
-    ROW_OUTCOMES,
-    ChunkResult,
-    Detail,
-    RowChunk,
-    RowOutcome,
-    reason_of,
-)
-from schemas.valuation import REFUSED_CODE
+from schemas.chunks import INVALID_FEATURES, Detail, RowChunk, reason_of
+from schemas.valuation import REFUSED_CODE, Comparable
+from state.chunks import STORED_LEVELS, AnswerColumns, ChunkAnswer, failed_cells, summary_cells
 
 log = structlog.get_logger(__name__)
 MODEL_ERROR = "model_error"
-
-
-def _failed(row: int, code: str, message: str) -> dict[str, Any]:
-    return {"row": row, "status": "failed", "error": {"code": code, "message": message}}
-
-
-def failed_row(row: int, code: str, message: str) -> RowOutcome:
-    return RowOutcome.model_validate(_failed(row, code, message))
+COMPARABLES = TypeAdapter(list[Comparable])
 
 
 @dataclass
@@ -50,7 +37,7 @@ class _Checked:
     chunk: RowChunk
     positions: list[int]  # valid rows' positions in the chunk
     values: dict[str, list[Any]]  # valid rows' values by field (FEATURE_NAMES)
-    failed: dict[int, RowOutcome]  # position -> answer of an invalid row
+    failed: dict[int, list[Any]]  # position -> stored cells of an invalid row
 
     def frame(self) -> pd.DataFrame:
         return columns_frame(self.values)
@@ -65,10 +52,7 @@ def _check(chunk: RowChunk) -> _Checked:
     checks = (
         check_columns(chunk.columns, first) if chunk.columns is not None else check_objects(chunk.rows or [], first)
     )
-    failed = {
-        position: failed_row(chunk.first_row + position, INVALID_FEATURES, reason_of(errors))
-        for position, errors in checks.errors.items()
-    }
+    failed = {position: failed_cells(INVALID_FEATURES, reason_of(errors)) for position, errors in checks.errors.items()}
     return _Checked(chunk, checks.valid, checks.values, failed)
 
 
@@ -80,70 +64,69 @@ def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[p
     return output, seconds * 1000
 
 
+def _detail_cells(contributions: list[dict[str, Any]], comparables: list[dict[str, Any]]) -> list[Any]:
+    shown = COMPARABLES.dump_python(COMPARABLES.validate_python(comparables), mode="json")
+    return [[[c["feature"], c["value"]] for c in contributions], shown]
+
+
 class _Answers:
-    """Turns the model's output columns into row answers (recalibrated intervals, detail on request),
-    column by column: only the answers themselves are built per row."""
+    """Turns the model's output columns into the rows' stored cells (recalibrated intervals, detail on
+    request) column by column, without one ``RowOutcome`` per row."""
 
     def __init__(self, model: LoadedModel, recalibrator: Recalibrator | None) -> None:
         self.model = model
         self.recalibrator = recalibrator
 
-    def rows(self, checked: _Checked, output: pd.DataFrame) -> list[RowOutcome]:
+    def cells(self, checked: _Checked, output: pd.DataFrame) -> list[list[Any]]:
+        """The valid rows' cells, in ``checked.positions`` order."""
         price = output["price"].to_numpy(float)
         bounds = model_bounds(output)
         if self.recalibrator is not None:
             conditions, grades = checked.values["sale_condition"], checked.values["overall_qual"]
             bounds, _ = self.recalibrator.apply(self.model.ref.version, conditions, grades, price, bounds)
-        cells: dict[str, list[Any]] = {
-            "price": price.tolist(),
-            **{
-                f"{side}_{round(level * 100)}": column.tolist()
-                for level, b in bounds.items()
-                for side, column in zip(("lower", "upper"), b, strict=True)
-            },
-            **{name: output[name].tolist() for name in ("fsd", "confidence", "confidence_band", "months_beyond_data")},
-        }
         applicability = output["applicability"].tolist()
-        cells["in_domain"] = [a["in_domain"] for a in applicability]
-        cells["flags"] = [a["flags"] for a in applicability]
-        if checked.chunk.detail == "full":
-            cells["contributions"] = output["contributions"].tolist()
-            cells["comparables"] = output["comparables"].tolist()
-        names = list(cells)
-        first = checked.chunk.first_row
-        answers = [
-            _failed(first + position, REFUSED_CODE, refusal)
-            if isinstance(refusal, str)
-            else {"row": first + position, "status": "done", **dict(zip(names, values, strict=True))}
-            for position, refusal, values in zip(
-                checked.positions, output["refusal"].tolist(), zip(*cells.values(), strict=True), strict=True
+        cells = summary_cells(
+            AnswerColumns(
+                prices=[price.tolist(), *(side.tolist() for level in STORED_LEVELS for side in bounds[level])],
+                fsd=output["fsd"].tolist(),
+                confidence=output["confidence"].tolist(),
+                bands=output["confidence_band"].tolist(),
+                in_domain=[a["in_domain"] for a in applicability],
+                flags=[a["flags"] for a in applicability],
+                months=output["months_beyond_data"].tolist(),
             )
-        ]
-        return ROW_OUTCOMES.validate_python(answers)
+        )
+        if checked.chunk.detail == "full":
+            details = zip(output["contributions"].tolist(), output["comparables"].tolist(), strict=True)
+            for row, (contributions, comparables) in zip(cells, details, strict=True):
+                row.extend(_detail_cells(contributions, comparables))
+        for k, refusal in enumerate(output["refusal"].tolist()):
+            if isinstance(refusal, str):
+                cells[k] = failed_cells(REFUSED_CODE, refusal)
+        return cells
 
 
-def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[RowOutcome]:
+def _score_chunk(model: LoadedModel, answers: _Answers, checked: _Checked) -> list[list[Any]]:
     """One chunk alone; if the model fails on it, each row alone."""
     try:
         output, _ = _predict(model, checked.frame(), checked.chunk.detail)
-        return answers.rows(checked, output)
+        return answers.cells(checked, output)
     except Exception as exc:
         log.warning("chunk_scoring_failed", job_id=checked.chunk.job_id, chunk=checked.chunk.chunk, error=str(exc))
-    rows: list[RowOutcome] = []
+    cells: list[list[Any]] = []
     for k in range(len(checked.positions)):
         one = checked.one(k)
         try:
             output, _ = _predict(model, one.frame(), checked.chunk.detail)
-            rows.extend(answers.rows(one, output))
+            cells.extend(answers.cells(one, output))
         except Exception as exc:
-            row = checked.chunk.first_row + one.positions[0]
-            rows.append(failed_row(row, MODEL_ERROR, f"the model could not score this house: {exc}"))
-    return rows
+            cells.append(failed_cells(MODEL_ERROR, f"the model could not score this house: {exc}"))
+    return cells
 
 
 def score_chunks(
     model: LoadedModel, chunks: Sequence[RowChunk], recalibrator: Recalibrator | None = None
-) -> tuple[list[ChunkResult], pd.DataFrame | None]:
+) -> tuple[list[ChunkAnswer], pd.DataFrame | None]:
     """Every chunk's answer (rows in input order), and the frame of all valid rows (for the drift monitor)."""
     if not chunks:
         return [], None
@@ -151,7 +134,7 @@ def score_chunks(
     answers = _Answers(model, recalibrator)
     frame = columns_frame({name: [v for c in checked for v in c.values[name]] for name in FEATURE_NAMES})
     scored = len(frame)
-    valid: list[list[RowOutcome]] = []
+    valid: list[list[list[Any]]] = []
     inference_ms: float | None = None
     try:
         # One call for the batch: with explanations if any of its chunks asked for them.
@@ -161,16 +144,16 @@ def score_chunks(
         for c in checked:
             part = output.iloc[start : start + len(c.positions)]
             start += len(c.positions)
-            valid.append(answers.rows(c, part))
+            valid.append(answers.cells(c, part))
     except Exception as exc:
         log.warning("bulk_scoring_failed", chunks=len(chunks), rows=scored, error=str(exc))
         valid = [_score_chunk(model, answers, c) for c in checked]
     scored_at = utc_now()
     results = []
-    for c, rows in zip(checked, valid, strict=True):
-        by_row = {r.row: r for r in rows} | {o.row: o for o in c.failed.values()}
+    for c, cells in zip(checked, valid, strict=True):
+        by_position = dict(zip(c.positions, cells, strict=True)) | c.failed
         results.append(
-            ChunkResult(
+            ChunkAnswer(
                 job_id=c.chunk.job_id,
                 chunk=c.chunk.chunk,
                 first_row=c.chunk.first_row,
@@ -179,7 +162,7 @@ def score_chunks(
                 submitted_at=c.chunk.submitted_at,
                 scored_at=scored_at,
                 inference_ms=inference_ms,
-                rows=[by_row[c.chunk.first_row + i] for i in range(c.chunk.size)],
+                cells=[by_position[i] for i in range(c.chunk.size)],
             )
         )
     return results, frame if scored else None

@@ -19,7 +19,6 @@ import pandas as pd
 import structlog
 from aiokafka import ConsumerRecord
 from faststream.kafka import KafkaBroker
-from pydantic import BaseModel
 
 from consumers.bulk import score_chunks
 from consumers.drift import DriftMonitor
@@ -33,7 +32,7 @@ from consumers.variants import Routed, VariantRouter
 from infra.kafka import Outgoing, keyed_json, publish_confirmed
 from infra.settings import Settings
 from schemas import AnswerHead, ErrorInfo, PredictionRequest, PredictionResult, Timings, utc_now
-from schemas.chunks import ChunkResult, RowChunk, chunk_key
+from schemas.chunks import RowChunk, chunk_key
 from schemas.topics import (
     ERROR_CODE_HEADER,
     ERROR_HEADER,
@@ -41,7 +40,7 @@ from schemas.topics import (
     SOURCE_PARTITION_HEADER,
     SOURCE_TOPIC_HEADER,
 )
-from state.chunks import ChunkStore
+from state.chunks import ChunkAnswer, ChunkStore
 from state.predictions import Predictions
 
 log = structlog.get_logger(__name__)
@@ -84,7 +83,7 @@ def is_terminal(record: PredictionResult | AnswerHead | None) -> bool:
     return record is not None and record.status != "queued"
 
 
-def observe_chunks(chunks: Sequence[ChunkResult]) -> None:
+def observe_chunks(chunks: Sequence[ChunkAnswer]) -> None:
     """Bulk rows in the same counters as single requests (by status), one end-to-end time per chunk."""
     now = utc_now()
     for chunk in chunks:
@@ -128,7 +127,7 @@ class Worker:
 
     def _score(
         self, requests: list[PredictionRequest], chunks: list[RowChunk]
-    ) -> tuple[Routed, tuple[list[ChunkResult], pd.DataFrame | None]]:
+    ) -> tuple[Routed, tuple[list[ChunkAnswer], pd.DataFrame | None]]:
         """Both kinds of a batch in one worker thread, one after the other: two model calls at once
         would only contend for the same cores."""
         return self.router.answer(requests), score_chunks(self.models.current, chunks, self.recalibrator)
@@ -175,9 +174,10 @@ class Worker:
         observe_chunks(chunks)
         replies = {a.request.request_id: a.reply_to for a in accepted if a.reply_to}
         replies |= {chunk_key(b.chunk.job_id, b.chunk.chunk): b.reply_to for b in bulk if b.reply_to}
+        topic = self.settings.results_topic
         outgoing = [
-            *((r.request_id, r) for r in (*scored, *failures, *(k for _, k in answered))),
-            *((chunk_key(c.job_id, c.chunk), c) for c in chunks),
+            *(keyed_json(topic, r.request_id, r) for r in (*scored, *failures, *(k for _, k in answered))),
+            *(Outgoing(topic, c.message(), chunk_key(c.job_id, c.chunk).encode()) for c in chunks),
         ]
 
         async def tail() -> None:
@@ -192,13 +192,12 @@ class Worker:
 
         return tail
 
-    async def _publish_results(self, results: Sequence[tuple[str, BaseModel]], replies: dict[str, str]) -> None:
+    async def _publish_results(self, results: Sequence[Outgoing], replies: dict[str, str]) -> None:
         """Each answer keyed by its id (a request's, or a chunk's job and chunk), also to its reply_to topic."""
         outgoing = []
-        for key, result in results:
-            message = keyed_json(self.settings.results_topic, key, result)
+        for message in results:
             outgoing.append(message)
-            if reply_to := replies.get(key):
+            if message.key is not None and (reply_to := replies.get(message.key.decode())):
                 outgoing.append(replace(message, topic=reply_to))
         await self.publish(outgoing)
 

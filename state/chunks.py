@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,7 +24,7 @@ from redis.asyncio import Redis
 
 from schemas.chunks import ROW_OUTCOMES, ChunkResult, RowOutcome
 from schemas.jobs import JOB_ROW_COLUMNS
-from schemas.messages import ErrorInfo
+from schemas.messages import ErrorInfo, ModelRef, Source
 from state.clock import epoch_ms
 from state.errors import guarded
 from state.keys import Keys
@@ -57,13 +58,13 @@ BANDS = {"High": "H", "Medium": "M", "Low": "L"}
 BAND_NAMES = {v: k for k, v in BANDS.items()}
 
 
-def _cents(values: list[float | None]) -> list[float | None]:
+def _cents(values: Sequence[float | None]) -> list[float | None]:
     return [None if v is None else round(v, 2) for v in values]
 
 
-def _failed_cells(row: RowOutcome) -> list[Any]:
-    error = row.error or ErrorInfo(code="failed", message="")
-    return [error.code, error.message]
+def failed_cells(code: str, message: str) -> list[Any]:
+    """A failed row as stored."""
+    return [code, message]
 
 
 def _detail_cells(row: RowOutcome) -> list[Any]:
@@ -73,29 +74,57 @@ def _detail_cells(row: RowOutcome) -> list[Any]:
     ]
 
 
-def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
-    """Rows as stored, built field by field over the chunk (a few list passes instead of a call per row)."""
-    prices = [
-        _cents([getattr(r, name) for r in rows]) for name in ("price", "lower_80", "upper_80", "lower_90", "upper_90")
-    ]
-    bands = [None if r.confidence_band is None else BANDS[r.confidence_band] for r in rows]
-    in_domain = [None if r.in_domain is None else int(r.in_domain) for r in rows]
-    cells = [
+STORED_LEVELS = (0.8, 0.9)
+"""The interval levels a stored row holds, in its order."""
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerColumns:
+    """Answered rows' summary field by field (one value per row in every list), as the model gives them."""
+
+    prices: Sequence[Sequence[float | None]]  # price, lower_80, upper_80, lower_90, upper_90
+    fsd: Sequence[float | None]
+    confidence: Sequence[float | None]
+    bands: Sequence[str | None]
+    in_domain: Sequence[bool | None]
+    flags: Sequence[Sequence[str]]
+    months: Sequence[int | None]
+
+
+def summary_cells(columns: AnswerColumns) -> list[list[Any]]:
+    """Answered rows as stored, built field by field (a few list passes instead of a call per row)."""
+    return [
         list(row)
         for row in zip(
-            *prices,
-            [r.fsd for r in rows],
-            [r.confidence for r in rows],
-            bands,
-            in_domain,
-            ["; ".join(r.flags) for r in rows],
-            [r.months_beyond_data for r in rows],
+            *(_cents(prices) for prices in columns.prices),
+            columns.fsd,
+            columns.confidence,
+            [None if b is None else BANDS[b] for b in columns.bands],
+            [None if d is None else int(d) for d in columns.in_domain],
+            ["; ".join(f) for f in columns.flags],
+            columns.months,
             strict=True,
         )
     ]
+
+
+def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
+    """``RowOutcome`` answers as stored."""
+    prices = ("price", "lower_80", "upper_80", "lower_90", "upper_90")
+    columns = AnswerColumns(
+        prices=[[getattr(r, name) for r in rows] for name in prices],
+        fsd=[r.fsd for r in rows],
+        confidence=[r.confidence for r in rows],
+        bands=[r.confidence_band for r in rows],
+        in_domain=[r.in_domain for r in rows],
+        flags=[r.flags for r in rows],
+        months=[r.months_beyond_data for r in rows],
+    )
+    cells = summary_cells(columns)
     for i, r in enumerate(rows):
         if r.status == "failed":
-            cells[i] = _failed_cells(r)
+            error = r.error or ErrorInfo(code="failed", message="")
+            cells[i] = failed_cells(error.code, error.message)
         elif r.contributions is not None or r.comparables is not None:
             cells[i].extend(_detail_cells(r))
     return cells
@@ -142,11 +171,53 @@ def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
     return fields
 
 
-def encode_chunk(result: ChunkResult) -> bytes:
-    done, failed = result.counts
-    version = None if result.model is None else result.model.version
-    rows = encode_rows(result.rows)
-    return orjson.dumps([done, failed, result.first_row, version, rows])  # ~10x json's speed, same text
+@dataclass(frozen=True, slots=True)
+class ChunkAnswer:
+    """A scored chunk as the worker keeps and publishes it: its rows already in the stored layout
+    (``summary_cells``, ``failed_cells``), never one ``RowOutcome`` per row. ``stored`` is its Redis
+    field and ``message`` its ``ChunkResult`` on the results topic, both written from the same cells."""
+
+    job_id: str
+    chunk: int
+    first_row: int
+    source: Source | None
+    model: ModelRef | None
+    submitted_at: datetime
+    scored_at: datetime
+    inference_ms: float | None
+    cells: list[list[Any]]
+
+    @classmethod
+    def of(cls, result: ChunkResult) -> ChunkAnswer:
+        r = result
+        envelope = (r.job_id, r.chunk, r.first_row, r.source, r.model, r.submitted_at, r.scored_at, r.inference_ms)
+        return cls(*envelope, encode_rows(r.rows))
+
+    @property
+    def counts(self) -> tuple[int, int]:
+        """Rows done and rows failed."""
+        failed = sum(1 for c in self.cells if len(c) == 2)
+        return len(self.cells) - failed, failed
+
+    def stored(self) -> bytes:
+        done, failed = self.counts
+        version = None if self.model is None else self.model.version
+        return orjson.dumps([done, failed, self.first_row, version, self.cells])  # ~10x json's speed, same text
+
+    def message(self) -> bytes:
+        """The ``ChunkResult`` as JSON (prices to the cent, as stored)."""
+        body = {
+            "job_id": self.job_id,
+            "chunk": self.chunk,
+            "first_row": self.first_row,
+            "source": self.source,
+            "model": None if self.model is None else self.model.model_dump(mode="json"),
+            "submitted_at": self.submitted_at,
+            "scored_at": self.scored_at,
+            "inference_ms": self.inference_ms,
+            "rows": [row_fields(self.first_row + i, c) for i, c in enumerate(self.cells)],
+        }
+        return orjson.dumps(body, option=orjson.OPT_UTC_Z)
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +254,7 @@ class ChunkStore:
         self._mark_sent = client.register_script(MARK_SENT)
 
     @guarded
-    async def save(self, results: Sequence[ChunkResult]) -> int:
+    async def save(self, results: Sequence[ChunkAnswer]) -> int:
         """Write chunks' answers in one pipeline; returns how many chunks were new (not rescored, not erased)."""
         if not results:
             return 0
@@ -198,7 +269,7 @@ class ChunkStore:
                     ],
                     args=[
                         result.chunk,
-                        encode_chunk(result),
+                        result.stored(),
                         done,
                         failed,
                         self.ttl_seconds,

@@ -9,8 +9,8 @@ from jobs.download import LINE_COLUMNS, answered_rows, chunk_lines
 from schemas import utc_now
 from schemas.jobs import JOB_ROW_COLUMNS, JobRow, ResultLine
 from state import ANONYMOUS, State
-from state.chunks import decode_chunk, encode_chunk
-from tests.state.test_chunks import ROWS, chunk
+from state.chunks import ChunkAnswer, decode_chunk
+from tests.state.test_chunks import ROWS, answered, chunk
 from tests.state.test_predictions import run_with_store
 
 pytestmark = pytest.mark.integration
@@ -28,15 +28,15 @@ def test_rows_come_in_input_order_as_soon_as_every_chunk_before_them_is_answered
     async def body(store: State) -> None:
         await store.jobs.create("j", TOTAL, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
         rows = answered_rows(store, "j", TOTAL, ROWS, read_rows=1_000)
-        await store.chunks.save([chunk("j", 1)])
+        await store.chunks.save([answered("j", 1)])
         assert await anext(rows) == []  # chunk 1 is answered, but chunk 0 is not yet
         assert await anext(rows) == []
-        await store.chunks.save([chunk("j", 0)])
+        await store.chunks.save([answered("j", 0)])
         first = [job_row(line) for line in await anext(rows)]
         assert [r.row for r in first] == list(range(2 * ROWS))
         assert await anext(rows) == []
         whole = chunk("j", 2)
-        await store.chunks.save([whole.model_copy(update={"rows": whole.rows[: TOTAL - 2 * ROWS]})])
+        await store.chunks.save([ChunkAnswer.of(whole.model_copy(update={"rows": whole.rows[: TOTAL - 2 * ROWS]}))])
         last = [job_row(line) for line in await anext(rows)]
         assert [r.row for r in last] == list(range(2 * ROWS, TOTAL))
         assert {r.status for r in [*first, *last]} == {"done", "failed"}
@@ -52,7 +52,7 @@ def test_result_lines_carry_each_stored_answer_field_for_field() -> None:
     worker's answer said (prices to the cent, as stored)."""
     for full in (False, True):
         result = chunk("j", 1, full=full)
-        lines = [job_row(line) for line in chunk_lines("j", decode_chunk(1, encode_chunk(result)))]
+        lines = [job_row(line) for line in chunk_lines("j", decode_chunk(1, ChunkAnswer.of(result).stored()))]
         assert [line.row for line in lines] == [answer.row for answer in result.rows]
         for line, answer in zip(lines, result.rows, strict=True):
             assert line.request_id == f"j-{answer.row}"

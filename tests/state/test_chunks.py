@@ -13,6 +13,7 @@ from schemas import ErrorInfo, ModelRef, utc_now
 from schemas.chunks import ChunkResult, RowOutcome
 from schemas.valuation import Comparable, Contribution
 from state import ANONYMOUS, State
+from state.chunks import ChunkAnswer
 from tests.state.test_predictions import run_with_store
 
 pytestmark = pytest.mark.integration
@@ -73,11 +74,32 @@ def chunk(job_id: str, index: int, rows: int = ROWS, full: bool = False, shift: 
     )
 
 
+def answered(job_id: str, index: int, rows: int = ROWS, full: bool = False, shift: int = 0) -> ChunkAnswer:
+    """``chunk`` as the worker keeps it."""
+    return ChunkAnswer.of(chunk(job_id, index, rows, full, shift))
+
+
+def test_a_chunk_answer_on_the_results_topic_says_what_its_rows_said_to_the_cent() -> None:
+    """The worker publishes a chunk's answer from its stored cells: the message is a ``ChunkResult``
+    whose rows are the answers, prices to the cent, at both details."""
+    for full in (False, True):
+        result = chunk("j", 2, full=full)
+        published = ChunkResult.model_validate_json(ChunkAnswer.of(result).message())
+        assert published.model_dump(exclude={"rows"}) == result.model_dump(exclude={"rows"})
+        assert published.counts == result.counts
+        for got, want in zip(published.rows, result.rows, strict=True):
+            prices = ("price", "lower_80", "upper_80", "lower_90", "upper_90")
+            assert got.model_dump(exclude=set(prices)) == want.model_dump(exclude=set(prices))
+            for name in prices:
+                value = getattr(want, name)
+                assert getattr(got, name) == (None if value is None else round(value, 2))
+
+
 def test_a_chunk_scored_twice_counts_once_and_reads_back_in_order(base_settings: Settings) -> None:
     async def body(store: State) -> None:
         await store.jobs.create("j", 3 * ROWS, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
-        first = await store.chunks.save([chunk("j", 1), chunk("j", 0)])
-        again = await store.chunks.save([chunk("j", 1)])
+        first = await store.chunks.save([answered("j", 1), answered("j", 0)])
+        again = await store.chunks.save([answered("j", 1)])
         job = await store.jobs.get("j")
         assert job is not None
         failed = sum(1 for r in range(2 * ROWS) if r % 97 == 5)
@@ -107,8 +129,8 @@ def test_a_chunk_scored_twice_counts_once_and_reads_back_in_order(base_settings:
 def test_a_rescored_chunk_with_other_outcomes_moves_the_counters_by_the_difference(base_settings: Settings) -> None:
     async def body(store: State) -> None:
         await store.jobs.create("j", ROWS, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
-        await store.chunks.save([chunk("j", 0)])
-        await store.chunks.save([chunk("j", 0, shift=3)])  # another model version fails other rows
+        await store.chunks.save([answered("j", 0)])
+        await store.chunks.save([answered("j", 0, shift=3)])  # another model version fails other rows
         job = await store.jobs.get("j")
         assert job is not None
         failed = sum(1 for r in range(3, ROWS + 3) if r % 97 == 5)
@@ -123,7 +145,7 @@ def test_summary_rows_stay_under_300_bytes_of_redis_and_detail_is_kept_only_when
     async def body(store: State) -> None:
         chunks = 8
         await store.jobs.create("s", chunks * ROWS, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
-        await store.chunks.save([chunk("s", i) for i in range(chunks)])
+        await store.chunks.save([answered("s", i) for i in range(chunks)])
         await store.chunks.mark_sent("s", list(range(chunks)))
         used = 0
         for key in (store.keys.job_chunks("s"), store.keys.job_sent("s"), store.keys.job("s")):
@@ -132,7 +154,7 @@ def test_summary_rows_stay_under_300_bytes_of_redis_and_detail_is_kept_only_when
         assert used / (chunks * ROWS) <= MAX_BYTES_PER_ROW, f"{used / (chunks * ROWS):.0f} B per row"
 
         await store.jobs.create("f", ROWS, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
-        await store.chunks.save([chunk("f", 0, full=True)])
+        await store.chunks.save([answered("f", 0, full=True)])
         (full,) = await store.chunks.read("f", [0])
         (summary,) = await store.chunks.read("s", [0])
         assert full is not None
@@ -148,8 +170,8 @@ def test_summary_rows_stay_under_300_bytes_of_redis_and_detail_is_kept_only_when
 def test_an_erased_job_drops_chunks_still_on_their_way_and_leaves_no_key(base_settings: Settings) -> None:
     async def body(store: State) -> None:
         await store.jobs.create("bye", 2 * ROWS, "file", ANONYMOUS, utc_now(), chunk_rows=ROWS)
-        late = chunk("bye", 1)  # submitted before the erase, scored after it
-        await store.chunks.save([chunk("bye", 0)])
+        late = answered("bye", 1)  # submitted before the erase, scored after it
+        await store.chunks.save([answered("bye", 0)])
         await store.chunks.mark_sent("bye", [0, 1])
         await asyncio.sleep(0.01)
         await store.jobs.erase("bye", 2 * ROWS, per_row_keys=False)
