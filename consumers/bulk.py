@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import structlog
 from pydantic import TypeAdapter
@@ -69,6 +70,10 @@ def _detail_cells(contributions: list[dict[str, Any]], comparables: list[dict[st
     return [[[c["feature"], c["value"]] for c in contributions], shown]
 
 
+def cents(dollars: np.ndarray) -> list[float]:
+    return np.round(dollars, 2).tolist()  # type: ignore[no-any-return]
+
+
 class _Answers:
     """Turns the model's output columns into the rows' stored cells (recalibrated intervals, detail on
     request) column by column, without one ``RowOutcome`` per row."""
@@ -87,7 +92,7 @@ class _Answers:
         applicability = output["applicability"].tolist()
         cells = summary_cells(
             AnswerColumns(
-                prices=[price.tolist(), *(side.tolist() for level in STORED_LEVELS for side in bounds[level])],
+                cents=[cents(price), *(cents(side) for level in STORED_LEVELS for side in bounds[level])],
                 fsd=output["fsd"].tolist(),
                 confidence=output["confidence"].tolist(),
                 bands=output["confidence_band"].tolist(),

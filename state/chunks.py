@@ -82,7 +82,7 @@ STORED_LEVELS = (0.8, 0.9)
 class AnswerColumns:
     """Answered rows' summary field by field (one value per row in every list), as the model gives them."""
 
-    prices: Sequence[Sequence[float | None]]  # price, lower_80, upper_80, lower_90, upper_90
+    cents: Sequence[Sequence[float | None]]  # price, lower_80, upper_80, lower_90, upper_90, rounded to the cent
     fsd: Sequence[float | None]
     confidence: Sequence[float | None]
     bands: Sequence[str | None]
@@ -96,7 +96,7 @@ def summary_cells(columns: AnswerColumns) -> list[list[Any]]:
     return [
         list(row)
         for row in zip(
-            *(_cents(prices) for prices in columns.prices),
+            *columns.cents,
             columns.fsd,
             columns.confidence,
             [None if b is None else BANDS[b] for b in columns.bands],
@@ -112,7 +112,7 @@ def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
     """``RowOutcome`` answers as stored."""
     prices = ("price", "lower_80", "upper_80", "lower_90", "upper_90")
     columns = AnswerColumns(
-        prices=[[getattr(r, name) for r in rows] for name in prices],
+        cents=[_cents([getattr(r, name) for r in rows]) for name in prices],
         fsd=[r.fsd for r in rows],
         confidence=[r.confidence for r in rows],
         bands=[r.confidence_band for r in rows],
@@ -159,12 +159,25 @@ def summary_of(cells: list[Any]) -> tuple[Any, ...]:
 
 
 def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
-    """A stored row as ``RowOutcome`` fields."""
-    summary = dict(zip(SUMMARY_COLUMNS, summary_of(cells), strict=True))
-    code, message = summary.pop("error_code"), summary.pop("error")
-    if summary["status"] == "failed":
-        return {"row": row, "status": "failed", "error": {"code": code, "message": message}}
-    fields = {"row": row, **summary, "flags": summary["flags"].split("; ") if summary["flags"] else []}
+    """A stored row as ``RowOutcome`` fields (read straight from its cells: the results topic's rows)."""
+    if len(cells) == 2:
+        return {"row": row, "status": "failed", "error": {"code": cells[0], "message": cells[1]}}
+    price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months = cells[:11]
+    fields = {
+        "row": row,
+        "status": "done",
+        "price": price,
+        "lower_80": lower_80,
+        "upper_80": upper_80,
+        "lower_90": lower_90,
+        "upper_90": upper_90,
+        "fsd": fsd,
+        "confidence": confidence,
+        "confidence_band": None if band is None else BAND_NAMES[band],
+        "in_domain": None if in_domain is None else bool(in_domain),
+        "flags": flags.split("; ") if flags else [],
+        "months_beyond_data": months,
+    }
     if len(cells) > 11:
         fields["contributions"] = [{"feature": f, "value": v} for f, v in cells[11]]
         fields["comparables"] = cells[12]
