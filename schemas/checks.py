@@ -140,6 +140,7 @@ class FieldRule:
 
 
 RULES: tuple[FieldRule, ...] = tuple(FieldRule.of(n, info) for n, info in PropertyFeatures.model_fields.items())
+FIELDS = frozenset(rule.name for rule in RULES)
 
 
 @dataclass
@@ -166,7 +167,7 @@ def _filled(cells: Cells, size: int, odd: list[bool]) -> dict[str, list[Any]]:
             continue
         columns[rule.name] = rule.take(given, odd)
     for name, given in cells.items():
-        if name not in PropertyFeatures.model_fields:
+        if name not in FIELDS:
             for i, value in enumerate(given):
                 odd[i] = odd[i] or value is not None
     return columns
