@@ -117,7 +117,8 @@ class RowOutcome(BaseModel):
 
 
 class ChunkResult(BaseModel):
-    """Value of a bulk answer on ``predictions.results`` (key: ``<job_id>:c<chunk>``): every row of the chunk."""
+    """Value of a bulk answer on ``predictions.results`` (key: ``<job_id>:c<chunk>``): every row of the chunk,
+    in input order, prices and intervals to the cent (as the job's results keep them)."""
 
     job_id: str
     chunk: int = Field(ge=0)
