@@ -14,7 +14,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import structlog
 from pydantic import TypeAdapter
@@ -26,7 +25,7 @@ from schemas import FEATURE_NAMES, utc_now
 from schemas.checks import check_columns, check_objects
 from schemas.chunks import INVALID_FEATURES, Detail, RowChunk, reason_of
 from schemas.valuation import REFUSED_CODE, Comparable
-from state.chunks import STORED_LEVELS, AnswerColumns, ChunkAnswer, failed_cells, summary_cells
+from state.chunks import STORED_LEVELS, AnswerColumns, ChunkAnswer, cents, failed_cells, summary_cells
 
 log = structlog.get_logger(__name__)
 MODEL_ERROR = "model_error"
@@ -68,10 +67,6 @@ def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[p
 def _detail_cells(contributions: list[dict[str, Any]], comparables: list[dict[str, Any]]) -> list[Any]:
     shown = COMPARABLES.dump_python(COMPARABLES.validate_python(comparables), mode="json")
     return [[[c["feature"], c["value"]] for c in contributions], shown]
-
-
-def cents(dollars: np.ndarray) -> list[float]:
-    return np.round(dollars, 2).tolist()  # type: ignore[no-any-return]
 
 
 class _Answers:

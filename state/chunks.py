@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import numpy as np
 import orjson
 from redis.asyncio import Redis
 
@@ -58,8 +59,11 @@ BANDS = {"High": "H", "Medium": "M", "Low": "L"}
 BAND_NAMES = {v: k for k, v in BANDS.items()}
 
 
-def _cents(values: Sequence[float | None]) -> list[float | None]:
-    return [None if v is None else round(v, 2) for v in values]
+def cents(dollars: Sequence[float | None] | np.ndarray) -> list[float | None]:
+    """Dollars to the cent: a numpy column at once, a list (which may hold None) value by value."""
+    if isinstance(dollars, np.ndarray):
+        return np.round(dollars, 2).tolist()  # type: ignore[no-any-return]
+    return [None if v is None else round(v, 2) for v in dollars]
 
 
 def failed_cells(code: str, message: str) -> list[Any]:
@@ -112,7 +116,7 @@ def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
     """``RowOutcome`` answers as stored."""
     prices = ("price", "lower_80", "upper_80", "lower_90", "upper_90")
     columns = AnswerColumns(
-        cents=[_cents([getattr(r, name) for r in rows]) for name in prices],
+        cents=[cents([getattr(r, name) for r in rows]) for name in prices],
         fsd=[r.fsd for r in rows],
         confidence=[r.confidence for r in rows],
         bands=[r.confidence_band for r in rows],
@@ -158,26 +162,17 @@ def summary_of(cells: list[Any]) -> tuple[Any, ...]:
     )
 
 
+ANSWER_FIELDS = SUMMARY_COLUMNS[1:12]
+"""The ``RowOutcome`` fields of a done row's summary, in ``summary_of``'s order."""
+
+
 def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
-    """A stored row as ``RowOutcome`` fields (read straight from its cells: the results topic's rows)."""
-    if len(cells) == 2:
-        return {"row": row, "status": "failed", "error": {"code": cells[0], "message": cells[1]}}
-    price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months = cells[:11]
-    fields = {
-        "row": row,
-        "status": "done",
-        "price": price,
-        "lower_80": lower_80,
-        "upper_80": upper_80,
-        "lower_90": lower_90,
-        "upper_90": upper_90,
-        "fsd": fsd,
-        "confidence": confidence,
-        "confidence_band": None if band is None else BAND_NAMES[band],
-        "in_domain": None if in_domain is None else bool(in_domain),
-        "flags": flags.split("; ") if flags else [],
-        "months_beyond_data": months,
-    }
+    """A stored row as ``RowOutcome`` fields."""
+    status, *answer, code, message = summary_of(cells)
+    if status == "failed":
+        return {"row": row, "status": "failed", "error": {"code": code, "message": message}}
+    fields = {"row": row, "status": status, **dict(zip(ANSWER_FIELDS, answer, strict=True))}
+    fields["flags"] = fields["flags"].split("; ") if fields["flags"] else []
     if len(cells) > 11:
         fields["contributions"] = [{"feature": f, "value": v} for f, v in cells[11]]
         fields["comparables"] = cells[12]
