@@ -50,6 +50,13 @@ async def batch(prefetcher: Prefetcher, consumer: AIOKafkaConsumer) -> list[int]
     return [int(r.value or b"") for r in records]
 
 
+async def queued_at_least(prefetcher: Prefetcher, count: int, within: float = 20.0) -> None:
+    """Waits until the reader has queued ``count`` records: a fixed pause was too short on a busy machine."""
+    async with asyncio.timeout(within):
+        while prefetcher.queued < count:  # noqa: ASYNC110 (watched from outside: the prefetcher keeps its event private)
+            await asyncio.sleep(0.02)
+
+
 async def arrivals_during_a_batch(settings: Settings) -> None:
     prefetcher = Prefetcher(max_records=500, wait_ms=50)
     async with kafka_clients(settings) as (producer, consumer):
@@ -57,7 +64,7 @@ async def arrivals_during_a_batch(settings: Settings) -> None:
         assert await batch(prefetcher, consumer) == [0]
         # The batch is being handled: nobody asks for records while 20 more land one by one.
         await send(producer, settings.requests_topic, range(1, 21))
-        await asyncio.sleep(0.5)
+        await queued_at_least(prefetcher, 20)
         assert await batch(prefetcher, consumer) == list(range(1, 21))
         await prefetcher.close()
 
@@ -85,7 +92,7 @@ async def discard_then_seek(settings: Settings) -> None:
         await send(producer, settings.requests_topic, range(12))
         first = await batch(prefetcher, consumer)
         assert first == list(range(len(first)))
-        await asyncio.sleep(0.5)  # the records after the first batch are queued now
+        await queued_at_least(prefetcher, 1)  # records after the first batch are queued
         assert prefetcher.discard() > 0
         consumer.seek(tp, 0)  # what the pipeline does when the first batch failed
         seen: list[int] = []
