@@ -60,12 +60,14 @@ def test_a_bulk_job_survives_two_worker_kills_and_a_redis_restart(
     first.kill()
     killed_at = answered(view)
     second = start_worker(settings)
-    wait_until(lambda: progress_past(view, killed_at + total // 6), 300, "second worker progress")
+    wait_until(lambda: progress_past(view, killed_at + total // 12), 300, "second worker progress")
     redis_outage.stop()
     time.sleep(2)
     redis_outage.start()
     restarted_at = answered(view)
-    wait_until(lambda: progress_past(view, restarted_at + total // 12), 300, "progress after the Redis restart")
+    # A few chunks after the restart, then the second kill: with the margins any wider, a fast worker
+    # finished the whole job first (the test then proves nothing, and says so below).
+    wait_until(lambda: progress_past(view, restarted_at + total // 60), 300, "progress after the Redis restart")
     second.kill()
     assert answered(view) < total, "the job ended before the second kill: the test proves nothing"
     start_worker(settings)
