@@ -25,7 +25,7 @@ from schemas import FEATURE_NAMES, utc_now
 from schemas.checks import check_columns, check_objects
 from schemas.chunks import INVALID_FEATURES, Detail, RowChunk, reason_of
 from schemas.valuation import REFUSED_CODE, Comparable
-from state.chunks import STORED_LEVELS, AnswerColumns, ChunkAnswer, cents, failed_cells, summary_cells
+from state.chunks import STORED_LEVELS, AnswerColumns, ChunkAnswer, cents, detail_cells, failed_cells, summary_cells
 
 log = structlog.get_logger(__name__)
 MODEL_ERROR = "model_error"
@@ -64,11 +64,6 @@ def _predict(model: LoadedModel, frame: pd.DataFrame, detail: Detail) -> tuple[p
     return output, seconds * 1000
 
 
-def _detail_cells(contributions: list[dict[str, Any]], comparables: list[dict[str, Any]]) -> list[Any]:
-    shown = COMPARABLES.dump_python(COMPARABLES.validate_python(comparables), mode="json")
-    return [[[c["feature"], c["value"]] for c in contributions], shown]
-
-
 class _Answers:
     """Turns the model's output columns into the rows' stored cells (recalibrated intervals, detail on
     request) column by column, without one ``RowOutcome`` per row."""
@@ -99,7 +94,8 @@ class _Answers:
         if checked.chunk.detail == "full":
             details = zip(output["contributions"].tolist(), output["comparables"].tolist(), strict=True)
             for row, (contributions, comparables) in zip(cells, details, strict=True):
-                row.extend(_detail_cells(contributions, comparables))
+                shown = COMPARABLES.dump_python(COMPARABLES.validate_python(comparables), mode="json")
+                row.extend(detail_cells(((c["feature"], c["value"]) for c in contributions), shown))
         for k, refusal in enumerate(output["refusal"].tolist()):
             if isinstance(refusal, str):
                 cells[k] = failed_cells(REFUSED_CODE, refusal)

@@ -14,7 +14,7 @@ expires after the retention; erase lives with the job (``state.jobs``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -71,11 +71,10 @@ def failed_cells(code: str, message: str) -> list[Any]:
     return [code, message]
 
 
-def _detail_cells(row: RowOutcome) -> list[Any]:
-    return [
-        [[c.feature, c.value] for c in row.contributions or []],
-        [c.model_dump(mode="json") for c in row.comparables or []],
-    ]
+def detail_cells(contributions: Iterable[tuple[str, float]], comparables: list[dict[str, Any]]) -> list[Any]:
+    """What a ``detail=full`` row stores beyond its summary: ``[feature, dollars]`` pairs, then the
+    comparables as JSON objects."""
+    return [[[feature, value] for feature, value in contributions], comparables]
 
 
 STORED_LEVELS = (0.8, 0.9)
@@ -114,9 +113,8 @@ def summary_cells(columns: AnswerColumns) -> list[list[Any]]:
 
 def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
     """``RowOutcome`` answers as stored."""
-    prices = ("price", "lower_80", "upper_80", "lower_90", "upper_90")
     columns = AnswerColumns(
-        cents=[cents([getattr(r, name) for r in rows]) for name in prices],
+        cents=[cents([getattr(r, name) for r in rows]) for name in ANSWER_FIELDS[:5]],
         fsd=[r.fsd for r in rows],
         confidence=[r.confidence for r in rows],
         bands=[r.confidence_band for r in rows],
@@ -130,7 +128,8 @@ def encode_rows(rows: Sequence[RowOutcome]) -> list[list[Any]]:
             error = r.error or ErrorInfo(code="failed", message="")
             cells[i] = failed_cells(error.code, error.message)
         elif r.contributions is not None or r.comparables is not None:
-            cells[i].extend(_detail_cells(r))
+            contributions = ((c.feature, c.value) for c in r.contributions or [])
+            cells[i].extend(detail_cells(contributions, [c.model_dump(mode="json") for c in r.comparables or []]))
     return cells
 
 
