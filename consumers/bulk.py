@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import pandas as pd
@@ -128,7 +129,7 @@ def score_chunks(
         return [], None
     checked = [_check(chunk) for chunk in chunks]
     answers = _Answers(model, recalibrator)
-    frame = columns_frame({name: [v for c in checked for v in c.values[name]] for name in FEATURE_NAMES})
+    frame = columns_frame({name: list(chain.from_iterable(c.values[name] for c in checked)) for name in FEATURE_NAMES})
     scored = len(frame)
     valid: list[list[list[Any]]] = []
     inference_ms: float | None = None

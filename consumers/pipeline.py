@@ -3,6 +3,8 @@
 A batch is handled in two parts. The head (parse, score, save to Redis) runs in the subscriber's
 loop, which fetches the next batch right after it; the tail (publish results and dead letters,
 wait for Kafka's acks) and the commit follow in the background, overlapping the next batches.
+A head may hand over before its saving is done (``Saving``): the next batch is then scored while
+this one is saved, and the saving's failure counts as the head's.
 Up to ``depth`` tails are queued. Offsets only move forward and only in batch order: a batch is
 committed once its own tail succeeded AND every earlier batch has settled, i.e. never before its
 results are in Redis and on the results topic. One commit at a time carries the offsets of all
@@ -46,7 +48,20 @@ log = structlog.get_logger(__name__)
 
 Records = Sequence[ConsumerRecord[bytes, bytes]]
 Tail = Callable[[], Awaitable[None]]  # the rest of a batch's work, after its results are in Redis
-Head = Callable[[Records], Awaitable[Tail]]
+
+
+@dataclass(frozen=True)
+class Saving:
+    """A head whose last step (its results going into Redis) is still running: the pipeline takes the
+    next batch meanwhile, so the next batch is scored while this one is saved. The saving counts as
+    the head: if it fails, the batch is rewound and its tail never runs (no transaction begins); the
+    tail starts only once it succeeded."""
+
+    saved: asyncio.Task[None]
+    tail: Tail
+
+
+Head = Callable[[Records], Awaitable[Tail | Saving]]
 
 
 class Transactions(Protocol):
@@ -102,9 +117,11 @@ class CommitPipeline:
             self._slots.release()
             return
         tail: Tail | None = None
+        saved: asyncio.Task[None] | None = None
         failure: Exception | None = None
         try:
-            tail = await head(kept)
+            handed = await head(kept)
+            saved, tail = (handed.saved, handed.tail) if isinstance(handed, Saving) else (None, handed)
         except Exception as exc:
             failure = exc
         except BaseException:  # cancelled at shutdown
@@ -115,9 +132,11 @@ class CommitPipeline:
                 self._forget(span)
                 self._slots.release()
         if self._closing:
+            if saved is not None:
+                saved.add_done_callback(_retrieve)
             return
         # Created in hand-over order, so each batch's predecessor is the batch handed over before it.
-        self._last = asyncio.create_task(self._settle(span, tail, failure, self._last))
+        self._last = asyncio.create_task(self._settle(span, tail, failure, self._last, saved))
 
     def admit(self, records: Records) -> tuple[list[ConsumerRecord[bytes, bytes]], Span | None]:
         """Drop records fetched before a rewind; the rest and the span that commits them (None: nothing left)."""
@@ -143,9 +162,17 @@ class CommitPipeline:
         return kept, span
 
     async def _settle(
-        self, span: Span, tail: Tail | None, failure: Exception | None, previous: asyncio.Task[None] | None
+        self,
+        span: Span,
+        tail: Tail | None,
+        failure: Exception | None,
+        previous: asyncio.Task[None] | None,
+        saved: asyncio.Task[None] | None = None,
     ) -> None:
         try:
+            if saved is not None:
+                failure = await _failure_of(lambda: saved)
+                tail = None if failure is not None else tail
             if tail is not None and self._transactions is None:
                 failure = await _failure_of(tail) or failure
             if previous is not None:
@@ -275,6 +302,11 @@ class CommitPipeline:
         self._rewound.clear()  # positions of the next assignment come from the committed offsets
         if not flushed:
             log.warning("pipeline_not_flushed_before_rebalance", seconds=self._flush_seconds)
+
+
+def _retrieve(task: asyncio.Task[None]) -> None:
+    if not task.cancelled():
+        task.exception()
 
 
 async def _failure_of(call: Tail) -> Exception | None:

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
-from consumers.pipeline import CommitPipeline, PipelineRebalanceListener, Records, Tail
+from consumers.pipeline import CommitPipeline, PipelineRebalanceListener, Records, Saving, Tail
 from infra.settings import Settings
 from tests.conftest import isolated_settings
 from tests.consumers.conftest import group_consumer, produce
@@ -105,6 +105,44 @@ async def shutdown(settings: Settings) -> None:
         assert await consumer.committed(tp) == first[-1].offset + 1
 
 
+async def saving(settings: Settings) -> None:
+    """A head whose saving still runs hands over at once: the next batch's head runs meanwhile. A batch
+    is committed only once its saving and its tail are done; a failed saving rewinds it, its tail unrun."""
+    tp = TopicPartition(settings.requests_topic, PARTITION)
+    async with piped_consumer(settings) as (consumer, pipeline):
+        first, second = await next_batch(consumer), await next_batch(consumer)
+        release = asyncio.Event()
+        tails: list[str] = []
+
+        async def save_then(fail: bool) -> None:
+            await release.wait()
+            if fail:
+                raise ValueError("Redis refused the results")
+
+        def saving_head(name: str, fail: bool, seen: list[int]) -> Callable[[Records], Awaitable[Saving]]:
+            async def tail() -> None:
+                tails.append(name)
+
+            async def head(records: Records) -> Saving:
+                seen.extend(r.offset for r in records)
+                return Saving(asyncio.create_task(save_then(fail)), tail)
+
+            return head
+
+        heads: list[int] = []
+        await pipeline.process(first, saving_head("first", False, heads))
+        await pipeline.process(second, saving_head("second", True, heads))
+        assert heads == [r.offset for r in (*first, *second)]  # both heads ran while the first still saved
+        await asyncio.sleep(0.5)
+        assert tails == []  # nothing follows an unsaved batch ...
+        assert await consumer.committed(tp) is None  # ... and it is not committed
+        release.set()
+        assert await pipeline.flush()
+        assert tails == ["first"]  # the second's saving failed: its tail never ran ...
+        assert await consumer.committed(tp) == first[-1].offset + 1  # ... and it was not committed
+        assert (await next_batch(consumer))[0].offset == second[0].offset  # it is read again
+
+
 def produced(base_settings: Settings) -> Settings:
     settings = isolated_settings(base_settings)
     produce(
@@ -121,6 +159,10 @@ def test_a_failed_batch_is_rewound_and_later_batches_are_not_committed_past_it(b
 
 def test_shutdown_commits_the_queued_tail_and_takes_no_new_batch(base_settings: Settings) -> None:
     asyncio.run(shutdown(produced(base_settings)))
+
+
+def test_the_next_batch_is_taken_while_one_saves_and_a_failed_saving_rewinds_its_batch(base_settings: Settings) -> None:
+    asyncio.run(saving(produced(base_settings)))
 
 
 class RecordedTransactions:
