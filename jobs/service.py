@@ -101,16 +101,31 @@ class JobService:
         )
 
     async def open_bulk(
-        self, viewer: Viewer, job_id: str, total: int, source: Source, detail: Detail = "summary"
+        self,
+        viewer: Viewer,
+        job_id: str,
+        total: int,
+        source: Source,
+        detail: Detail = "summary",
+        check: bool = True,
     ) -> ChunkSubmitter:
         """A submitter of chunks for a new bulk job, or for a retry by its owner (which sends only chunks
-        neither sent nor answered); a retry keeps the chunk size the job was created with."""
+        neither sent nor answered); a retry keeps the chunk size the job was created with. ``check``:
+        count and list invalid rows as they are sent (``jobs.chunks``)."""
         found = await self._claim(viewer, job_id, total, source, self.chunk_rows)
         if found is not None and found.chunk_rows is None:
             raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
         chunk_rows = self.chunk_rows if found is None or found.chunk_rows is None else found.chunk_rows
         return ChunkSubmitter(
-            self.state, self.publish_chunks, job_id, total, source, chunk_rows, detail, resume=found is not None
+            self.state,
+            self.publish_chunks,
+            job_id,
+            total,
+            source,
+            chunk_rows,
+            detail,
+            resume=found is not None,
+            check=check,
         )
 
     async def find(self, job_id: str, viewer: Viewer) -> StoredJob:

@@ -21,11 +21,12 @@ from infra.settings import Settings
 from jobs.service import JobService
 from jobs.tables import RowEncoder, TableError, TableFormat, file_format, inspect, iter_columns, table_format
 from producers.client import ValuationClient
-from schemas.chunks import Detail, size_of
-from schemas.jobs import JobFormat
+from schemas.chunks import INVALID_FEATURES, Detail, size_of
+from schemas.jobs import JOB_ROW_COLUMNS, JobFormat
 from state import StoredJob, Viewer
 
 POLL_SECONDS = 0.25
+ERROR_CODE = JOB_ROW_COLUMNS.index("error_code")
 
 
 class IngestTimeoutError(TimeoutError):
@@ -89,7 +90,8 @@ async def ingest(
     async with ValuationClient(settings, source="file") as client:
         jobs = JobService(client.store, client.publish, client.publish_chunks, settings.job_chunk_rows)
         viewer = Viewer(owner, operator=True)
-        submitter = await jobs.open_bulk(viewer, job, total, "file", detail)
+        # Invalid rows are counted in the results (below), not checked a second time as they are sent.
+        submitter = await jobs.open_bulk(viewer, job, total, "file", detail, check=False)
         with (
             closing(iter_columns(path, fmt)) as blocks,
             tqdm(total=total, desc="sent", unit="row", disable=not progress) as bar,
@@ -106,8 +108,8 @@ async def ingest(
         if max_rows is not None and submitter.next_row < total:
             return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
         stored = await jobs.find(job, viewer)
-        done, failed = await write_results(jobs, stored, viewer, target, encoder, wait_seconds, progress)
-    return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, done, failed, target)
+        done, failed, invalid = await write_results(jobs, stored, viewer, target, encoder, wait_seconds, progress)
+    return IngestOutcome(job, total, sent.queued, sent.skipped, invalid, done, failed, target)
 
 
 async def write_results(
@@ -118,12 +120,14 @@ async def write_results(
     encoder: RowEncoder,
     wait_seconds: float,
     progress: bool,
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """The results file, written in input order while the rows are still being scored (so the download
     overlaps the scoring instead of following it); it appears only whole: written as ``<name>.part``,
-    renamed when the last row is in, removed if the wait runs out. Returns the rows done and failed."""
+    renamed when the last row is in, removed if the wait runs out. Returns the rows done, failed, and
+    failed as invalid (``invalid_features``)."""
     deadline = time.monotonic() + wait_seconds
     partial = target.with_name(f"{target.name}.part")
+    invalid = 0
     try:
         with (
             partial.open("wb") as handle,
@@ -131,6 +135,7 @@ async def write_results(
         ):
             async for rows in jobs.answered_rows(job):
                 if rows:
+                    invalid += sum(1 for line in rows if line[ERROR_CODE] == INVALID_FEATURES)
                     handle.write(encoder.encode(rows))
                     bar.update(len(rows))
                     continue
@@ -147,4 +152,4 @@ async def write_results(
         raise
     partial.replace(target)
     final = await jobs.find(job.job_id, viewer)
-    return final.done, final.failed
+    return final.done, final.failed, invalid

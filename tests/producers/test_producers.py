@@ -65,6 +65,7 @@ def test_cli_ingests_50k_rows_and_resumes_without_rescoring(
     finished = ingest(module_settings, str(path), "--output", str(tmp_path / "out.csv"))
     assert finished.returncode == 0, finished.stderr
     assert f"{FILE_ROWS} rows" in finished.stdout
+    assert f"{len(bad)} invalid" in finished.stdout  # counted in the results: both runs' rows
 
     sent = messages_on(module_settings, module_settings.requests_topic) - before
     assert sent == -(-FILE_ROWS // module_settings.job_chunk_rows)  # one message per chunk, none sent twice
