@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import structlog
 from aiokafka.errors import KafkaError
 from faststream.exceptions import FastStreamException
@@ -51,9 +52,16 @@ def keyed_json(topic: str, key: str, message: BaseModel, headers: Mapping[str, s
     return Outgoing(topic, message.model_dump_json().encode(), key.encode(), headers)
 
 
+def chunk_json(chunk: RowChunk) -> bytes:
+    """A chunk's JSON as ``model_dump_json`` writes it (its fields in order, UTC as ``Z``, a ``Decimal``
+    cell as text), by orjson: a third of pydantic's time on 250 rows of cells, which it walks one by one."""
+    fields = {name: getattr(chunk, name) for name in RowChunk.model_fields}
+    return orjson.dumps(fields, option=orjson.OPT_UTC_Z, default=str)
+
+
 def chunk_messages(topic: str, chunks: Iterable[RowChunk], headers: Mapping[str, str] = JSON_HEADERS) -> list[Outgoing]:
     """Bulk chunks as messages keyed by job and chunk (a re-sent chunk lands where the first copy did)."""
-    return [keyed_json(topic, chunk_key(c.job_id, c.chunk), c, headers) for c in chunks]
+    return [Outgoing(topic, chunk_json(c), chunk_key(c.job_id, c.chunk).encode(), headers) for c in chunks]
 
 
 class KafkaUnavailableError(RuntimeError):

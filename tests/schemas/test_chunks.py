@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from pydantic import ValidationError
 
+from infra.kafka import chunk_json, chunk_messages
 from schemas import PropertyFeatures
 from schemas.checks import check_columns, check_objects
 from schemas.chunks import MAX_CHUNK_ROWS, RowChunk, check_rows, chunk_key, columns_of, reason_of, row_errors
@@ -48,6 +52,22 @@ def test_chunk_messages_are_keyed_by_job_and_chunk() -> None:
     chunk = RowChunk(job_id="job-1", chunk=7, first_row=1750, rows=[GOOD])
     assert chunk_key(chunk.job_id, chunk.chunk) == "job-1:c7"
     assert RowChunk.model_validate_json(chunk.model_dump_json()) == chunk
+    (message,) = chunk_messages("requests", [chunk])
+    assert message.key == b"job-1:c7"
+    assert RowChunk.model_validate_json(message.value) == chunk
+
+
+def test_a_chunk_message_is_the_json_pydantic_writes() -> None:
+    """Written by orjson for speed, read by everyone as pydantic's JSON: same fields, order and values."""
+    columns = {"gr_liv_area": [1500, None, Decimal("1710.5")], "neighborhood": ["Gilbert", "Old_Town", None]}
+    for chunk in (
+        RowChunk.model_construct(job_id="job-1", chunk=0, first_row=0, source="file", detail="full", columns=columns),
+        RowChunk(
+            job_id="job-1", chunk=3, first_row=750, submitted_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC), rows=[GOOD]
+        ),
+    ):
+        assert json.loads(chunk_json(chunk)) == json.loads(chunk.model_dump_json())
+        assert list(json.loads(chunk_json(chunk))) == list(RowChunk.model_fields)
 
 
 def test_columns_carry_the_same_rows_and_get_the_same_reasons() -> None:
