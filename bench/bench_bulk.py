@@ -260,11 +260,13 @@ def main() -> None:
             redis_service.stop()
 
     first, last = runs[0], runs[-1]
-    growth = {p: last["peak_rss_mb"][p] / first["peak_rss_mb"][p] - 1 for p in first["peak_rss_mb"]}
+    # One size measures no growth: null, not a growth of 0.
+    rss = first["peak_rss_mb"]
+    growth = {p: last["peak_rss_mb"][p] / rss[p] - 1 for p in rss} if len(runs) > 1 else {}
     result = {
         "model_version": version,
         "runs": runs,
-        "rss_growth_smallest_to_largest": {p: round(g, 3) for p, g in growth.items()},
+        "rss_growth_smallest_to_largest": {p: round(g, 3) for p, g in growth.items()} or None,
         "targets": {
             "cli_to_baseline": f">= {TARGET_RATIO}",
             "redis_bytes_per_row": f"<= {TARGET_BYTES_PER_ROW}",
@@ -290,7 +292,8 @@ def main() -> None:
         cpu = r["cpu_us_per_row"]
         path_total = sum(v for n, v in cpu.items() if n != "baseline")
         print(f"{r['rows']:>10,}" + "".join(f"{cpu[n]:>10.1f}" for n in names) + f"{path_total:>10.1f}")
-    print("RSS growth, smallest to largest: " + ", ".join(f"{p} {g:+.0%}" for p, g in growth.items()))
+    grown = ", ".join(f"{p} {g:+.0%}" for p, g in growth.items())
+    print("RSS growth, smallest to largest: " + (grown or "one size only"))
     target = RESULTS if args.workers == 1 else RESULTS.with_name(f"bulk_workers_{args.workers}.json")
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(result, indent=2) + "\n")
