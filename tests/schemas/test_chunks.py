@@ -59,7 +59,10 @@ def test_chunk_messages_are_keyed_by_job_and_chunk() -> None:
 
 def test_a_chunk_message_is_the_json_pydantic_writes() -> None:
     """Written by orjson for speed, read by everyone as pydantic's JSON: same fields, order and values."""
-    columns = {"gr_liv_area": [1500, None, Decimal("1710.5")], "neighborhood": ["Gilbert", "Old_Town", None]}
+    columns: dict[str, list[Any]] = {
+        "gr_liv_area": [1500, None, Decimal("1710.5")],
+        "neighborhood": ["Gilbert", "Old_Town", None],
+    }
     for chunk in (
         RowChunk.model_construct(job_id="job-1", chunk=0, first_row=0, source="file", detail="full", columns=columns),
         RowChunk(
