@@ -106,7 +106,7 @@ async def ingest(
                 bar.update(size_of(block))
         sent = submitter.outcome
         if max_rows is not None and submitter.next_row < total:
-            return IngestOutcome(job, total, sent.queued, sent.skipped, sent.failed, 0, 0, None)
+            return IngestOutcome(job, total, sent.queued, sent.skipped, 0, 0, 0, None)  # counted once all is in
         stored = await jobs.find(job, viewer)
         done, failed, invalid = await write_results(jobs, stored, viewer, target, encoder, wait_seconds, progress)
     return IngestOutcome(job, total, sent.queued, sent.skipped, invalid, done, failed, target)
