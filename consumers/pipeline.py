@@ -43,6 +43,7 @@ from aiokafka.abc import ConsumerRebalanceListener
 from aiokafka.errors import KafkaError
 
 from consumers.metrics import PIPELINE_EVENTS, STAGE_SECONDS
+from infra.kafka import retrieve
 
 log = structlog.get_logger(__name__)
 
@@ -133,7 +134,7 @@ class CommitPipeline:
                 self._slots.release()
         if self._closing:
             if saved is not None:
-                saved.add_done_callback(_retrieve)
+                saved.add_done_callback(retrieve)
             return
         # Created in hand-over order, so each batch's predecessor is the batch handed over before it.
         self._last = asyncio.create_task(self._settle(span, tail, failure, self._last, saved))
@@ -302,11 +303,6 @@ class CommitPipeline:
         self._rewound.clear()  # positions of the next assignment come from the committed offsets
         if not flushed:
             log.warning("pipeline_not_flushed_before_rebalance", seconds=self._flush_seconds)
-
-
-def _retrieve(task: asyncio.Task[None]) -> None:
-    if not task.cancelled():
-        task.exception()
 
 
 async def _failure_of(call: Tail) -> Exception | None:

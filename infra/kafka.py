@@ -71,7 +71,8 @@ class KafkaUnavailableError(RuntimeError):
 PUBLISH_FAULTS = (KafkaError, OSError, TimeoutError, FastStreamException)
 
 
-def _retrieve(future: asyncio.Future[Any]) -> None:
+def retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a done future's error as seen (asyncio logs an error nobody retrieved)."""
     if not future.cancelled():
         future.exception()
 
@@ -89,12 +90,12 @@ async def acknowledged(futures: Sequence[asyncio.Future[Any]], ack_timeout: floa
             if not done:
                 raise TimeoutError(f"Kafka acknowledged nothing for {ack_timeout} s")
             for future in done:
-                _retrieve(future)  # every error in ``done`` counts as seen before the first one is raised
+                retrieve(future)  # every error in ``done`` counts as seen before the first one is raised
             for future in done:
                 future.result()
     finally:
         for future in waiting:  # failed or abandoned: their errors are not news
-            future.add_done_callback(_retrieve)
+            future.add_done_callback(retrieve)
 
 
 async def publish_confirmed(
