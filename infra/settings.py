@@ -14,6 +14,7 @@ from typing import Literal
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from schemas.chunks import MAX_CHUNK_ROWS, MAX_FULL_DETAIL_ROWS
 from schemas.topics import DLQ_TOPIC, REQUESTS_TOPIC, RESULTS_TOPIC
 
 
@@ -238,11 +239,11 @@ class ApiSettings(BaseSettings):
         "most 4 KiB per row allowed).",
     )
     job_chunk_rows: int = Field(
-        default=250,
+        default=MAX_CHUNK_ROWS,
         ge=1,
-        le=400,
-        description="Rows per Kafka message of a file job (API upload or CLI; at most 400 keeps a message of "
-        "wide rows under the producer's 512 KiB batch); a resumed job keeps its own.",
+        le=MAX_CHUNK_ROWS,
+        description=f"Rows per Kafka message of a file job (API upload or CLI); a job at detail=full sends at most "
+        f"{MAX_FULL_DETAIL_ROWS} (its answers carry contributions and comparables); a resumed job keeps its own.",
     )
 
 

@@ -19,12 +19,17 @@ from collections.abc import Awaitable, Callable, Sequence
 from jobs.rows import MAX_REPORTED_ERRORS, Submitted
 from schemas import Source, utc_now
 from schemas.checks import check_columns
-from schemas.chunks import Columns, Detail, RowChunk, size_of
+from schemas.chunks import MAX_FULL_DETAIL_ROWS, Columns, Detail, RowChunk, size_of
 from state import State
 
 PublishChunks = Callable[[Sequence[RowChunk]], Awaitable[None]]
 SEND_CHUNKS = 4
 """Chunks handed to Kafka together (then marked sent): short steps keep the event loop responsive."""
+
+
+def chunk_rows_for(detail: Detail, configured: int) -> int:
+    """Rows per chunk of a new job: ``configured``, at most ``MAX_FULL_DETAIL_ROWS`` at ``detail=full``."""
+    return min(configured, MAX_FULL_DETAIL_ROWS) if detail == "full" else configured
 
 
 class ChunkSubmitter:

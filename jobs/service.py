@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from jobs.chunks import ChunkSubmitter, PublishChunks
+from jobs.chunks import ChunkSubmitter, PublishChunks, chunk_rows_for
 from jobs.download import answered_rows, bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
-from schemas.chunks import Detail, RowOutcome
+from schemas.chunks import MAX_FULL_DETAIL_ROWS, Detail, RowOutcome
 from schemas.jobs import JobAccepted, JobPublic, JobRow, ResultLine, job_pace, line_of, split_row_request_id
 from state import State, StoredJob, Viewer
 
@@ -110,12 +110,20 @@ class JobService:
         check: bool = True,
     ) -> ChunkSubmitter:
         """A submitter of chunks for a new bulk job, or for a retry by its owner (which sends only chunks
-        neither sent nor answered); a retry keeps the chunk size the job was created with. ``check``:
-        count and list invalid rows as they are sent (``jobs.chunks``)."""
-        found = await self._claim(viewer, job_id, total, source, self.chunk_rows)
-        if found is not None and found.chunk_rows is None:
-            raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
-        chunk_rows = self.chunk_rows if found is None or found.chunk_rows is None else found.chunk_rows
+        neither sent nor answered); a new job's chunks are ``chunk_rows_for(detail)`` rows, and a retry keeps
+        the chunk size the job was created with. ``check``: count and list invalid rows as they are sent
+        (``jobs.chunks``)."""
+        chunk_rows = chunk_rows_for(detail, self.chunk_rows)
+        found = await self._claim(viewer, job_id, total, source, chunk_rows)
+        if found is not None:
+            if found.chunk_rows is None:
+                raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
+            chunk_rows = found.chunk_rows
+        if detail == "full" and chunk_rows > MAX_FULL_DETAIL_ROWS:
+            raise JobConflictError(
+                f"job {job_id} was started with chunks of {chunk_rows} rows; at detail=full a chunk holds at most "
+                f"{MAX_FULL_DETAIL_ROWS}: resume it at detail=summary, or start a new job"
+            )
         return ChunkSubmitter(
             self.state,
             self.publish_chunks,

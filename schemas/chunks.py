@@ -25,6 +25,10 @@ from schemas.messages import ErrorInfo, ModelRef, Source, utc_now
 from schemas.valuation import Comparable, ConfidenceBand, Contribution
 
 MAX_CHUNK_ROWS = 1_000
+MAX_FULL_DETAIL_ROWS = 250
+"""Most rows of a ``detail=full`` chunk: its answer on the results topic carries each row's contributions and
+comparables, about 1.5 KB a row, and a message must stay under Kafka's 1 MiB (a 1,000-row answer at ``summary``
+is about 370 KB)."""
 INVALID_FEATURES = "invalid_features"
 Detail = Literal["summary", "full"]
 """``summary``: price, intervals, FSD, confidence and status per row; ``full`` adds contributions and comparables."""
@@ -55,7 +59,10 @@ class RowChunk(BaseModel):
     first_row: int = Field(ge=0, description="Input row number of the chunk's first row.", examples=[500])
     submitted_at: datetime = Field(default_factory=utc_now, description="When the job's rows entered the system.")
     source: Source = Field(default="kafka", description="Entry point: file, or kafka for a Kafka-native producer.")
-    detail: Detail = Field(default="summary", description="full: keep each row's contributions and comparables.")
+    detail: Detail = Field(
+        default="summary",
+        description=f"full: keep each row's contributions and comparables (then at most {MAX_FULL_DETAIL_ROWS} rows).",
+    )
     rows: list[dict[str, Any]] | None = Field(
         default=None,
         min_length=1,
@@ -81,6 +88,11 @@ class RowChunk(BaseModel):
                 raise ValueError(f"columns hold one cell per row, but their lengths differ: {lengths}")
             if not lengths or not 1 <= lengths[0] <= MAX_CHUNK_ROWS:
                 raise ValueError(f"a chunk holds 1 to {MAX_CHUNK_ROWS} rows")
+        if self.detail == "full" and self.size > MAX_FULL_DETAIL_ROWS:
+            raise ValueError(
+                f"a chunk at detail=full holds at most {MAX_FULL_DETAIL_ROWS} rows (its answer carries each row's "
+                f"contributions and comparables), not {self.size}"
+            )
         return self
 
     @property

@@ -21,7 +21,7 @@ from tests.integration.test_end_to_end import messages_on
 from tests.jobs.tables import houses_table, invalid_rows
 
 pytestmark = pytest.mark.integration
-ROWS = 620  # three chunks of the default 250 rows, the last one short
+ROWS = 2_620  # three chunks of the default 1,000 rows, the last one short
 INVALID_EVERY = 97
 
 
