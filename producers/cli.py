@@ -10,7 +10,7 @@ import typer
 from infra.kafka import KafkaUnavailableError
 from infra.logging import configure_logging
 from infra.settings import get_settings
-from jobs.service import JobNotFoundError
+from jobs.service import JobConflictError, JobNotFoundError
 from jobs.tables import TableError
 from producers.ingest import IngestTimeoutError, ingest
 from producers.simulate import simulate
@@ -63,6 +63,9 @@ def ingest_command(
     except JobNotFoundError as exc:
         typer.echo(f"error: {exc} (erased or expired while it ran); run the same command again to start over", err=True)
         raise typer.Exit(5) from exc
+    except JobConflictError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(6) from exc
     typer.echo(
         f"job {outcome.job_id}: {outcome.total} rows, {outcome.sent} sent, {outcome.skipped} already in, "
         f"{outcome.invalid} invalid; {outcome.done} done, {outcome.failed} failed"

@@ -17,6 +17,7 @@ from infra.settings import Settings, to_env
 from producers.client import ValuationClient
 from producers.simulate import simulate
 from schemas import PropertyFeatures
+from schemas.chunks import MAX_FULL_DETAIL_ROWS
 from tests.conftest import REPO, WorkerProcess
 from tests.integration.test_end_to_end import messages_on
 from tests.jobs.tables import houses_table, invalid_rows
@@ -83,6 +84,19 @@ def test_cli_refuses_a_file_with_unknown_columns(module_settings: Settings, tmp_
     refused = ingest(module_settings, str(path))
     assert refused.returncode == 2
     assert "colour" in refused.stderr
+
+
+def test_cli_refuses_to_resume_a_job_at_full_detail_with_larger_chunks(
+    module_settings: Settings, tmp_path: Path
+) -> None:
+    path = tmp_path / "few.parquet"
+    houses_table(module_settings.job_chunk_rows + 500).to_parquet(path, index=False)
+    started = ingest(module_settings, str(path), "--max-rows", str(module_settings.job_chunk_rows))
+    assert started.returncode == 0, started.stderr
+    refused = ingest(module_settings, str(path), "--detail", "full")
+    assert refused.returncode == 6, refused.stderr
+    assert f"at most {MAX_FULL_DETAIL_ROWS}" in refused.stderr
+    assert "Traceback" not in refused.stderr
 
 
 def test_cli_without_kafka_says_so_and_how_to_resume(module_settings: Settings, tmp_path: Path) -> None:
