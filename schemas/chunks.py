@@ -27,8 +27,8 @@ from schemas.valuation import Comparable, ConfidenceBand, Contribution
 MAX_CHUNK_ROWS = 1_000
 MAX_FULL_DETAIL_ROWS = 250
 """Most rows of a ``detail=full`` chunk: its answer on the results topic carries each row's contributions and
-comparables, about 1.5 KB a row, and a message must stay under Kafka's 1 MiB (a 1,000-row answer at ``summary``
-is about 370 KB)."""
+comparables, about 1.4 KB a row, and a message must stay under Kafka's 1 MiB (a 1,000-row answer at ``summary``
+is about 240 KB)."""
 INVALID_FEATURES = "invalid_features"
 Detail = Literal["summary", "full"]
 """``summary``: price, intervals, FSD, confidence and status per row; ``full`` adds contributions and comparables."""

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 
 from infra.settings import Settings
 from schemas import PropertyFeatures
-from schemas.chunks import reason_of, row_errors
+from schemas.chunks import MAX_FULL_DETAIL_ROWS, reason_of, row_errors
 from tests.api.conftest import poll
 from tests.api.test_jobs import traces
 from tests.conftest import WorkerProcess
@@ -72,6 +72,9 @@ def test_a_file_job_goes_in_chunks_and_resumes_without_sending_any_twice(
     assert again.json()["queued"] == 0
     assert messages_on(module_settings, module_settings.requests_topic) - before == chunks  # nothing re-sent
     assert client.get(body["status_url"]).json()["done"] == ROWS - len(bad)
+    at_full = client.post("/api/v1/jobs", files={"file": ("h.csv", data)}, data={"job_id": "bulk-1", "detail": "full"})
+    assert at_full.status_code == 409, at_full.text  # its 1,000-row chunks are too large for detail=full
+    assert f"at most {MAX_FULL_DETAIL_ROWS}" in at_full.text
 
     assert client.delete(body["status_url"]).status_code == 204
     assert client.get(body["status_url"]).status_code == 404

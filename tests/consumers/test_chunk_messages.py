@@ -1,6 +1,6 @@
 """The largest chunks a job sends fit one Kafka message each way, with the real model's answers: a
 ``summary`` chunk of ``MAX_CHUNK_ROWS`` Ames houses and a ``detail=full`` chunk of ``MAX_FULL_DETAIL_ROWS``
-(contributions and comparables, about 1.5 KB a row) stay under the producer's batch, far below Kafka's 1 MiB."""
+(contributions and comparables, about 1.4 KB a row) stay under the producer's batch, far below Kafka's 1 MiB."""
 
 from __future__ import annotations
 

@@ -89,6 +89,7 @@ def test_cli_refuses_a_file_with_unknown_columns(module_settings: Settings, tmp_
 def test_cli_refuses_to_resume_a_job_at_full_detail_with_larger_chunks(
     module_settings: Settings, tmp_path: Path
 ) -> None:
+    assert module_settings.job_chunk_rows > MAX_FULL_DETAIL_ROWS  # the default: a summary job's chunks are larger
     path = tmp_path / "few.parquet"
     houses_table(module_settings.job_chunk_rows + 500).to_parquet(path, index=False)
     started = ingest(module_settings, str(path), "--max-rows", str(module_settings.job_chunk_rows))
