@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from jobs.rows import MAX_REPORTED_ERRORS, Submitted
 from schemas import Source, utc_now
 from schemas.checks import check_columns
-from schemas.chunks import MAX_FULL_DETAIL_ROWS, Columns, Detail, RowChunk, size_of
+from schemas.chunks import Columns, Detail, RowChunk, rows_at_most, size_of
 from state import State
 
 PublishChunks = Callable[[Sequence[RowChunk]], Awaitable[None]]
@@ -28,8 +28,8 @@ SEND_CHUNKS = 4
 
 
 def chunk_rows_for(detail: Detail, configured: int) -> int:
-    """Rows per chunk of a new job: ``configured``, at most ``MAX_FULL_DETAIL_ROWS`` at ``detail=full``."""
-    return min(configured, MAX_FULL_DETAIL_ROWS) if detail == "full" else configured
+    """Rows per chunk of a new job: ``configured``, at most what the contract allows at ``detail``."""
+    return min(configured, rows_at_most(detail))
 
 
 class ChunkSubmitter:

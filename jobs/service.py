@@ -10,7 +10,7 @@ from jobs.chunks import ChunkSubmitter, PublishChunks, chunk_rows_for
 from jobs.download import answered_rows, bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
-from schemas.chunks import MAX_FULL_DETAIL_ROWS, Detail, RowOutcome
+from schemas.chunks import Detail, RowOutcome, rows_at_most
 from schemas.jobs import JobAccepted, JobPublic, JobRow, ResultLine, job_pace, line_of, split_row_request_id
 from state import State, StoredJob, Viewer
 
@@ -119,10 +119,10 @@ class JobService:
             if found.chunk_rows is None:
                 raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
             chunk_rows = found.chunk_rows
-        if detail == "full" and chunk_rows > MAX_FULL_DETAIL_ROWS:
+        if chunk_rows > rows_at_most(detail):  # a summary job resumed at detail=full
             raise JobConflictError(
-                f"job {job_id} was started with chunks of {chunk_rows} rows; at detail=full a chunk holds at most "
-                f"{MAX_FULL_DETAIL_ROWS}: resume it at detail=summary, or start a new job"
+                f"job {job_id} was started with chunks of {chunk_rows} rows; at detail={detail} a chunk holds at most "
+                f"{rows_at_most(detail)}: resume it at detail=summary, or start a new job"
             )
         return ChunkSubmitter(
             self.state,

@@ -32,6 +32,13 @@ is about 240 KB)."""
 INVALID_FEATURES = "invalid_features"
 Detail = Literal["summary", "full"]
 """``summary``: price, intervals, FSD, confidence and status per row; ``full`` adds contributions and comparables."""
+
+
+def rows_at_most(detail: Detail) -> int:
+    """Most rows of a chunk at ``detail`` (the contract's one rule for a chunk's size)."""
+    return MAX_FULL_DETAIL_ROWS if detail == "full" else MAX_CHUNK_ROWS
+
+
 ChunkStatus = Literal["done", "failed"]
 
 
@@ -88,10 +95,10 @@ class RowChunk(BaseModel):
                 raise ValueError(f"columns hold one cell per row, but their lengths differ: {lengths}")
             if not lengths or not 1 <= lengths[0] <= MAX_CHUNK_ROWS:
                 raise ValueError(f"a chunk holds 1 to {MAX_CHUNK_ROWS} rows")
-        if self.detail == "full" and self.size > MAX_FULL_DETAIL_ROWS:
+        if self.size > rows_at_most(self.detail):  # only at detail=full: the general limit is checked above
             raise ValueError(
-                f"a chunk at detail=full holds at most {MAX_FULL_DETAIL_ROWS} rows (its answer carries each row's "
-                f"contributions and comparables), not {self.size}"
+                f"a chunk at detail=full holds at most {rows_at_most(self.detail)} rows (its answer carries each "
+                f"row's contributions and comparables), not {self.size}"
             )
         return self
 
