@@ -23,7 +23,7 @@ import pyarrow.csv as pacsv  # type: ignore[import-untyped]
 import pyarrow.parquet as pq  # type: ignore[import-untyped]
 
 from schemas import FEATURE_NAMES
-from schemas.checks import RULES
+from schemas.checks import EXACT_INT, RULES
 from schemas.chunks import Columns
 from schemas.jobs import JOB_ROW_COLUMNS, JobFormat, ResultLine
 
@@ -292,23 +292,35 @@ def _as_numbers(cells: pa.Array, kind: str | None) -> pa.Array:
             except pa.ArrowInvalid:
                 if pc.any(pc.match_substring_regex(cells, "[eE]")).as_py():
                     return cells  # pydantic refuses 1e3 for an integer
-                numbers = pc.cast(cells, pa.float64())
-                integral = pc.and_(pc.is_finite(numbers), pc.equal(pc.trunc(numbers), numbers))
-                return numbers if pc.all(integral).as_py() is not False else cells
+                integers = _integral(pc.cast(cells, pa.float64()))
+                return cells if integers is None else integers
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         pass
     return cells
 
 
+def _integral(numbers: pa.Array) -> pa.Array | None:
+    """A float column of an integer field as integers (``1960.0`` is 1960 for pydantic too), when every
+    number is integral and exactly a float; None otherwise (NaN, a fraction, an infinity, or beyond 2**53)."""
+    usable = pc.and_(pc.is_finite(numbers), pc.less_equal(pc.abs(numbers), float(EXACT_INT)))
+    integral = pc.and_(usable, pc.equal(pc.trunc(numbers), numbers))
+    if pc.all(integral).as_py() is False:
+        return None
+    return pc.cast(numbers, pa.int64())
+
+
 def batch_columns(batch: pa.RecordBatch) -> Columns:
     """A batch's cells by field (``RowChunk.columns``): text converted to numbers where it converts
-    exactly (``_as_numbers``), a missing cell (null, or NaN in a number column) as ``None``."""
+    exactly (``_as_numbers``), an integer field's integral floats as integers (``_integral``: the worker's
+    checks then take the column whole), a missing cell (null, or NaN in a number column) as ``None``."""
     columns: Columns = {}
     for name, cells in zip(batch.schema.names, batch.columns, strict=True):
         if pa.types.is_string(cells.type) or pa.types.is_large_string(cells.type):
             cells = _as_numbers(cells, RULE_KINDS.get(name))
         if pa.types.is_floating(cells.type):
             cells = pc.if_else(pc.is_nan(cells), None, cells)
+            integers = _integral(cells) if RULE_KINDS.get(name) == "int" else None
+            cells = cells if integers is None else integers
         columns[name] = cells.to_pylist()
     return columns
 

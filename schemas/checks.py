@@ -60,6 +60,14 @@ EXACT_INT = 2**53
 """The largest int every float represents exactly (a larger one is left to pydantic)."""
 
 
+def _finite_sum(numbers: Sequence[float]) -> bool:
+    """False with a NaN or an infinity among the numbers (or an int no float holds, or a sum that overflows)."""
+    try:
+        return math.isfinite(sum(numbers))
+    except OverflowError:
+        return False
+
+
 @dataclass(frozen=True)
 class FieldRule:
     """What a plain cell of one field is, tested a whole column at a time where it can be.
@@ -100,36 +108,68 @@ class FieldRule:
             return type(v) is bool
         return kind == "levels" and type(v) is str and v in self.levels
 
-    def _clean(self, given: Sequence[Any], types: set[type]) -> bool:
-        """Every cell plain or empty, found with a few passes at C speed (the usual column)."""
-        if NONE in types and self.required:
-            return False
-        kinds = types - {NONE}
+    def _clean_levels(self, given: Sequence[Any]) -> tuple[bool, bool]:
+        """``_clean`` for a ``Literal`` field, from the set of its cells alone: the levels are text, so a
+        cell among them is text (no pass for the cells' types)."""
+        try:
+            seen = set(given)
+        except TypeError:  # an unhashable cell (a list or an object): not plain
+            return False, False
+        empty = None in seen
+        if empty:
+            if self.required:
+                return False, False
+            seen.discard(None)
+        return seen <= self.levels, not empty
+
+    def _clean_numbers(self, numbers: Sequence[Any], kinds: set[type]) -> bool:
+        """Every number plain for the field, in a few passes at C speed: a sum is finite only without
+        NaN or an infinity (or it overflows: then each cell is looked at), and min and max hold the bounds."""
+        if float in kinds:
+            if self.kind == "int":
+                integral = numbers if kinds == {float} else [v for v in numbers if type(v) is float]
+                if not all(map(float.is_integer, integral)):  # NaN and infinities are not integers either
+                    return False
+            elif not _finite_sum(numbers):
+                return all(map(self._plain, numbers))
+        if not numbers:
+            return True
+        low: float = min(numbers)
+        high: float = max(numbers)
+        if self.kind == "float" and int in kinds and not (low >= -EXACT_INT and high <= EXACT_INT):
+            return all(map(self._plain, numbers))  # an int beyond 2**53 is not one float
+        return self.low <= low and high <= self.high
+
+    def _clean(self, given: Sequence[Any]) -> tuple[bool, bool]:
+        """Whether every cell is plain or (for an optional field) empty, found with a few passes at C speed
+        (the usual column); and whether the column is already as the model takes it (nothing to fill in
+        or convert)."""
         if self.kind == "levels":
-            return kinds <= {str} and set(given) - {None} <= self.levels
+            return self._clean_levels(given)
+        types = set(map(type, given))
+        if NONE in types and self.required:
+            return False, False
+        kinds = types - {NONE}
+        stored = types == {self.STORED[self.kind]} if self.kind is not None else False
         if self.kind == "bool":
-            return kinds <= {bool}
+            return kinds <= {bool}, stored
         if self.kind not in ("int", "float") or not kinds <= {int, float}:
-            return False
+            return False, False
         numbers = [v for v in given if v is not None] if NONE in types else given
-        if self.kind == "float":
-            return all(map(self._plain, numbers))
-        if float in kinds and not all(v.is_integer() for v in numbers if type(v) is float):
-            return False  # NaN and infinities are not integers either
-        return not numbers or (self.low <= min(numbers) and max(numbers) <= self.high)
+        return self._clean_numbers(numbers, kinds), stored
 
     def take(self, given: Sequence[Any], odd: list[bool]) -> list[Any]:
         """The column as the model gets it (defaults in the gaps, plain numbers as the field's type);
         marks in ``odd`` the rows whose cell is neither plain nor (for an optional field) empty. An odd
         cell is left as it is: its row's values come from pydantic."""
-        types = set(map(type, given))
-        if self.kind is None or not self._clean(given, types):
+        clean, stored = self._clean(given) if self.kind is not None else (False, False)
+        if not clean:
             for i, v in enumerate(given):
                 if v is None:
                     odd[i] = odd[i] or self.required
                 elif self.kind is None or not self._plain(v):
                     odd[i] = True
-        elif types == {self.STORED[self.kind]}:  # nothing to fill in or convert
+        elif stored:
             return list(given)
         default = self.default
         if self.kind == "int":

@@ -152,8 +152,8 @@ def summary_of(cells: list[Any]) -> tuple[Any, ...]:
         upper_90,
         fsd,
         confidence,
-        None if band is None else BAND_NAMES[band],
-        None if in_domain is None else bool(in_domain),
+        _band_name(band),
+        _in_domain(in_domain),
         flags,
         months,
         None,
@@ -161,18 +161,40 @@ def summary_of(cells: list[Any]) -> tuple[Any, ...]:
     )
 
 
+def _band_name(band: str | None) -> str | None:
+    return None if band is None else BAND_NAMES[band]
+
+
+def _in_domain(stored: int | None) -> bool | None:
+    return None if stored is None else bool(stored)
+
+
 ANSWER_FIELDS = SUMMARY_COLUMNS[1:12]
 """The ``RowOutcome`` fields of a done row's summary, in ``summary_of``'s order."""
 
 
 def row_fields(row: int, cells: list[Any]) -> dict[str, Any]:
-    """A stored row as ``RowOutcome`` fields (a dict filled in place: every row of a chunk on the results
-    topic passes here, and dict merges and star-unpacking made this twice as slow)."""
+    """A stored row as ``RowOutcome`` fields, in ``summary_of``'s order. Every row of a chunk on the
+    results topic passes here, so the dict is one literal: building it from ``summary_of`` (a tuple, a
+    zip and an update) took 2.6 times as long."""
     if len(cells) == 2:
         return {"row": row, "status": "failed", "error": {"code": cells[0], "message": cells[1]}}
-    fields: dict[str, Any] = {"row": row, "status": "done"}
-    fields.update(zip(ANSWER_FIELDS, summary_of(cells)[1:12], strict=True))
-    fields["flags"] = fields["flags"].split("; ") if fields["flags"] else []
+    price, lower_80, upper_80, lower_90, upper_90, fsd, confidence, band, in_domain, flags, months = cells[:11]
+    fields = {
+        "row": row,
+        "status": "done",
+        "price": price,
+        "lower_80": lower_80,
+        "upper_80": upper_80,
+        "lower_90": lower_90,
+        "upper_90": upper_90,
+        "fsd": fsd,
+        "confidence": confidence,
+        "confidence_band": _band_name(band),
+        "in_domain": _in_domain(in_domain),
+        "flags": flags.split("; ") if flags else [],
+        "months_beyond_data": months,
+    }
     if len(cells) > 11:
         fields["contributions"] = [{"feature": f, "value": v} for f, v in cells[11]]
         fields["comparables"] = cells[12]

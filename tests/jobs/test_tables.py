@@ -300,6 +300,37 @@ def test_clean_text_columns_become_numbers_for_the_fast_checks(tmp_path: Path) -
     houses_table(50, invalid_every=10**9).to_csv(path, index=False)
     (block,) = iter_columns(path, "csv")
     assert {type(v) for v in block["gr_liv_area"]} == {int}
-    assert {type(v) for v in block["year_remod_add"]} <= {float, type(None)}  # 1960.0, as pandas wrote it
+    assert {type(v) for v in block["year_remod_add"]} <= {int, type(None)}  # 1960.0, as pandas wrote it
     assert {type(v) for v in block["central_air"]} == {bool}
     assert {type(v) for v in block["latitude"]} == {float}
+
+
+@pytest.mark.parametrize(
+    ("odd", "integers"),
+    [(None, True), (1990.5, False), (1e20, False), (float("inf"), False)],
+    ids=["integral", "fraction", "beyond-2**53", "infinity"],
+)
+def test_an_integer_fields_float_column_gets_the_answers_its_numbers_get(
+    tmp_path: Path, odd: float | None, integers: bool
+) -> None:
+    """A float column of an integer field (a Parquet file's ``1960.0``: pandas makes a column with gaps
+    float) travels as integers only when every number is one; either way each row gets what pydantic
+    makes of its number, and a gap (NaN) is a missing cell."""
+    frame = houses_table(300, invalid_every=10**9)
+    frame["year_remod_add"] = frame["year_remod_add"].astype(float)
+    frame.loc[7, "year_remod_add"] = float("nan")
+    if odd is not None:
+        frame.loc[11, "year_remod_add"] = odd
+    path = tmp_path / "floats.parquet"
+    frame.to_parquet(path, index=False)
+    (block,) = iter_columns(path, "parquet")
+    kinds = {type(v) for v in block["year_remod_add"]} - {type(None)}
+    assert kinds == ({int} if integers else {float})
+    assert block["year_remod_add"][7] is None
+    given = pq.read_table(path).to_pylist()
+    alone = check_rows([{k: v for k, v in r.items() if v is not None and v == v} for r in given])  # NaN: missing
+    checks = check_columns(block)
+    assert checks.valid == [p for p, _ in alone.valid]
+    assert {p: reason_of(e) for p, e in checks.errors.items()} == {p: reason_of(e) for p, e in alone.errors.items()}
+    assert (11 in checks.errors) is (odd is not None)
+    assert checks.values["year_remod_add"] == [house.year_remod_add for _, house in alone.valid]

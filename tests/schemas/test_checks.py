@@ -24,11 +24,16 @@ ODD_CELLS: list[tuple[str, Any]] = [
     ("lot_area", float("nan")),
     ("neighborhood", "Atlantis"),
     ("neighborhood", 7),
+    ("neighborhood", ["Gilbert"]),  # a cell no set holds
+    ("year_remod_add", float("nan")),
+    ("year_remod_add", 1990.5),
     ("central_air", "Y"),  # a yes pydantic understands: a house
     ("central_air", 2),
     ("latitude", float("inf")),
     ("latitude", 91),
     ("latitude", 10**400),  # no float holds it
+    ("latitude", 2**53 + 1),  # an int no float holds exactly
+    ("longitude", 1.5e308),  # two of them overflow a sum
     ("lot_area", 10**30),
     ("longitude", None),  # latitude without longitude
     ("overall_qual", "Good"),
