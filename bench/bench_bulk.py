@@ -12,8 +12,9 @@ row count, in the same run, on the same CSV file and the same model:
 peak RSS of the worker, the CLI and the API, and the Redis bytes of a job per row.
 Run: ``.venv/bin/python bench/bench_bulk.py [--rows 100000,1000000] [--workers N]``; writes
 ``bench/results/bulk.json`` (``bulk_workers_N.json`` with more than one worker).
-Targets: CLI end to end >= 0.8x the baseline's rows/s; <= 300 B of Redis per row; every process's peak
-RSS at the largest size within 20 % of the smallest.
+Targets: CLI end to end >= 0.8x the baseline's rows/s with a worker per core (the baseline uses every
+core; ``make bench`` runs one worker, then one per core); <= 300 B of Redis per row; every process's
+peak RSS at the largest size within 20 % of the smallest.
 """
 
 from __future__ import annotations
