@@ -12,8 +12,9 @@ not a second validator. A cell passes here only in the plainest form pydantic ta
 A row passes only with every cell plain and ``PropertyFeatures.inconsistency`` silent. Every other row
 (a number written as text, a wrong level, an unknown field, a ``valuation_date``) goes through
 ``check_rows``, which gives its value or its reasons. A usual column is passed whole at C speed (the
-set of its types, its minimum and maximum), so a file of plain cells costs about a fifth of a model per
-row, and an unusual file costs what it did.
+set of its cells for a text field; for a number, the set of its cells' types, their minimum and maximum
+and one sum), so a file of plain cells costs about a seventh of a model per row (2.6 against 18 µs on
+1,000-row chunks, in process), and an unusual file costs what it did.
 """
 
 from __future__ import annotations
