@@ -17,11 +17,12 @@ from bench.report import RESULTS, build
 from infra.logging import configure_logging
 from infra.settings import get_settings
 
+CORES = os.cpu_count() or 1
 ORDER: tuple[tuple[str, ...], ...] = (
     ("bench_model.py",),
     ("bench_stream.py",),
     ("bench_bulk.py",),  # one worker: how far one gets
-    ("bench_bulk.py", "--workers", str(max(2, os.cpu_count() or 1))),  # a worker per core: the target's run
+    *((("bench_bulk.py", "--workers", str(CORES)),) if CORES > 1 else ()),  # a worker per core: the target's run
     ("bench_delivery.py",),
     ("bench_rest.py",),
     ("bench_shadow.py",),

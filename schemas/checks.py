@@ -145,13 +145,15 @@ class FieldRule:
         """Whether every cell is plain or (for an optional field) empty, found with a few passes at C speed
         (the usual column); and whether the column is already as the model takes it (nothing to fill in
         or convert)."""
+        if self.kind is None:
+            return False, False
         if self.kind == "levels":
             return self._clean_levels(given)
         types = set(map(type, given))
         if NONE in types and self.required:
             return False, False
         kinds = types - {NONE}
-        stored = types == {self.STORED[self.kind]} if self.kind is not None else False
+        stored = types == {self.STORED[self.kind]}
         if self.kind == "bool":
             return kinds <= {bool}, stored
         if self.kind not in ("int", "float") or not kinds <= {int, float}:
@@ -163,7 +165,7 @@ class FieldRule:
         """The column as the model gets it (defaults in the gaps, plain numbers as the field's type);
         marks in ``odd`` the rows whose cell is neither plain nor (for an optional field) empty. An odd
         cell is left as it is: its row's values come from pydantic."""
-        clean, stored = self._clean(given) if self.kind is not None else (False, False)
+        clean, stored = self._clean(given)
         if not clean:
             for i, v in enumerate(given):
                 if v is None:
