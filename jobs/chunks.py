@@ -19,17 +19,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from jobs.rows import MAX_REPORTED_ERRORS, Submitted
 from schemas import Source, utc_now
 from schemas.checks import check_columns
-from schemas.chunks import Columns, Detail, RowChunk, rows_at_most, size_of
+from schemas.chunks import Columns, Detail, RowChunk, size_of
 from state import State
 
 PublishChunks = Callable[[Sequence[RowChunk]], Awaitable[None]]
 SEND_CHUNKS = 4
 """Chunks handed to Kafka together (then marked sent): short steps keep the event loop responsive."""
-
-
-def chunk_rows_for(detail: Detail, configured: int) -> int:
-    """Rows per chunk of a new job: ``configured``, at most what the contract allows at ``detail``."""
-    return min(configured, rows_at_most(detail))
 
 
 class ChunkSubmitter:

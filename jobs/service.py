@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
-from jobs.chunks import ChunkSubmitter, PublishChunks, chunk_rows_for
+from jobs.chunks import ChunkSubmitter, PublishChunks
 from jobs.download import answered_rows, bulk_rows
 from jobs.rows import JobSubmitter, Publish, Submitted
 from schemas import Source, utc_now
@@ -110,19 +110,20 @@ class JobService:
         check: bool = True,
     ) -> ChunkSubmitter:
         """A submitter of chunks for a new bulk job, or for a retry by its owner (which sends only chunks
-        neither sent nor answered); a new job's chunks are ``chunk_rows_for(detail)`` rows, and a retry keeps
-        the chunk size the job was created with. ``check``: count and list invalid rows as they are sent
-        (``jobs.chunks``)."""
-        chunk_rows = chunk_rows_for(detail, self.chunk_rows)
+        neither sent nor answered); a new job's chunks are the configured size, at most what the contract
+        allows at ``detail`` (``schemas.chunks.rows_at_most``), and a retry keeps the chunk size the job was
+        created with. ``check``: count and list invalid rows as they are sent (``jobs.chunks``)."""
+        most = rows_at_most(detail)
+        chunk_rows = min(self.chunk_rows, most)
         found = await self._claim(viewer, job_id, total, source, chunk_rows)
         if found is not None:
             if found.chunk_rows is None:
                 raise JobConflictError(f"job {job_id} is a job of single requests, not a bulk job")
             chunk_rows = found.chunk_rows
-        if chunk_rows > rows_at_most(detail):  # a summary job resumed at detail=full
+        if chunk_rows > most:  # a summary job resumed at detail=full
             raise JobConflictError(
                 f"job {job_id} was started with chunks of {chunk_rows} rows; at detail={detail} a chunk holds at most "
-                f"{rows_at_most(detail)}: resume it at detail=summary, or start a new job"
+                f"{most}: resume it at detail=summary, or start a new job"
             )
         return ChunkSubmitter(
             self.state,
