@@ -21,8 +21,7 @@ def main(
         False,
         "--shadow",
         help="Run the shadow scorer instead (consumers.shadow): the variant that did not answer a request scores "
-        "it too, at the lowest CPU priority (SCHED_IDLE, nice 19, and nice 19 for its session group when it leads "
-        "its session); metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
+        "it too, at the lowest CPU priority (SCHED_IDLE, nice 19); metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
     ),
 ) -> None:
     settings = get_settings()

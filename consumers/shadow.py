@@ -62,7 +62,7 @@ from consumers.recalibration import Recalibrator
 from consumers.variants import ShadowRun, VariantRouter, in_share
 from consumers.worker import is_terminal
 from infra.kafka import create_broker
-from infra.priority import policy_name, session_group_nice
+from infra.priority import policy_name
 from infra.settings import Settings
 from schemas import AnswerHead, PredictionRequest
 from state import State
@@ -273,7 +273,6 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
             "shadow_share": settings.shadow_share,
             "niceness": os.nice(0),
             "scheduling": policy_name(),
-            "session_group_nice": session_group_nice(),
         },
     )
 
