@@ -21,7 +21,8 @@ def main(
         False,
         "--shadow",
         help="Run the shadow scorer instead (consumers.shadow): the variant that did not answer a request scores "
-        "it too, at the lowest CPU priority (SCHED_IDLE, nice 19); metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
+        "it too, at the lowest CPU priority (SCHED_IDLE, nice 19, and VALUESTREAM_SHADOW_SESSION_NICE for its "
+        "session group once its models are loaded); metrics on VALUESTREAM_SHADOW_METRICS_PORT.",
     ),
 ) -> None:
     settings = get_settings()

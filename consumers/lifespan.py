@@ -52,9 +52,10 @@ def scoring_lifespan(
     background: Callable[[], list[Coroutine[Any, Any, None]]],
     ready_event: str,
     ready_fields: dict[str, object],
+    before_ready: Callable[[], dict[str, object]] = dict,
 ) -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
     """A FastStream lifespan; ``background`` builds the process's own periodic tasks, besides both holders'
-    alias watches."""
+    alias watches. ``before_ready`` runs once the models are loaded; the fields it returns join the ready event."""
 
     @contextlib.asynccontextmanager
     async def lifespan() -> AsyncIterator[None]:
@@ -68,6 +69,7 @@ def scoring_lifespan(
         tasks = [asyncio.create_task(c) for c in [models.watch(), challenger.watch(), *background()]]
         log.info(
             ready_event,
+            **before_ready(),
             metrics_port=metrics_port,
             model_version=models.current.ref.version,
             challenger_version=None if challenger.serving is None else challenger.serving.ref.version,

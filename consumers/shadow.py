@@ -62,7 +62,7 @@ from consumers.recalibration import Recalibrator
 from consumers.variants import ShadowRun, VariantRouter, in_share
 from consumers.worker import is_terminal
 from infra.kafka import create_broker
-from infra.priority import policy_name
+from infra.priority import lower_session_group, policy_name
 from infra.settings import Settings
 from schemas import AnswerHead, PredictionRequest
 from state import State
@@ -274,6 +274,8 @@ def create_shadow_app(settings: Settings, metrics_port: int | None = None) -> Fa
             "niceness": os.nice(0),
             "scheduling": policy_name(),
         },
+        # Only now: a lowered group on a machine kept busy by other work could not load the models at all.
+        before_ready=lambda: {"session_group_nice": lower_session_group(settings.shadow_session_nice)},
     )
 
     app = FastStream(broker, lifespan=lifespan)

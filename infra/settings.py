@@ -186,6 +186,14 @@ class RolloutSettings(BaseSettings):
     shadow_metrics_port: int = Field(
         default=9150, description="Metrics port of the shadow scorer (`python -m consumers --shadow`)."
     )
+    shadow_session_nice: int = Field(
+        default=19,
+        ge=0,
+        le=19,
+        description="Nice of the shadow scorer's session CPU group, set once its models are loaded when it leads its "
+        "session (Linux autogroup; its threads are at idle priority anyway, but a session competes as one nice-0 task "
+        "whatever its threads' priorities). 0 leaves the group as it is.",
+    )
     canary_share: float = Field(default=0.1, ge=0, le=1, description="Share of requests the challenger answers.")
     promotion_min_sales: int = Field(
         default=30,

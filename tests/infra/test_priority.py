@@ -1,8 +1,11 @@
-"""The shadow scorer's priority: every thread of the process, including those started before ``main``.
+"""The shadow scorer's priority: every thread of the process, including those started before ``main``,
+and the session group of a process that leads its session.
 
-What a platform allows differs (a sandbox may refuse ``SCHED_IDLE``), so a fresh child first asks
-the kernel directly what it grants, and the process under test must end with exactly that on every
-thread. Where the kernel grants ``SCHED_IDLE``, as on Linux without a sandbox, that means idle.
+What a platform allows differs (a sandbox may refuse ``SCHED_IDLE``, a kernel may not group by
+session), so a fresh child first asks the kernel directly what it grants, and the process under test
+must end with exactly that on every thread. Where the kernel grants ``SCHED_IDLE``, as on Linux
+without a sandbox, that means idle. What the priority is for is tested too: a lowered process in a
+session of its own, on the same core as a normal one of another session, gets almost none of it.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,11 +63,45 @@ release.set()
 """
 
 
-def run_child(code: str) -> dict[str, Any]:
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+SESSION = """
+import json, sys
+from infra.priority import lower_session_group, session_group_nice
+before = session_group_nice()
+after = lower_session_group(int(sys.argv[1]))
+print(json.dumps({"before": before, "after": after}))
+"""
+
+BURN = """
+import json, os, sys, time
+cpu, start, seconds, lowered = int(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4] == "1"
+os.sched_setaffinity(0, {cpu})
+if lowered:
+    from infra.priority import lower_session_group, lowest_priority
+    lowest_priority()
+    lower_session_group(19)
+while time.time() < start:
+    time.sleep(0.005)
+loops, end = 0, start + seconds
+while time.time() < end:
+    loops += 1
+print(json.dumps({"loops": loops}))
+"""
+BURN_SECONDS = 1.5
+
+
+def run_child(code: str, *args: str, own_session: bool = False) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=120, start_new_session=own_session
+    )
     assert done.returncode == 0, done.stderr
     result: dict[str, Any] = json.loads(done.stdout)
     return result
+
+
+@pytest.fixture(autouse=True)
+def this_session_untouched(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """In-process calls never lower the test session's own group, whoever leads it."""
+    monkeypatch.setattr(priority, "AUTOGROUP", tmp_path / "autogroup")
 
 
 def test_every_thread_gets_the_lowest_priority_the_kernel_grants_and_new_threads_inherit_it() -> None:
@@ -134,3 +173,36 @@ def test_a_thread_that_ends_meanwhile_does_not_stop_the_others(
     alive = {three_threads[0], three_threads[2]}
     assert kernel.nice == dict.fromkeys(alive, priority.LOWEST_NICENESS)
     assert kernel.idle == alive
+
+
+def test_a_session_leader_lowers_its_session_group_and_a_process_in_another_session_leaves_it() -> None:
+    own = run_child(SESSION, "19", own_session=True)
+    kept = run_child(SESSION, "0", own_session=True)  # 0: the setting that leaves the group as it is
+    shared = run_child(SESSION, "19")
+    if own["before"] is None:  # this kernel does not group by session: nothing to lower
+        assert own["after"] is None
+        assert shared["after"] is None
+        return
+    assert own["after"] == priority.LOWEST_NICENESS
+    assert kept["after"] == kept["before"] == 0  # a new session's group starts at 0
+    assert shared["after"] == shared["before"]  # the test session's group, as it was
+    assert shared["before"] == int(Path("/proc/self/autogroup").read_text().split()[-1])
+
+
+def test_a_lowered_process_in_its_own_session_gets_almost_none_of_a_core_a_normal_process_wants() -> None:
+    # Both in sessions of their own, as make run, the tests and the benchmarks start the shadow scorer.
+    cpu = max(os.sched_getaffinity(0))
+    start = time.time() + 2.0  # both children started and pinned by then
+    children = {
+        lowered: subprocess.Popen(
+            [sys.executable, "-c", BURN, str(cpu), str(start), str(BURN_SECONDS), "1" if lowered else "0"],
+            stdout=subprocess.PIPE,
+            text=True,
+            start_new_session=True,
+        )
+        for lowered in (False, True)
+    }
+    loops = {lowered: json.loads(child.communicate(timeout=120)[0])["loops"] for lowered, child in children.items()}
+    assert loops[False] > 0
+    # Without the session group lowered, the two shared the core about evenly.
+    assert loops[True] < 0.2 * loops[False], loops

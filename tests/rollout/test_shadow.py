@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -117,6 +118,8 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     ready = shadow_scorer.log.read_text()
     assert '"niceness": 19' in ready  # the lowest CPU priority
     assert '"scheduling": "idle"' in ready
+    if Path("/proc/self/autogroup").exists():  # the kernel groups by session: its own session's group too
+        assert f'"session_group_nice": {settings.shadow_session_nice}' in ready
 
     # Sales at the champion's prices: every sale counts for both, and the challenger is 20 % off.
     for answer in answers[:30]:
