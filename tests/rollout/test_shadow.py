@@ -8,7 +8,6 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +17,7 @@ from consumers.app import challenger_holder
 from consumers.model import ModelHolder
 from consumers.scoring import score
 from consumers.variants import VariantRouter
+from infra.priority import AUTOGROUP
 from infra.recalibration import missed_by, term
 from infra.settings import Settings, get_settings, to_env
 from registry.rollout import version_of
@@ -118,7 +118,7 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     ready = shadow_scorer.log.read_text()
     assert '"niceness": 19' in ready  # the lowest CPU priority
     assert '"scheduling": "idle"' in ready
-    if Path("/proc/self/autogroup").exists():  # the kernel groups by session: its own session's group too
+    if AUTOGROUP.exists():  # the kernel groups by session: its own session's group too
         assert f'"session_group_nice": {settings.shadow_session_nice}' in ready
 
     # Sales at the champion's prices: every sale counts for both, and the challenger is 20 % off.
