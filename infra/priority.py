@@ -65,7 +65,10 @@ def lower_session_group(nice: int) -> int | None:
 
 
 def session_group_nice() -> int | None:
-    """The nice value of this process's session group (``/autogroup-N nice K``); None without one."""
+    """The nice value of this process's session group (``/autogroup-N nice K``); None without one.
+
+    The file is empty for a process in the root group: the first session's processes (init's, and a
+    CI runner's that never started a session) are in no session group."""
     try:
         return int(AUTOGROUP.read_text().split()[-1])
     except (OSError, ValueError, IndexError):

@@ -175,7 +175,9 @@ def test_a_thread_that_ends_meanwhile_does_not_stop_the_others(
     assert kernel.idle == alive
 
 
-def test_a_session_leader_lowers_its_session_group_and_a_process_in_another_session_leaves_it() -> None:
+def test_a_session_leader_lowers_its_session_group_and_a_process_in_another_session_leaves_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     own = run_child(SESSION, "19", own_session=True)
     kept = run_child(SESSION, "0", own_session=True)  # 0: the setting that leaves the group as it is
     shared = run_child(SESSION, "19")
@@ -186,7 +188,16 @@ def test_a_session_leader_lowers_its_session_group_and_a_process_in_another_sess
     assert own["after"] == priority.LOWEST_NICENESS
     assert kept["after"] == kept["before"] == 0  # a new session's group starts at 0
     assert shared["after"] == shared["before"]  # the test session's group, as it was
-    assert shared["before"] == int(Path("/proc/self/autogroup").read_text().split()[-1])
+    monkeypatch.undo()  # read this test session's own group (never written here)
+    assert shared["before"] == priority.session_group_nice()  # None in the root group, as in the first session
+
+
+def test_a_process_in_the_root_group_reads_no_session_group(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # The first session's processes (a CI runner's, for one) are in the root group: the file is empty.
+    (tmp_path / "autogroup").write_text("")
+    assert priority.session_group_nice() is None
+    (tmp_path / "autogroup").write_text("/autogroup-7 nice 19\n")
+    assert priority.session_group_nice() == 19
 
 
 def test_a_lowered_process_in_its_own_session_gets_almost_none_of_a_core_a_normal_process_wants() -> None:
