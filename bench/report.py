@@ -19,6 +19,7 @@ TITLES = {
     "rest": "REST submit-and-poll vs synchronous baseline",
     "shadow": "The shadow challenger's cost on the champion's latency at half load",
     "shadow_replication": "The shadow's cost, the deciding run's replication",
+    "shadow_100_rounds": "The shadow's cost, 100 rounds declared beforehand",
     "shadow_alias": "The shadow's cost, by alias (the challenger removed for the alone phases)",
     "shadow_alias_share_25": "The shadow's cost, by alias, a quarter of the requests shadowed",
     "bulk": "Bulk files through Kafka vs the pyfunc called in process on the file",
