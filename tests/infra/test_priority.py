@@ -192,11 +192,11 @@ def test_a_session_leader_lowers_its_session_group_and_a_process_in_another_sess
     assert shared["before"] == priority.session_group_nice()  # None in the root group, as in the first session
 
 
-def test_a_process_in_the_root_group_reads_no_session_group(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_a_process_in_the_root_group_reads_no_session_group() -> None:
     # The first session's processes (a CI runner's, for one) are in the root group: the file is empty.
-    (tmp_path / "autogroup").write_text("")
+    priority.AUTOGROUP.write_text("")  # the temporary file this_session_untouched points the module at
     assert priority.session_group_nice() is None
-    (tmp_path / "autogroup").write_text("/autogroup-7 nice 19\n")
+    priority.AUTOGROUP.write_text("/autogroup-7 nice 19\n")
     assert priority.session_group_nice() == 19
 
 
