@@ -20,6 +20,8 @@ TITLES = {
     "shadow": "The shadow challenger's cost on the champion's latency at half load",
     "shadow_replication": "The shadow's cost, the deciding run's replication",
     "shadow_100_rounds": "The shadow's cost, 100 rounds declared beforehand",
+    "shadow_100_rounds_replication": "The shadow's cost, the 100-round run's replication",
+    "shadow_pooled": "The shadow's cost, both 100-round runs pooled (the deciding figure)",
     "shadow_alias": "The shadow's cost, by alias (the challenger removed for the alone phases)",
     "shadow_alias_share_25": "The shadow's cost, by alias, a quarter of the requests shadowed",
     "bulk": "Bulk files through Kafka vs the pyfunc called in process on the file",
@@ -113,6 +115,8 @@ def build(results: Path = RESULTS) -> Path:
             sections += [f"![throughput vs batch size]({name}_sweep.png)", ""]
         if _rest_plot(data, results / f"{name}_designs.png"):
             sections += [f"![event-driven vs synchronous baseline]({name}_designs.png)", ""]
+        if (results / f"{name}.png").exists():  # a plot the benchmark drew itself
+            sections += [f"![{TITLES.get(name, name)}]({name}.png)", ""]
     report = results / "REPORT.md"
     report.write_text("\n".join(sections) + "\n")
     return report
