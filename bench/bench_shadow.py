@@ -136,6 +136,15 @@ def paired_growth(alone: list[float], shadow: list[float]) -> dict[str, float]:
     }
 
 
+def verdicts(growth: dict[str, dict[str, float]]) -> dict[str, bool]:
+    """Per latency figure, whether the growth's interval ends within ``TARGET_GROWTH`` (the rule)."""
+    level = f"{INTERVAL_LEVEL:.0%} interval"
+    return {
+        f"{key} growth <= {TARGET_GROWTH:.0%} ({level}'s upper end)": g["high"] <= TARGET_GROWTH
+        for key, g in growth.items()
+    }
+
+
 def half_load(base_url: str, rate: float, seconds: float) -> dict[str, float]:
     with rest.collector_paused():
         return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, seconds))
@@ -311,10 +320,7 @@ def main() -> None:
     for key in cpu_keys:
         name = key.removeprefix("cpu_ms_per_request_")
         print(f"{name:30}{summary['alone'][key]:>10.2f}{summary['shadow'][key]:>10.2f}")
-    targets = {
-        f"{key} growth <= {TARGET_GROWTH:.0%} ({level}'s upper end)": growth[key]["high"] <= TARGET_GROWTH
-        for key in growth
-    }
+    targets = verdicts(growth)
     for target, met in targets.items():
         print(f"  {'met ' if met else 'MISSED'} {target}")
     if args.quick:

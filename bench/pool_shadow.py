@@ -26,7 +26,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.bench_shadow import INTERVAL_LEVEL, REPO, RESULTS, TARGET_GROWTH, paired_growth
+from bench.bench_shadow import INTERVAL_LEVEL, REPO, RESULTS, TARGET_GROWTH, paired_growth, verdicts
 
 POOLED = RESULTS.with_name("shadow_pooled.json")
 PROTOCOL = ("toggle", "shadow_share", "phase_seconds")
@@ -41,7 +41,6 @@ def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
     alone = [r for run in runs.values() for r in run["rounds"]["alone"]]
     shadow = [r for run in runs.values() for r in run["rounds"]["shadow"]]
     growth = {key: paired_growth([r[key] for r in alone], [r[key] for r in shadow]) for key in KEYS}
-    level = f"{INTERVAL_LEVEL:.0%} interval"
     return {
         **dict(zip(PROTOCOL, next(iter(protocols.values())), strict=True)),
         "runs": [
@@ -56,10 +55,7 @@ def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         ],
         "rounds": len(alone),
         "growth": growth,
-        "targets": {
-            f"{key} growth <= {TARGET_GROWTH:.0%} ({level}'s upper end)": growth[key]["high"] <= TARGET_GROWTH
-            for key in KEYS
-        },
+        "targets": verdicts(growth),
     }
 
 
