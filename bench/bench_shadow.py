@@ -78,6 +78,8 @@ PHASE_SECONDS = {"pause": 20.0, "alias": rest.OPEN_SECONDS}
 CATCH_UP_SECONDS = 120.0
 TARGET_GROWTH = 0.10
 PHASE_ORDERS = (("alone", "shadow"), ("shadow", "alone"))
+LATENCIES = ("p50_ms", "p99_ms")
+"""The latency figures the budget applies to."""
 INTERVAL_LEVEL = 0.90
 POWER = 0.80
 """``rounds_for_power``: rounds a run would need for this chance of meeting the target if the shadow cost nothing."""
@@ -299,17 +301,16 @@ def main() -> None:
 
     cpu_keys = [key for key in phases["alone"][0] if key.startswith("cpu_ms_per_request_")] if rounds else []
     summary = {
-        phase: {key: statistics.median(r[key] for r in results) for key in ("p50_ms", "p99_ms", *cpu_keys)}
+        phase: {key: statistics.median(r[key] for r in results) for key in (*LATENCIES, *cpu_keys)}
         for phase, results in phases.items()
     }
     growth = {
-        key: paired_growth([r[key] for r in phases["alone"]], [r[key] for r in phases["shadow"]])
-        for key in ("p50_ms", "p99_ms")
+        key: paired_growth([r[key] for r in phases["alone"]], [r[key] for r in phases["shadow"]]) for key in LATENCIES
     }
     level = f"{INTERVAL_LEVEL:.0%} interval"
     power = f"rounds for {POWER:.0%} power"
     print(f"\n{'half load':12}{'alone':>10}{'shadow':>10}{'growth':>10}{level:>22}{power:>24}")
-    for key in ("p50_ms", "p99_ms"):
+    for key in LATENCIES:
         g = growth[key]
         interval = f"{g['low']:+.1%} … {g['high']:+.1%}"
         print(

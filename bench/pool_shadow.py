@@ -26,11 +26,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.bench_shadow import INTERVAL_LEVEL, REPO, RESULTS, TARGET_GROWTH, paired_growth, verdicts
+from bench.bench_shadow import INTERVAL_LEVEL, LATENCIES, REPO, RESULTS, TARGET_GROWTH, paired_growth, verdicts
 
 POOLED = RESULTS.with_name("shadow_pooled.json")
 PROTOCOL = ("toggle", "shadow_share", "phase_seconds")
-KEYS = ("p50_ms", "p99_ms")
 
 
 def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
@@ -40,7 +39,7 @@ def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
         raise ValueError(f"runs of different protocols cannot be pooled: {protocols}")
     alone = [r for run in runs.values() for r in run["rounds"]["alone"]]
     shadow = [r for run in runs.values() for r in run["rounds"]["shadow"]]
-    growth = {key: paired_growth([r[key] for r in alone], [r[key] for r in shadow]) for key in KEYS}
+    growth = {key: paired_growth([r[key] for r in alone], [r[key] for r in shadow]) for key in LATENCIES}
     return {
         **dict(zip(PROTOCOL, next(iter(protocols.values())), strict=True)),
         "runs": [
@@ -48,8 +47,8 @@ def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 "file": name,
                 "rounds": len(run["rounds"]["alone"]),
                 "half_load_rate": run["half_load_rate"],
-                **{f"{key}_growth": run["growth"][key]["estimate"] for key in KEYS},
-                **{f"{key}_high": run["growth"][key]["high"] for key in KEYS},
+                **{f"{key}_growth": run["growth"][key]["estimate"] for key in LATENCIES},
+                **{f"{key}_high": run["growth"][key]["high"] for key in LATENCIES},
             }
             for name, run in runs.items()
         ],
@@ -61,8 +60,8 @@ def pool(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
 
 def plot(runs: dict[str, dict[str, Any]], pooled: dict[str, Any], path: Path) -> None:
     """Each round's p50 and p99 growth, run after run, with the pooled estimate, its interval and the target."""
-    fig, axes = plt.subplots(1, len(KEYS), figsize=(11, 3.8), sharey=True)
-    for ax, key in zip(axes, KEYS, strict=True):
+    fig, axes = plt.subplots(1, len(LATENCIES), figsize=(11, 3.8), sharey=True)
+    for ax, key in zip(axes, LATENCIES, strict=True):
         start = 0
         for name, run in runs.items():
             growths = [
@@ -101,7 +100,7 @@ def main() -> None:
     print(f"{'run':50}{'rounds':>8}{'p50':>9}{'p99':>9}")
     for run in pooled["runs"]:
         print(f"{run['file']:50}{run['rounds']:>8}{run['p50_ms_growth']:>+9.1%}{run['p99_ms_growth']:>+9.1%}")
-    for key in KEYS:
+    for key in LATENCIES:
         g = pooled["growth"][key]
         print(f"pooled {key} over {pooled['rounds']} rounds: {g['estimate']:+.1%} ({g['low']:+.1%} … {g['high']:+.1%})")
     for target, met in pooled["targets"].items():

@@ -109,14 +109,15 @@ def build(results: Path = RESULTS) -> Path:
     for path in sorted(results.glob("*.json")):
         data = json.loads(path.read_text())
         name = path.stem
-        sections += ["", f"## {TITLES.get(name, name)}", "", f"Source: `bench/results/{path.name}`"]
+        title = TITLES.get(name, name)
+        sections += ["", f"## {title}", "", f"Source: `bench/results/{path.name}`"]
         sections += ["", *(f"{table}\n" for table in _tables(data))]
         if _sweep_plot(data, results / f"{name}_sweep.png"):
             sections += [f"![throughput vs batch size]({name}_sweep.png)", ""]
         if _rest_plot(data, results / f"{name}_designs.png"):
             sections += [f"![event-driven vs synchronous baseline]({name}_designs.png)", ""]
         if (results / f"{name}.png").exists():  # a plot the benchmark drew itself
-            sections += [f"![{TITLES.get(name, name)}]({name}.png)", ""]
+            sections += [f"![{title}]({name}.png)", ""]
     report = results / "REPORT.md"
     report.write_text("\n".join(sections) + "\n")
     return report

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from bench.bench_shadow import paired_growth
+from bench.bench_shadow import LATENCIES, paired_growth
 from bench.pool_shadow import pool
 
 
@@ -23,7 +23,7 @@ def run(alone_p99: list[float], shadow_p99: list[float], share: float = 1.0) -> 
         "rounds": rounds,
         "growth": {
             key: paired_growth([r[key] for r in rounds["alone"]], [r[key] for r in rounds["shadow"]])
-            for key in ("p50_ms", "p99_ms")
+            for key in LATENCIES
         },
     }
 
