@@ -25,6 +25,7 @@ ORDER: tuple[tuple[str, ...], ...] = (
     *((("bench_bulk.py", "--workers", str(CORES)),) if CORES > 1 else ()),  # a worker per core: the target's run
     ("bench_delivery.py",),
     ("bench_rest.py",),
+    ("bench_shadow_cpu.py",),
     ("bench_shadow.py",),
     ("bench_dashboard.py",),
     ("bench_startup.py",),

@@ -28,7 +28,7 @@ BATCH_ROWS = 10_000
 RESULTS = Path(__file__).resolve().parent / "results" / "model.json"
 
 
-def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
+def sample_houses(n: int, seed: int = 0) -> list[PropertyFeatures]:
     rng = np.random.default_rng(seed)
     rows = []
     for i in range(n):
@@ -46,7 +46,12 @@ def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
             "longitude": -93.62 + float(rng.normal(0, 0.02)) if located else None,
             "latitude": 42.03 + float(rng.normal(0, 0.015)) if located else None,
         }
-        rows.append(PropertyFeatures.model_validate(house).model_dump())
+        rows.append(PropertyFeatures.model_validate(house))
+    return rows
+
+
+def sample_rows(n: int, seed: int = 0) -> pd.DataFrame:
+    rows = [house.model_dump() for house in sample_houses(n, seed)]
     return pd.DataFrame(rows, columns=list(FEATURE_NAMES))  # the model's columns, as the workers send
 
 

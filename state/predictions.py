@@ -21,14 +21,23 @@ from state.errors import guarded
 from state.feed import Feed
 from state.keys import Keys
 
+ERASED_SINCE = """
+local function erased_since(request_tombstone, job_tombstone, submitted)
+  for _, key in ipairs({request_tombstone, job_tombstone}) do
+    local erased = redis.call('GET', key)
+    if erased and submitted <= tonumber(erased) then return true end
+  end
+  return false
+end
+"""
+"""Lua function: whether a request or its job was erased at or after it was submitted (ms)."""
+
 # KEYS: record, job hash, job results hash, feed, meta, request tombstone, job tombstone
 # ARGV: result json, status, ttl, row ("" when no job), feed maxlen, submitted ms, now ms, request id, job id
-SAVE_RESULT = """
-local submitted = tonumber(ARGV[6])
-for i = 6, 7 do
-  local erased = redis.call('GET', KEYS[i])
-  if erased and submitted <= tonumber(erased) then return -1 end
-end
+SAVE_RESULT = (
+    ERASED_SINCE
+    + """
+if erased_since(KEYS[6], KEYS[7], tonumber(ARGV[6])) then return -1 end
 local ttl = tonumber(ARGV[3])
 local previous = redis.call('GET', KEYS[1])
 local was_terminal = false
@@ -64,18 +73,16 @@ if not was_terminal then
 end
 return was_terminal and 0 or 1
 """
-
-UNLESS_ERASED = """
-local submitted = tonumber(ARGV[3])
-for i = 2, 3 do
-  local erased = redis.call('GET', KEYS[i])
-  if erased and submitted <= tonumber(erased) then return 0 end
-end
-"""
-"""Lua prologue: return 0 if the request (KEYS[2]) or its job (KEYS[3]) was erased after ARGV[3] (submitted ms)."""
+)
 
 # KEYS: record, request tombstone, job tombstone; ARGV: queued json, ttl, submitted ms
-QUEUE = UNLESS_ERASED + "return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0\n"
+QUEUE = (
+    ERASED_SINCE
+    + """
+if erased_since(KEYS[2], KEYS[3], tonumber(ARGV[3])) then return 0 end
+return redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2], 'NX') and 1 or 0
+"""
+)
 
 
 SEGMENT_FIELDS = ("neighborhood", "year_built", "year_sold", "sale_condition")

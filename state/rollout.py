@@ -23,15 +23,31 @@ from schemas.rollout import Latency, LiveAccuracy, PriceDifferences, ShadowAnswe
 from state.clock import epoch_ms
 from state.errors import guarded
 from state.keys import Keys
-from state.predictions import UNLESS_ERASED
+from state.predictions import ERASED_SINCE
 
 WINDOW = 1_000
 DIFFERENCES_WINDOW = 5_000
 OVER = 10.0
 """A price difference above this (percent) counts in ``share_over_10pct``."""
 
-# KEYS: shadow record, request tombstone, job tombstone; ARGV: answer json, ttl, submitted ms
-SAVE_SHADOW = UNLESS_ERASED + "redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])\nreturn 1\n"
+# KEYS: per shadow, its record, request tombstone and job tombstone;
+# ARGV: ttl, then per shadow, its answer json and submitted ms
+SAVE_SHADOWS = (
+    ERASED_SINCE
+    + """
+local stored = 0
+for i = 0, #KEYS / 3 - 1 do
+  if not erased_since(KEYS[3 * i + 2], KEYS[3 * i + 3], tonumber(ARGV[2 * i + 3])) then
+    redis.call('SET', KEYS[3 * i + 1], ARGV[2 * i + 2], 'EX', ARGV[1])
+    stored = stored + 1
+  end
+end
+return stored
+"""
+)
+SAVE_CHUNK = 64
+"""Shadow answers per script call: one call for many saves most of the client's work per answer, and a
+chunk this size holds Redis, which the answer path shares, for a fraction of a millisecond."""
 
 
 @dataclass(frozen=True)
@@ -54,7 +70,7 @@ class Rollout:
         self.client = client
         self.keys = keys
         self.ttl_seconds = ttl_seconds
-        self._save = client.register_script(SAVE_SHADOW)
+        self._save = client.register_script(SAVE_SHADOWS)
 
     @guarded
     async def save_shadows(self, shadows: Sequence[Shadowed]) -> int:
@@ -62,16 +78,17 @@ class Rollout:
         if not shadows:
             return 0
         async with self.client.pipeline(transaction=False) as pipe:
-            for item in shadows:
-                await self._save(
-                    keys=[
+            for start in range(0, len(shadows), SAVE_CHUNK):
+                keys: list[str] = []
+                args: list[str | int] = [self.ttl_seconds]
+                for item in shadows[start : start + SAVE_CHUNK]:
+                    keys += [
                         self.keys.shadow(item.request_id),
                         self.keys.tombstone(item.request_id),
                         self.keys.tombstone(item.job_id or item.request_id),
-                    ],
-                    args=[item.answer.model_dump_json(), self.ttl_seconds, epoch_ms(item.submitted_at)],
-                    client=pipe,
-                )
+                    ]
+                    args += [item.answer.model_dump_json(), epoch_ms(item.submitted_at)]
+                await self._save(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
         return sum(int(reply) for reply in replies)
 

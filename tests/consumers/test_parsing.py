@@ -6,7 +6,7 @@ import json
 
 from aiokafka import ConsumerRecord
 
-from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record
+from consumers.parsing import Accepted, ChunkAccepted, Rejected, parse_record, single_request
 from consumers.worker import dead_letter_headers, rejected_result
 from schemas.chunks import columns_of
 from tests.records import consumer_record
@@ -75,3 +75,17 @@ def test_a_chunk_is_told_by_its_rows_or_its_columns() -> None:
     assert isinstance(broken, Rejected)
     assert (broken.code, broken.job_id) == ("invalid_chunk", None)
     assert "lengths differ" in broken.reason
+
+
+def test_a_single_request_reader_gets_the_same_request_and_tells_chunks_from_bad_records() -> None:
+    body = json.dumps(
+        {"request_id": "r9", "features": HOUSE, "source": "kafka", "submitted_at": "2026-12-05T20:00:00+00:00"}
+    ).encode()
+    parsed = parse_record(record(body, b"r9"))
+    assert isinstance(parsed, Accepted)
+    assert single_request(record(body, b"r9")) == parsed.request
+    chunk = {"job_id": "job-1", "chunk": 0, "first_row": 0, "rows": [HOUSE]}
+    assert single_request(record(json.dumps(chunk).encode())) == "chunk"
+    out_of_range = {"request_id": "r10", "features": HOUSE | {"gr_liv_area": -5}}
+    for bad in (b"\xff not json", b"[1, 2]", json.dumps(out_of_range).encode(), b""):
+        assert single_request(record(bad)) == "invalid", bad
