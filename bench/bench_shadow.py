@@ -1,5 +1,5 @@
 """The shadow's cost: the champion's REST latency at half of the maximum load, without and with a
-challenger scoring every request in shadow mode.
+challenger scoring its share of the requests in shadow mode (``--share``).
 
 Starts its own Kafka + Redis, trains a quick model into a temporary MLflow (the champion),
 registers the same artifact again as the challenger, and runs one worker, the shadow scorer
@@ -35,8 +35,9 @@ A shadow that did no work would cost nothing: each shadow phase also reports the
 shadow scorer scored during it, and its consumer lag at the phase's end (it may lag by design, and
 catches up between phases).
 
-Run: ``.venv/bin/python bench/bench_shadow.py``; writes ``bench/results/shadow.json``. ``--share 0.25``
-shadows a quarter of the requests instead of all (``VALUESTREAM_SHADOW_SHARE``) and writes
+Run: ``.venv/bin/python bench/bench_shadow.py``: the shadow scores the settings' default share of the
+requests (``VALUESTREAM_SHADOW_SHARE``, half), and the run writes ``bench/results/shadow_share_50.json``.
+``--share 1`` shadows every request and writes ``bench/results/shadow.json``; ``--share 0.25``,
 ``bench/results/shadow_share_25.json``.
 ``--quick`` (4 s phases, two rounds) is for iterating and writes nothing.
 """
@@ -70,6 +71,7 @@ from consumers.shadow import shadow_group  # noqa: E402
 from infra import stack  # noqa: E402
 from infra.drain import drained  # noqa: E402
 from infra.memory import freeze_long_lived  # noqa: E402
+from infra.settings import Settings  # noqa: E402
 
 RESULTS = REPO / "bench" / "results" / "shadow.json"
 ROUNDS = {"pause": 16, "alias": 6}
@@ -170,7 +172,10 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=None, help="paired rounds (default: 16 paused, 6 by alias)")
     parser.add_argument(
-        "--share", type=float, default=1.0, help="VALUESTREAM_SHADOW_SHARE: the share of requests the shadow scores"
+        "--share",
+        type=float,
+        default=Settings.model_fields["shadow_share"].default,
+        help="VALUESTREAM_SHADOW_SHARE: the share of requests the shadow scores (default: the settings' default)",
     )
     args = parser.parse_args()
     rounds = ROUNDS[args.toggle] if args.rounds is None else args.rounds

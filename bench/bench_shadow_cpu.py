@@ -129,8 +129,13 @@ async def measure(settings: Settings, champion: ModelHolder, challenger: ModelHo
         cpu = time.process_time()
         for records in batches[WARMUP_BATCHES:]:
             await scorer.handle(records)
+        cpu_ms = (time.process_time() - cpu) * 1000
         requests_scored = BATCH * BATCHES
-        figures = {"cpu_ms_per_request": (time.process_time() - cpu) * 1000 / requests_scored}
+        sent = BATCH * (WARMUP_BATCHES + BATCHES)
+        stored = [key async for key in store.client.scan_iter(store.keys.shadow(f"run{run}-*"))]
+        if len(stored) != sent:  # a shadow that skipped requests would look cheap
+            raise SystemExit(f"run {run}: {len(stored)} shadow answers stored, not {sent}")
+        figures = {"cpu_ms_per_request": cpu_ms / requests_scored}
         figures |= {f"{stage}_ms_per_request": clock.seconds[stage] * 1000 / requests_scored for stage in STAGES}
         runs.append(figures)
     await store.close()

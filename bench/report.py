@@ -23,6 +23,7 @@ TITLES = {
     "shadow_100_rounds_replication": "The shadow's cost, the 100-round run's replication",
     "shadow_pooled": "The shadow's cost, both 100-round runs pooled (the deciding figure)",
     "shadow_cpu": "The shadow scorer's own CPU per request, by stage, without contention",
+    "shadow_share_50": "The shadow's cost at the default share (half the requests), 100 rounds declared beforehand",
     "shadow_alias": "The shadow's cost, by alias (the challenger removed for the alone phases)",
     "shadow_alias_share_25": "The shadow's cost, by alias, a quarter of the requests shadowed",
     "bulk": "Bulk files through Kafka vs the pyfunc called in process on the file",

@@ -144,7 +144,9 @@ def assert_eventually(lineup: Lineup, prefix: str, expected: set[tuple[str, str]
 def test_the_shadow_scorer_gives_price_differences_in_canary_mode_too(
     base_settings: Settings, sources: Sources, start_worker: StartWorker, start_shadow: StartShadow, api_for: Any
 ) -> None:
-    lineup, champion, challenger = lineup_for(base_settings, sources, rollout_mode="canary", canary_share=0.5)
+    lineup, champion, challenger = lineup_for(
+        base_settings, sources, rollout_mode="canary", canary_share=0.5, shadow_share=1.0
+    )
     settings = lineup.settings
     start_worker(settings)
     start_shadow(settings)

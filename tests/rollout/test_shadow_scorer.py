@@ -84,8 +84,9 @@ class Store:
 
 
 def scorer(store: Store, router: Router, wait: float, **settings: Any) -> ShadowScorer:
+    """Every request shadowed unless a test sets another share."""
     return ShadowScorer(
-        Settings(**settings),
+        Settings(**({"shadow_share": 1.0} | settings)),
         cast(VariantRouter, router),
         cast(Predictions, store),
         cast(Rollout, store),
