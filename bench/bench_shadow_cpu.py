@@ -4,8 +4,9 @@ keyed request records whose final answers are in a real Redis, by stage.
 The champion registered in the local state folder is loaded twice, the second time labelled as
 another version, so it stands in for a challenger (the shadow scores only when the versions differ).
 Each batch holds ``BATCH`` requests, about what one of the shadow's one-second gathers holds at the
-REST benchmark's half load; one batch in ``consumers.shadow.TIMED_EVERY`` is scored at full detail,
-as in the shadow scorer. The CPU is the process's (every thread); each stage's is its own thread's:
+REST benchmark's half load, and every request is shadowed (share 1); one batch in
+``consumers.shadow.TIMED_EVERY`` is scored at full detail, as in the shadow scorer. The CPU is the
+process's (every thread); each stage's is its own thread's:
 
 - ``parse``: the records' requests (``consumers.parsing.single_request``);
 - ``answers``: the stored answers' heads read back (``Predictions.heads``);
@@ -22,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import dataclasses
 import functools
 import json
@@ -30,7 +32,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -66,25 +68,27 @@ class StageClock:
     def __init__(self) -> None:
         self.seconds: collections.defaultdict[str, float] = collections.defaultdict(float)
 
-    def sync(self, stage: str, call: Callable[..., T]) -> Callable[..., T]:
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.thread_time()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.thread_time() - started
+
+    def sync(self, name: str, call: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(call)
         def timed(*args: Any, **kwargs: Any) -> T:
-            started = time.thread_time()
-            try:
+            with self.stage(name):
                 return call(*args, **kwargs)
-            finally:
-                self.seconds[stage] += time.thread_time() - started
 
         return timed
 
-    def awaited(self, stage: str, call: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
+    def awaited(self, name: str, call: Callable[..., Awaitable[T]]) -> Callable[..., Coroutine[Any, Any, T]]:
         @functools.wraps(call)
         async def timed(*args: Any, **kwargs: Any) -> T:
-            started = time.thread_time()
-            try:
+            with self.stage(name):
                 return await call(*args, **kwargs)
-            finally:
-                self.seconds[stage] += time.thread_time() - started
 
         return timed
 
@@ -147,7 +151,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="vs-shadow-cpu-") as workdir:
         redis_service = stack.start_redis(Path(workdir), stack.free_port())
         try:
-            settings = get_settings().model_copy(update={"redis_url": f"redis://127.0.0.1:{redis_service.port}/0"})
+            redis_url = f"redis://127.0.0.1:{redis_service.port}/0"
+            settings = get_settings().model_copy(update={"redis_url": redis_url, "shadow_share": 1.0})  # all scored
             champion, challenger = ModelHolder(settings), ModelHolder(settings, variant="challenger")
             champion.refresh()
             challenger.refresh()

@@ -13,7 +13,7 @@ on the request id for a record without a key) it reads who answered and at what 
 whole), scores the request with the other variant (``VariantRouter.shadow``) and records the
 challenger's % price difference from the champion's. Requests are validated straight from their bytes
 (``consumers.parsing.single_request``) and the answers stored many to a script call
-(``state.rollout.SAVE_CHUNK``): together a quarter less CPU per request without contention
+(``state.rollout.SAVE_CHUNK``): together a fifth to a quarter less CPU per request without contention
 (``bench/bench_shadow_cpu.py``).
 
 - shadow mode: the champion answered, the challenger scores; its answer (intervals recalibrated by
