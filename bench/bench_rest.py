@@ -295,6 +295,11 @@ def slowest_share(stages: list[tuple[float, float, float]]) -> dict[str, float]:
     }
 
 
+def print_targets(targets: dict[str, bool]) -> None:
+    for target, met in targets.items():
+        print(f"  {'met ' if met else 'MISSED'} {target}")
+
+
 def percentiles(latencies: list[float]) -> dict[str, float]:
     if len(latencies) < 2:
         return {"p50_ms": float("nan"), "p99_ms": float("nan")}
@@ -565,8 +570,7 @@ def main() -> None:
             cells = [fmt.format(d[phase][key]) for d in (event, baseline)]
         print(f"{label:28}{cells[0]:>16}{cells[1]:>16}")
     print(f"{'throughput ratio':28}{ratio:>16.2f}")
-    for target, met in report["targets"].items():  # type: ignore[union-attr]
-        print(f"  {'met ' if met else 'MISSED'} {target}")
+    print_targets(report["targets"])  # type: ignore[arg-type]
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
     RESULTS.write_text(json.dumps(report, indent=2))
     print(f"wrote {RESULTS.relative_to(REPO)}")

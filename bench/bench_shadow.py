@@ -149,6 +149,10 @@ def verdicts(growth: dict[str, dict[str, float]]) -> dict[str, bool]:
     }
 
 
+def interval_text(growth: dict[str, float]) -> str:
+    return f"{growth['low']:+.1%} … {growth['high']:+.1%}"
+
+
 def half_load(base_url: str, rate: float, seconds: float) -> dict[str, float]:
     with rest.collector_paused():
         return asyncio.run(rest.open_loop(base_url, rest.event_driven_call, rate, seconds))
@@ -317,7 +321,7 @@ def main() -> None:
     print(f"\n{'half load':12}{'alone':>10}{'shadow':>10}{'growth':>10}{level:>22}{power:>24}")
     for key in LATENCIES:
         g = growth[key]
-        interval = f"{g['low']:+.1%} … {g['high']:+.1%}"
+        interval = interval_text(g)
         print(
             f"{key:12}{summary['alone'][key]:>10.1f}{summary['shadow'][key]:>10.1f}"
             f"{g['estimate']:>+10.1%}{interval:>22}{g['rounds_for_power']:>24}"
@@ -327,8 +331,7 @@ def main() -> None:
         name = key.removeprefix("cpu_ms_per_request_")
         print(f"{name:30}{summary['alone'][key]:>10.2f}{summary['shadow'][key]:>10.2f}")
     targets = verdicts(growth)
-    for target, met in targets.items():
-        print(f"  {'met ' if met else 'MISSED'} {target}")
+    rest.print_targets(targets)
     if args.quick:
         return
     report = {

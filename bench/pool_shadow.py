@@ -26,7 +26,17 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from bench.bench_shadow import INTERVAL_LEVEL, LATENCIES, REPO, RESULTS, TARGET_GROWTH, paired_growth, verdicts
+from bench.bench_rest import print_targets
+from bench.bench_shadow import (
+    INTERVAL_LEVEL,
+    LATENCIES,
+    REPO,
+    RESULTS,
+    TARGET_GROWTH,
+    interval_text,
+    paired_growth,
+    verdicts,
+)
 
 POOLED = RESULTS.with_name("shadow_pooled.json")
 PROTOCOL = ("toggle", "shadow_share", "phase_seconds")
@@ -81,7 +91,7 @@ def plot(runs: dict[str, dict[str, Any]], pooled: dict[str, Any], path: Path) ->
         ax.axhline(100 * g["estimate"], color="tab:green", label="pooled estimate")
         ax.axhline(100 * TARGET_GROWTH, color="tab:red", linestyle="--", label="target")
         ax.set_ylim(-60, 80)
-        ax.set_title(f"{key}: {g['estimate']:+.1%} ({g['low']:+.1%} … {g['high']:+.1%})")
+        ax.set_title(f"{key}: {g['estimate']:+.1%} ({interval_text(g)})")
         ax.set_xlabel("round")
     axes[0].set_ylabel("shadow phase vs alone, %")
     axes[-1].legend(fontsize=7, loc="lower right")
@@ -102,9 +112,8 @@ def main() -> None:
         print(f"{run['file']:50}{run['rounds']:>8}{run['p50_ms_growth']:>+9.1%}{run['p99_ms_growth']:>+9.1%}")
     for key in LATENCIES:
         g = pooled["growth"][key]
-        print(f"pooled {key} over {pooled['rounds']} rounds: {g['estimate']:+.1%} ({g['low']:+.1%} … {g['high']:+.1%})")
-    for target, met in pooled["targets"].items():
-        print(f"  {'met ' if met else 'MISSED'} {target}")
+        print(f"pooled {key} over {pooled['rounds']} rounds: {g['estimate']:+.1%} ({interval_text(g)})")
+    print_targets(pooled["targets"])
     POOLED.write_text(json.dumps(pooled, indent=2))
     plot(runs, pooled, POOLED.with_suffix(".png"))
     print(f"wrote {POOLED} and {POOLED.with_suffix('.png')}")
