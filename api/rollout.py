@@ -1,5 +1,6 @@
 """The rollout's live figures for ``GET /model``: each variant's latency and accuracy on sales fed back,
-and the challenger's price differences from the champion's on the same requests (from ``state``)."""
+the challenger's price differences from the champion's on the same requests, and both versions' accuracy
+on the same sales, which the promotion guard compares (from ``state``)."""
 
 from __future__ import annotations
 
@@ -22,5 +23,9 @@ async def live_rollout(store: State, champion: str, rollout: RolloutPublic) -> R
         )
         for variant, version in served
     ]
-    differences = None if len(served) == 1 else await store.rollout.differences(champion, served[1][1])
-    return rollout.model_copy(update={"variants": variants, "differences": differences})
+    if len(served) == 1:
+        return rollout.model_copy(update={"variants": variants})
+    challenger = served[1][1]
+    differences = await store.rollout.differences(champion, challenger)
+    paired = await store.rollout.paired(champion, challenger)
+    return rollout.model_copy(update={"variants": variants, "differences": differences, "paired": paired})

@@ -16,16 +16,17 @@ challenger's % price difference from the champion's. Requests are validated stra
 (``state.rollout.SAVE_CHUNK``): together a fifth to a quarter less CPU per request without contention
 (``bench/bench_shadow_cpu.py``).
 
-- shadow mode: the champion answered, the challenger scores; its answer (intervals recalibrated by
-  the challenger's own state, read every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` as the workers
-  read theirs) is stored beside the champion's (``state.rollout``), never returned, and its model
-  time is the challenger's latency figure (measured here, at idle priority: ``infra.priority``).
-  One batch in ``TIMED_EVERY`` is scored at full detail, as the workers answer, and only those are
-  timed; the others at ``summary``, which gives the price and intervals a shadow keeps in about
-  half the time;
-- canary mode: whichever variant answered, the other scores; only the price difference is kept
-  (a sale fed back counts for the variant that answered alone), and the latency figures stay the
-  workers' answer-path times.
+In both modes the other variant's answer (intervals recalibrated by its version's own state, read
+every ``VALUESTREAM_CALIBRATION_POLL_SECONDS`` as the workers read theirs) is stored beside the
+served one (``state.rollout``), never returned: a sale fed back for the request then values both
+versions on the same sale, which is what the promotion guard compares.
+
+- shadow mode: the champion answered, the challenger scores, and its model time is the challenger's
+  latency figure (measured here, at idle priority: ``infra.priority``). One batch in
+  ``TIMED_EVERY`` is scored at full detail, as the workers answer, and only those are timed; the
+  others at ``summary``, which gives the price and intervals a shadow keeps in about half the time;
+- canary mode: whichever variant answered, the other scores; the latency figures stay the workers'
+  answer-path times.
 
 It takes its batches a second apart (``GATHER_SECONDS``) unless it lags by a full batch: fewer,
 larger model calls and round trips for the same requests. Its fetches ask the broker to hold them
@@ -170,13 +171,12 @@ class ShadowScorer:
         shadow_mode = self.settings.rollout_mode == "shadow"
         for batch in run.batches:
             challenger_scored = batch.model.variant == "challenger"
-            if shadow_mode and challenger_scored:
-                await self.rollout.save_shadows(
-                    [
-                        Shadowed(rid, by_id[rid].job_id, by_id[rid].submitted_at, answer)
-                        for rid, answer in zip(batch.request_ids, batch.answers, strict=True)
-                    ]
-                )
+            await self.rollout.save_shadows(
+                [
+                    Shadowed(rid, by_id[rid].job_id, by_id[rid].submitted_at, answer)
+                    for rid, answer in zip(batch.request_ids, batch.answers, strict=True)
+                ]
+            )
             # Canary mode: both versions' latency figures are the workers' answer-path times.
             # Shadow mode: the challenger's time, from the batches scored at full detail only.
             latency = batch.latency_ms if shadow_mode and challenger_scored else None

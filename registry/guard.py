@@ -1,16 +1,18 @@
 """The promotion guard: the challenger takes the champion alias only if its live figures are at least as good.
 
-Live figures come from the sale prices fed back (``POST /feedback``) for each version's
-valuations: the answers it gave (canary) and the ones it stored beside the champion's (shadow).
-Both versions need ``Settings.promotion_min_sales`` sales before they are compared. "At least as
-good" means a median absolute % error no larger than the champion's, and a 90 % interval
-coverage no further from 90 % than the champion's plus ``COVERAGE_TOLERANCE`` (a coverage
+Live figures come from the sale prices fed back (``POST /feedback``) for requests both versions
+valued: one answered it, the other scored it in shadow (``state.rollout.Rollout.paired``). So both
+are judged on the same sales, never on two windows of different sales (a champion's window can
+reach back before the challenger existed, and at a shadow share below 1 the two would cover
+different months). ``Settings.promotion_min_sales`` such sales are needed before they are compared.
+"At least as good" means a median absolute % error no larger than the champion's, and a 90 %
+interval coverage no further from 90 % than the champion's plus ``COVERAGE_TOLERANCE`` (a coverage
 measured on a few dozen sales moves by several points by chance alone).
 """
 
 from __future__ import annotations
 
-from schemas.rollout import LiveAccuracy, PromotionVerdict
+from schemas.rollout import LiveAccuracy, PairedAccuracy, PromotionVerdict
 
 NOMINAL_COVERAGE = 0.9
 COVERAGE_TOLERANCE = 0.03
@@ -20,17 +22,19 @@ def _gap(accuracy: LiveAccuracy) -> float:
     return abs((accuracy.interval_coverage or 0.0) - NOMINAL_COVERAGE)
 
 
-def decide_live_promotion(champion: LiveAccuracy, challenger: LiveAccuracy, min_sales: int) -> PromotionVerdict:
+def decide_live_promotion(paired: PairedAccuracy, min_sales: int) -> PromotionVerdict:
     """Whether the challenger may take the alias on its live figures (``--force`` overrides a refusal)."""
+    champion, challenger = paired.champion, paired.challenger
 
     def verdict(promote: bool, reason: str) -> PromotionVerdict:
         return PromotionVerdict(promote=promote, reason=reason, champion=champion, challenger=challenger)
 
-    for name, figures in (("challenger", challenger), ("champion", champion)):
-        if figures.sales < min_sales:
-            return verdict(
-                False, f"the {name} (version {figures.version}) has {figures.sales} sales fed back, {min_sales} needed"
-            )
+    if challenger.sales < min_sales:
+        return verdict(
+            False,
+            f"{challenger.sales} sales fed back for requests both versions valued (champion {champion.version}, "
+            f"challenger {challenger.version}), {min_sales} needed",
+        )
     assert champion.median_abs_pct_error is not None
     assert challenger.median_abs_pct_error is not None
     if challenger.median_abs_pct_error > champion.median_abs_pct_error:
@@ -47,7 +51,7 @@ def decide_live_promotion(champion: LiveAccuracy, challenger: LiveAccuracy, min_
         )
     return verdict(
         True,
-        f"on {challenger.sales} and {champion.sales} sales: median abs % error "
+        f"on the same {challenger.sales} sales: median abs % error "
         f"{challenger.median_abs_pct_error:.2f} against {champion.median_abs_pct_error:.2f}, coverage "
         f"{challenger.interval_coverage:.3f} against {champion.interval_coverage:.3f}",
     )

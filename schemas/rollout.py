@@ -16,21 +16,21 @@ RolloutMode = Literal["shadow", "canary"]
 
 
 class ShadowAnswer(BaseModel):
-    """The challenger's answer to a request the champion answered (shadow mode): stored beside the
-    champion's under the request's id, never returned to the client."""
+    """The answer of the variant that did not answer a request (the challenger in shadow mode, either one in
+    canary mode): stored beside the served answer under the request's id, never returned to the client."""
 
     model: ModelRef
     price: float | None = Field(default=None, description="None when the challenger failed or refused the house.")
     intervals: list[Interval] = Field(
         default_factory=list,
-        description="As the challenger would serve them: recalibrated by its own version's state.",
+        description="As its version would serve them: recalibrated by that version's own state.",
     )
     segment: Segment | None = Field(
         default=None,
-        description="The valuation's calibration segment: a sale fed back moves the challenger's own state there.",
+        description="The valuation's calibration segment: a sale fed back moves its version's own state there.",
     )
     error_code: str | None = None
-    inference_ms: float = Field(ge=0, description="The challenger's model time for the batch.")
+    inference_ms: float = Field(ge=0, description="Its version's model time for the batch.")
     scored_at: datetime
 
 
@@ -47,6 +47,15 @@ class LiveAccuracy(BaseModel):
     interval_coverage: float | None = Field(
         default=None, ge=0, le=1, description="Share of sales inside the 90 % interval.", examples=[0.9]
     )
+
+
+class PairedAccuracy(BaseModel):
+    """Champion and challenger on the same sales: those fed back for requests both valued, one answering
+    and the other in shadow (the newest 1,000). The promotion guard compares these, never two windows
+    of different sales."""
+
+    champion: LiveAccuracy
+    challenger: LiveAccuracy
 
 
 class Latency(BaseModel):
@@ -96,11 +105,15 @@ class RolloutPublic(BaseModel):
     challenger: str | None = Field(default=None, description="The version under the challenger alias (none).")
     variants: list[VariantFigures] = Field(default_factory=list)
     differences: PriceDifferences | None = None
+    paired: PairedAccuracy | None = Field(
+        default=None, description="Both versions' accuracy on the same sales: what the promotion guard compares."
+    )
     events: list[RolloutEvent] = Field(default_factory=list, description="Promotions and rollbacks, newest first.")
 
 
 class PromotionVerdict(BaseModel):
-    """The promotion guard's answer: whether the challenger's live figures are at least as good."""
+    """The promotion guard's answer: whether the challenger's live figures are at least as good as the
+    champion's on the same sales (``champion`` and ``challenger`` are the paired figures)."""
 
     promote: bool
     reason: str

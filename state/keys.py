@@ -89,18 +89,30 @@ class Keys:
         return f"{self.prefix}:fbtotal"
 
     def shadow(self, request_id: str) -> str:
-        """String: the challenger's JSON ``ShadowAnswer`` to one request (shadow mode), erased with the request."""
+        """String: the JSON ``ShadowAnswer`` of the variant that did not answer a request (the challenger in
+        shadow mode, either in canary mode), erased with the request."""
         return f"{self.prefix}:shadow:{request_id}"
 
     def version_feedback(self, model_version: str) -> str:
         """List (capped): newest observations ``ape|within10|covered`` of one model version's valuations,
-        answered or shadow (the promotion guard's figures)."""
+        answered or shadow (shown per variant; the promotion guard compares ``paired_feedback``)."""
         return f"{self.prefix}:fbver:{model_version}"
 
     @property
     def version_feedback_totals(self) -> str:
         """Hash: ``model_version`` -> sales fed back for its valuations, ever."""
         return f"{self.prefix}:fbver:totals"
+
+    def paired_feedback(self, champion_version: str, challenger_version: str) -> str:
+        """List (capped): newest sales fed back for requests both versions valued (one answered, the other
+        in shadow), each ``champion's observation;challenger's observation`` as ``ape|within10|covered``:
+        the promotion guard compares the two on these same sales."""
+        return f"{self.prefix}:fbpair:{champion_version}:{challenger_version}"
+
+    @property
+    def paired_feedback_totals(self) -> str:
+        """Hash: ``champion:challenger`` versions -> sales fed back for requests both valued, ever."""
+        return f"{self.prefix}:fbpair:totals"
 
     def latency(self, model_version: str) -> str:
         """List (capped): newest model times (ms) of the batches one version scored while a challenger ran."""

@@ -4,7 +4,8 @@ A shadow answer lives under the request's id (``Keys.shadow``) with the results'
 written only if the request was not erased meanwhile (its tombstone is older than the request),
 and is erased with the request or its job. The figures hold no request id: per version, the
 newest model times of its batches and the newest errors of its valuations against sale prices;
-per pair of versions, the newest price differences on the same requests. All of them are capped
+per pair of versions, the newest price differences on the same requests and the newest errors of both
+against the sale prices of the same requests (the promotion guard's figures). All of them are capped
 lists that expire after the retention period without news.
 """
 
@@ -19,7 +20,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
 from schemas.feedback import AccuracyFigures
-from schemas.rollout import Latency, LiveAccuracy, PriceDifferences, ShadowAnswer
+from schemas.rollout import Latency, LiveAccuracy, PairedAccuracy, PriceDifferences, ShadowAnswer
 from state.clock import epoch_ms
 from state.errors import guarded
 from state.keys import Keys
@@ -58,6 +59,28 @@ class Shadowed:
     job_id: str | None
     submitted_at: datetime
     answer: ShadowAnswer
+
+
+Observed = tuple[float, bool, bool]
+"""One sale against one valuation: absolute % error, within 10 %, inside the 90 % interval."""
+
+
+def _entry(observed: Observed) -> str:
+    ape, within, covered = observed
+    return f"{ape:.6f}|{int(within)}|{int(covered)}"
+
+
+def _live(version: str, window: Sequence[str], total: int) -> LiveAccuracy:
+    figures = AccuracyFigures.from_window("all", version, list(window), total)
+    empty = figures.count == 0
+    return LiveAccuracy(
+        version=version,
+        sales=figures.count,
+        total=figures.total,
+        median_abs_pct_error=None if empty else figures.mape,
+        within_10pct=None if empty else figures.within_10pct,
+        interval_coverage=None if empty else figures.interval_coverage,
+    )
 
 
 def _percentile(values: Sequence[float], q: float) -> float:
@@ -117,11 +140,10 @@ class Rollout:
         pipe.expire(key, self.ttl_seconds)
 
     @guarded
-    async def observe_sale(self, version: str, observed: tuple[float, bool, bool]) -> LiveAccuracy:
+    async def observe_sale(self, version: str, observed: Observed) -> LiveAccuracy:
         """One sale fed back for a version's valuation (answered or shadow); returns the version's figures."""
-        ape, within, covered = observed
         async with self.client.pipeline(transaction=True) as pipe:
-            self._push(pipe, self.keys.version_feedback(version), [f"{ape:.6f}|{int(within)}|{int(covered)}"], WINDOW)
+            self._push(pipe, self.keys.version_feedback(version), [_entry(observed)], WINDOW)
             pipe.hincrby(self.keys.version_feedback_totals, version, 1)
             pipe.expire(self.keys.version_feedback_totals, self.ttl_seconds)
             await pipe.execute()
@@ -133,15 +155,33 @@ class Rollout:
             pipe.lrange(self.keys.version_feedback(version), 0, -1)
             pipe.hget(self.keys.version_feedback_totals, version)
             window, total = await pipe.execute()
-        figures = AccuracyFigures.from_window("all", version, [str(w) for w in window], int(total or 0))
-        empty = figures.count == 0
-        return LiveAccuracy(
-            version=version,
-            sales=figures.count,
-            total=figures.total,
-            median_abs_pct_error=None if empty else figures.mape,
-            within_10pct=None if empty else figures.within_10pct,
-            interval_coverage=None if empty else figures.interval_coverage,
+        return _live(version, [str(w) for w in window], int(total or 0))
+
+    @guarded
+    async def observe_pair(
+        self, versions: tuple[str, str], champion_observed: Observed, challenger_observed: Observed
+    ) -> None:
+        """One sale fed back for a request both versions (champion, challenger) valued."""
+        pair = ":".join(versions)
+        async with self.client.pipeline(transaction=True) as pipe:
+            entry = f"{_entry(champion_observed)};{_entry(challenger_observed)}"
+            self._push(pipe, self.keys.paired_feedback(*versions), [entry], WINDOW)
+            pipe.hincrby(self.keys.paired_feedback_totals, pair, 1)
+            pipe.expire(self.keys.paired_feedback_totals, self.ttl_seconds)
+            await pipe.execute()
+
+    @guarded
+    async def paired(self, champion: str, challenger: str) -> PairedAccuracy:
+        """Both versions' figures on the same sales: the newest ``WINDOW`` fed back for requests both valued."""
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.lrange(self.keys.paired_feedback(champion, challenger), 0, -1)
+            pipe.hget(self.keys.paired_feedback_totals, f"{champion}:{challenger}")
+            window, total = await pipe.execute()
+        sides = [str(entry).split(";") for entry in window]
+        count = int(total or 0)
+        return PairedAccuracy(
+            champion=_live(champion, [ours for ours, _ in sides], count),
+            challenger=_live(challenger, [theirs for _, theirs in sides], count),
         )
 
     @guarded

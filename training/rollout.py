@@ -1,6 +1,6 @@
 """``python -m training promote`` and ``rollback``: the promotion guard on live figures, then the alias move.
 
-The guard's figures are the sale prices fed back for each version's valuations (``state.rollout``);
+The guard's figures are the sale prices fed back for requests both versions valued (``state.rollout``);
 the move and its log are the registry's (``registry.rollout``).
 """
 
@@ -28,10 +28,10 @@ class PromotionRefusedError(RuntimeError):
 async def _verdict(settings: Settings, champion: str, challenger: str) -> PromotionVerdict:
     store = State.connect(settings)
     try:
-        ours, theirs = await store.rollout.accuracy(champion), await store.rollout.accuracy(challenger)
+        paired = await store.rollout.paired(champion, challenger)
     finally:
         await store.close()
-    return decide_live_promotion(ours, theirs, settings.promotion_min_sales)
+    return decide_live_promotion(paired, settings.promotion_min_sales)
 
 
 def guard(settings: Settings) -> tuple[str, PromotionVerdict | None]:

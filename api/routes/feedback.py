@@ -8,11 +8,13 @@ from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
 from api.feedback import UNKNOWN, error_of, export, export_live, observation, sale_observation
 from infra.recalibration import missed_by
+from infra.settings import Settings
 from jobs.service import BulkRow
-from schemas import Interval
+from schemas import Interval, ModelRef
 from schemas.api import ErrorBody
 from schemas.feedback import FeedbackAccepted, FeedbackCreate
 from state import State
+from state.rollout import Observed
 
 router = APIRouter(tags=["feedback"])
 
@@ -32,8 +34,9 @@ async def give_feedback(
 ) -> FeedbackAccepted:
     """Record the sale price later observed for a scored request; answers the updated figures and
     recalibrates the intervals of the request's segment. The sale counts for the variant that answered,
-    and for the challenger too when it scored the request in shadow (its figures, and its own intervals'
-    recalibration in the shadow answer's segment).
+    and for the other one too when it scored the request in shadow (its figures, and its own intervals'
+    recalibration in the shadow answer's segment); such a sale, valued by both, is what the promotion
+    guard compares them on.
 
     A row of a file job is named by its `request_id` in the job's results (`{job_id}-{row}`). Its answer
     is kept in brief, without the house, so its sale counts for the model version and the champion's
@@ -54,17 +57,7 @@ async def give_feedback(
     figures = await store.feedback.record(segment.get("neighborhood", UNKNOWN), result.model.version, observed)
     export(figures)
     export_live(result.model.variant, await store.rollout.observe_sale(result.model.version, observed))
-    shadow = await store.rollout.shadow(body.request_id)
-    if shadow is not None and shadow.price is not None and shadow.model.version != result.model.version:
-        shadowed = error_of(shadow.price, shadow.intervals, body.sale_price)
-        export_live(shadow.model.variant, await store.rollout.observe_sale(shadow.model.version, shadowed))
-        if shadow.segment is not None and shadow.intervals:
-            await store.calibration.observe(
-                shadow.model.version,
-                shadow.segment,
-                missed_by(shadow.intervals, body.sale_price),
-                settings.calibration_learning_rate,
-            )
+    await shadow_feedback(store, settings, result.model, observed, body)
     if (sale := sale_observation(result, body.sale_price, segment)) is not None:
         await store.feedback.observe(sale)
     if result.segment is not None:  # results written before recalibration have none
@@ -79,6 +72,30 @@ async def give_feedback(
         model_version=result.model.version,
         figures=figures,
     )
+
+
+async def shadow_feedback(
+    store: State, settings: Settings, answered_by: ModelRef, observed: Observed, body: FeedbackCreate
+) -> None:
+    """The sale against the other variant's shadow answer to the request, when one is stored: it counts for
+    that version's figures and moves its own recalibration, and the pair goes to the promotion guard's
+    figures, both versions on this same sale."""
+    shadow = await store.rollout.shadow(body.request_id)
+    if shadow is None or shadow.price is None or shadow.model.version == answered_by.version:
+        return
+    shadowed = error_of(shadow.price, shadow.intervals, body.sale_price)
+    export_live(shadow.model.variant, await store.rollout.observe_sale(shadow.model.version, shadowed))
+    if shadow.segment is not None and shadow.intervals:
+        await store.calibration.observe(
+            shadow.model.version,
+            shadow.segment,
+            missed_by(shadow.intervals, body.sale_price),
+            settings.calibration_learning_rate,
+        )
+    if answered_by.variant == "champion" and shadow.model.variant == "challenger":
+        await store.rollout.observe_pair((answered_by.version, shadow.model.version), observed, shadowed)
+    elif answered_by.variant == "challenger" and shadow.model.variant == "champion":
+        await store.rollout.observe_pair((shadow.model.version, answered_by.version), shadowed, observed)
 
 
 async def bulk_row_feedback(store: State, row: BulkRow, body: FeedbackCreate) -> FeedbackAccepted:

@@ -17,7 +17,7 @@ from registry.errors import RegistryError
 from schemas.calibration import CalibrationPublic
 from schemas.ratio_study import Figure, RatioStudy
 from schemas.registry import ModelPublic, VersionInfo
-from schemas.rollout import RolloutPublic
+from schemas.rollout import LiveAccuracy, PairedAccuracy, RolloutPublic
 from state import StoreUnavailableError
 
 
@@ -184,6 +184,19 @@ def live_ratio_study(served: ModelPublic) -> None:
     st.dataframe(ratio_table(study), hide_index=True)
 
 
+ACCURACY_COLUMNS = ["sales", "median abs % error", "within 10 %", "90 % interval coverage"]
+
+
+def accuracy_row(accuracy: LiveAccuracy) -> dict[str, object]:
+    return dict(
+        zip(
+            ACCURACY_COLUMNS,
+            [accuracy.sales, accuracy.median_abs_pct_error, accuracy.within_10pct, accuracy.interval_coverage],
+            strict=True,
+        )
+    )
+
+
 def variants_table(rollout: RolloutPublic) -> pd.DataFrame:
     """One row per variant: its version, model time per batch and accuracy on the sales fed back."""
     return pd.DataFrame(
@@ -193,23 +206,20 @@ def variants_table(rollout: RolloutPublic) -> pd.DataFrame:
                 "version": v.version,
                 "batch p50 ms": v.latency.p50_ms,
                 "batch p95 ms": v.latency.p95_ms,
-                "sales": v.accuracy.sales,
-                "median abs % error": v.accuracy.median_abs_pct_error,
-                "within 10 %": v.accuracy.within_10pct,
-                "90 % interval coverage": v.accuracy.interval_coverage,
+                **accuracy_row(v.accuracy),
             }
             for v in rollout.variants
         ],
-        columns=[
-            "variant",
-            "version",
-            "batch p50 ms",
-            "batch p95 ms",
-            "sales",
-            "median abs % error",
-            "within 10 %",
-            "90 % interval coverage",
-        ],
+        columns=["variant", "version", "batch p50 ms", "batch p95 ms", *ACCURACY_COLUMNS],
+    )
+
+
+def paired_table(paired: PairedAccuracy) -> pd.DataFrame:
+    """Champion and challenger on the same sales: what the promotion guard compares."""
+    sides = (("champion", paired.champion), ("challenger", paired.challenger))
+    return pd.DataFrame(
+        [{"variant": variant, "version": a.version, **accuracy_row(a)} for variant, a in sides],
+        columns=["variant", "version", *ACCURACY_COLUMNS],
     )
 
 
@@ -250,6 +260,9 @@ def rollout_section(served: ModelPublic) -> None:
             left.metric("median abs % price difference", f"{diff.median_abs_pct_diff or 0:.2f} %")
             right.metric("share over 10 %", f"{diff.share_over_10pct or 0:.1%}")
             count.metric("requests scored by both", f"{diff.requests:,}")
+        if rollout.paired is not None:
+            st.markdown("**On the same sales** (fed back for requests both valued: what `promote` compares)")
+            st.dataframe(paired_table(rollout.paired), hide_index=True)
     if rollout.events:
         st.markdown("**Promotions and rollbacks**")
         st.dataframe(events_table(rollout), hide_index=True)

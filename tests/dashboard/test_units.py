@@ -85,9 +85,9 @@ def test_map_sends_only_the_columns_it_draws() -> None:
 
 
 def test_the_model_page_tables_show_each_variant_and_every_alias_move() -> None:
-    from dashboard.views.model import events_table, variants_table
+    from dashboard.views.model import events_table, paired_table, variants_table
     from schemas import Variant
-    from schemas.rollout import Latency, LiveAccuracy, RolloutEvent, RolloutPublic, VariantFigures
+    from schemas.rollout import Latency, LiveAccuracy, PairedAccuracy, RolloutEvent, RolloutPublic, VariantFigures
 
     served: tuple[tuple[Variant, str, int, float], ...] = (("champion", "4", 40, 6.0), ("challenger", "5", 12, 5.5))
 
@@ -115,3 +115,11 @@ def test_the_model_page_tables_show_each_variant_and_every_alias_move() -> None:
     ]
     events = events_table(rollout)
     assert events[["action", "from", "to", "reason"]].values.tolist() == [["promote (forced)", "3", "4", "why"]]
+    same_sales = PairedAccuracy(
+        champion=LiveAccuracy(version="4", sales=9, total=9, median_abs_pct_error=6.5, interval_coverage=0.8),
+        challenger=LiveAccuracy(version="5", sales=9, total=9, median_abs_pct_error=4.5, interval_coverage=0.9),
+    )
+    assert paired_table(same_sales)[["variant", "version", "sales", "median abs % error"]].values.tolist() == [
+        ["champion", "4", 9, 6.5],
+        ["challenger", "5", 9, 4.5],
+    ]

@@ -1,8 +1,9 @@
 """Canary mode against the real stack: a sticky share of requests answered by the challenger, every
-result naming its variant and version (Redis, results topic, downloads), sales fed back counted for
-the variant that answered, the challenger's answers recalibrated by its own version's state, price
-differences from the shadow scorer (the variant that did not answer scores each request);
-promotion moves the workers to the challenger, rollback moves them back."""
+result naming its variant and version (Redis, results topic, downloads), the challenger's answers
+recalibrated by its own version's state, price differences and stored answers from the shadow scorer
+(the variant that did not answer scores each request), sales fed back counted for the variant that
+answered and the one that shadowed; promotion compares both on the same sales and moves the workers
+to the challenger, rollback moves them back."""
 
 from __future__ import annotations
 
@@ -21,6 +22,7 @@ from infra.settings import Settings
 from registry.rollout import events, version_of
 from registry.tags import VersionTag
 from schemas import PredictionResult
+from schemas.rollout import ShadowAnswer
 from tests.api.conftest import HOUSE, poll
 from tests.conftest import StartShadow, StartWorker
 from tests.consumers.conftest import read_topic, wait_until
@@ -88,28 +90,51 @@ def served_versions(lineup: Lineup, prefix: str) -> set[tuple[str, str]]:
     return {(r.model.variant, r.model.version) for r in lineup.answers(30, prefix) if r.model is not None}
 
 
-def test_feedback_counts_for_the_variant_that_answered_then_promote_and_roll_back(
+def test_feedback_counts_for_both_variants_then_promote_on_the_same_sales_and_roll_back(
     base_settings: Settings,
     sources: Sources,
     start_worker: StartWorker,
+    start_shadow: StartShadow,
     api_for: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     lineup, champion, challenger = lineup_for(
-        base_settings, sources, rollout_mode="canary", canary_share=0.5, promotion_min_sales=12
+        base_settings, sources, rollout_mode="canary", canary_share=0.5, shadow_share=1.0, promotion_min_sales=24
     )
     settings = lineup.settings
     start_worker(settings)
     answers = lineup.answers(120, "fb")
     api = api_for(settings)
-    # The champion's answers miss their sales by 20 %, the challenger's hit them.
-    feed_back(api, answers, "champion", FACTOR, 12)
-    feed_back(api, answers, "challenger", 1.0, 12)
-    figures = {v["variant"]: v["accuracy"] for v in api.get("/api/v1/model").json()["rollout"]["variants"]}
+    # Sales fed back before the shadow scorer ran value one version each: the guard cannot compare on them.
+    feed_back(api, answers[:40], "champion", FACTOR, 6)
+    code, output = cli(monkeypatch, settings, "promote")
+    assert code == 1, output
+    assert "0 sales fed back for requests both versions valued" in output
+
+    # With the other variant's answers stored, each later sale values both versions. The challenger is
+    # 20 % above the champion, and the sales are at the challenger's prices: it hits them, the champion
+    # misses them by a sixth, whichever answered.
+    start_shadow(settings)
+    client = lineup.view.client
+    wait_until(
+        lambda: client.exists(*(lineup.view.keys.shadow(r.request_id) for r in answers)) == len(answers),
+        60,
+        "the other variant's answers stored",
+    )
+    fresh = answers[40:]
+    feed_back(api, fresh, "champion", FACTOR, 12)
+    feed_back(api, fresh, "challenger", 1.0, 12)
+    rollout = api.get("/api/v1/model").json()["rollout"]
+    figures = {v["variant"]: v["accuracy"] for v in rollout["variants"]}
     assert (figures["champion"]["version"], figures["challenger"]["version"]) == (champion, challenger)
-    assert figures["champion"]["sales"] == figures["challenger"]["sales"] == 12
-    assert figures["challenger"]["median_abs_pct_error"] == pytest.approx(0.0, abs=1e-6)
-    assert figures["champion"]["median_abs_pct_error"] > 10
+    # Each version counts the sales of the requests it answered and of those it shadowed.
+    assert figures["champion"]["sales"] == 6 + 24
+    assert figures["challenger"]["sales"] == 24
+    paired = rollout["paired"]
+    assert (paired["champion"]["version"], paired["challenger"]["version"]) == (champion, challenger)
+    assert paired["champion"]["sales"] == paired["challenger"]["sales"] == 24
+    assert paired["challenger"]["median_abs_pct_error"] == pytest.approx(0.0, abs=1e-6)
+    assert paired["champion"]["median_abs_pct_error"] == pytest.approx((1 - 1 / FACTOR) * 100, abs=1e-3)
 
     code, output = cli(monkeypatch, settings, "promote")
     assert code == 0, output
@@ -163,8 +188,14 @@ def test_the_shadow_scorer_gives_price_differences_in_canary_mode_too(
     assert differences()["requests"] == 200
     assert differences()["median_abs_pct_diff"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
     assert (differences()["champion_version"], differences()["challenger_version"]) == (champion, challenger)
-    # Nothing is stored as a shadow answer in canary mode: a sale counts for the variant that answered alone.
-    assert not lineup.view.client.exists(*(lineup.view.keys.shadow(r.request_id) for r in answers))
+    # The other variant's answer is stored beside each served one, so a sale fed back values both.
+    raws = lineup.view.client.mget([lineup.view.keys.shadow(r.request_id) for r in answers])
+    for answer, raw in zip(answers, raws, strict=True):
+        assert raw is not None
+        assert answer.model is not None
+        other = {"champion": ("challenger", challenger), "challenger": ("champion", champion)}[answer.model.variant]
+        shadow = ShadowAnswer.model_validate_json(raw)
+        assert (shadow.model.variant, shadow.model.version) == other
 
 
 RATE = 0.5

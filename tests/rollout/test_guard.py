@@ -6,7 +6,7 @@ import pytest
 
 from consumers.variants import bucket, in_share
 from registry.guard import decide_live_promotion
-from schemas.rollout import LiveAccuracy
+from schemas.rollout import LiveAccuracy, PairedAccuracy
 
 
 def figures(version: str, sales: int, mdape: float, coverage: float) -> LiveAccuracy:
@@ -15,23 +15,28 @@ def figures(version: str, sales: int, mdape: float, coverage: float) -> LiveAccu
     )
 
 
-def test_a_challenger_at_least_as_good_on_enough_sales_is_promoted() -> None:
-    verdict = decide_live_promotion(figures("1", 40, 6.0, 0.90), figures("2", 40, 6.0, 0.89), min_sales=30)
+def paired(sales: int, champion: tuple[float, float], challenger: tuple[float, float]) -> PairedAccuracy:
+    """Both versions on the same ``sales``: (median abs % error, 90 % coverage) each."""
+    return PairedAccuracy(champion=figures("1", sales, *champion), challenger=figures("2", sales, *challenger))
+
+
+def test_a_challenger_at_least_as_good_on_enough_paired_sales_is_promoted() -> None:
+    verdict = decide_live_promotion(paired(40, (6.0, 0.90), (6.0, 0.89)), min_sales=30)
     assert verdict.promote
-    assert "40" in verdict.reason
+    assert "same 40 sales" in verdict.reason
+    assert (verdict.champion.version, verdict.challenger.version) == ("1", "2")
 
 
 @pytest.mark.parametrize(
-    ("champion", "challenger", "why"),
+    ("figures_", "why"),
     [
-        (figures("1", 40, 6.0, 0.90), figures("2", 29, 1.0, 0.90), "29 sales"),
-        (figures("1", 10, 6.0, 0.90), figures("2", 40, 1.0, 0.90), "10 sales"),
-        (figures("1", 40, 6.0, 0.90), figures("2", 40, 6.1, 0.90), "median abs % error"),
-        (figures("1", 40, 6.0, 0.90), figures("2", 40, 5.0, 0.80), "coverage"),
+        (paired(29, (6.0, 0.90), (1.0, 0.90)), "29 sales fed back for requests both versions valued"),
+        (paired(40, (6.0, 0.90), (6.1, 0.90)), "median abs % error"),
+        (paired(40, (6.0, 0.90), (5.0, 0.80)), "coverage"),
     ],
 )
-def test_a_worse_or_unproven_challenger_is_refused(champion: LiveAccuracy, challenger: LiveAccuracy, why: str) -> None:
-    verdict = decide_live_promotion(champion, challenger, min_sales=30)
+def test_a_worse_or_unproven_challenger_is_refused(figures_: PairedAccuracy, why: str) -> None:
+    verdict = decide_live_promotion(figures_, min_sales=30)
     assert not verdict.promote
     assert why in verdict.reason
 

@@ -132,6 +132,12 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     assert figures["challenger"]["median_abs_pct_error"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
     metrics = api.get("/metrics").text
     assert f'valuestream_model_variant_sales{{model_version="{challenger}",variant="challenger"}} 30.0' in metrics
+    # The same 30 sales value both: what the promotion guard compares.
+    paired = api.get("/api/v1/model").json()["rollout"]["paired"]
+    assert (paired["champion"]["version"], paired["challenger"]["version"]) == (champion, challenger)
+    assert paired["champion"]["sales"] == paired["challenger"]["sales"] == 30
+    assert paired["champion"]["median_abs_pct_error"] == pytest.approx(0.0, abs=1e-6)
+    assert paired["challenger"]["median_abs_pct_error"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
 
     # Each sale moved the challenger's own recalibration too, in its shadow answer's segment, counting
     # the misses of the intervals the shadow stored.
@@ -179,7 +185,7 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
 
     code, output = cli(monkeypatch, settings, "promote")
     assert code == 1, output
-    assert "median abs % error" in output
+    assert f"median abs % error {(FACTOR - 1) * 100:.2f} against the champion's 0.00" in output
     registry = lineup.client
     assert version_of(registry, settings, settings.model_alias) == champion
     assert version_of(registry, settings, settings.challenger_alias) == challenger

@@ -112,11 +112,13 @@ def test_a_request_never_answered_is_skipped_after_the_wait() -> None:
     assert store.reads >= 2  # r1 was read again before it was given up
 
 
-def test_in_canary_mode_only_the_differences_are_kept() -> None:
+def test_in_canary_mode_the_other_answer_is_stored_but_gives_no_latency_figure() -> None:
     store, router = Store({"r1": answer(100_000)}, late_reads=0), Router()
     asyncio.run(scorer(store, router, 1.0, rollout_mode="canary").handle((request("r1"),)))
     assert router.scored == ["r1"]
-    assert store.saved == []
+    # Stored so that a sale fed back values both versions on the same sale (the promotion guard's figures).
+    assert [s.request_id for s in store.saved] == ["r1"]
+    assert store.saved[0].answer.price == pytest.approx(120_000)
     assert store.figures == [({}, ("1", "2", [20.0]))]
 
 
