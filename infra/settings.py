@@ -200,7 +200,10 @@ class RolloutSettings(BaseSettings):
     promotion_min_sales: int = Field(
         default=30,
         ge=1,
-        description="Sales fed back for requests both variants valued (one answered, the other scored in shadow) before `python -m training promote` compares them.",
+        description=(
+            "Sales fed back for requests both variants valued (one answered, the other scored in shadow) "
+            "before `python -m training promote` compares them."
+        ),
     )
     train_registers_challenger: bool = Field(
         default=True,
