@@ -11,7 +11,7 @@ from prometheus_client import Gauge
 from schemas import Interval, PredictionResult, Variant
 from schemas.feedback import AccuracyFigures
 from schemas.ratio_study import SaleObservation
-from schemas.rollout import LiveAccuracy
+from schemas.rollout import LiveAccuracy, PairedAccuracy
 from state.predictions import SEGMENT_FIELDS
 
 WINDOW = 1_000
@@ -37,6 +37,20 @@ VARIANT_COVERAGE = Gauge(
 VARIANT_SALES = Gauge(
     "valuestream_model_variant_sales", "Sales fed back for a variant's valuations, all time.", VARIANT_LABELS
 )
+PAIRED_MAPE = Gauge(
+    "valuestream_model_paired_mape",
+    "Median absolute % error of a variant on the recent sales fed back for requests both variants valued "
+    "(what the promotion guard compares).",
+    VARIANT_LABELS,
+)
+PAIRED_COVERAGE = Gauge(
+    "valuestream_model_paired_interval_coverage",
+    "Share of the recent sales fed back for requests both variants valued inside a variant's 90 % interval.",
+    VARIANT_LABELS,
+)
+PAIRED_SALES = Gauge(
+    "valuestream_model_paired_sales", "Sales fed back for requests both variants valued, all time.", VARIANT_LABELS
+)
 
 
 def error_of(price: float, intervals: list[Interval], sale_price: float) -> tuple[float, bool, bool]:
@@ -60,6 +74,16 @@ def export_live(variant: Variant, figures: LiveAccuracy) -> None:
         VARIANT_MAPE.labels(*labels).set(figures.median_abs_pct_error)
     if figures.interval_coverage is not None:
         VARIANT_COVERAGE.labels(*labels).set(figures.interval_coverage)
+
+
+def export_paired(paired: PairedAccuracy) -> None:
+    for variant, figures in (("champion", paired.champion), ("challenger", paired.challenger)):
+        labels = (variant, figures.version)
+        PAIRED_SALES.labels(*labels).set(figures.total)
+        if figures.median_abs_pct_error is not None:
+            PAIRED_MAPE.labels(*labels).set(figures.median_abs_pct_error)
+        if figures.interval_coverage is not None:
+            PAIRED_COVERAGE.labels(*labels).set(figures.interval_coverage)
 
 
 def export(fig: AccuracyFigures) -> None:

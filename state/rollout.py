@@ -160,8 +160,8 @@ class Rollout:
     @guarded
     async def observe_pair(
         self, versions: tuple[str, str], champion_observed: Observed, challenger_observed: Observed
-    ) -> None:
-        """One sale fed back for a request both versions (champion, challenger) valued."""
+    ) -> PairedAccuracy:
+        """One sale fed back for a request both versions (champion, challenger) valued; returns their figures."""
         pair = ":".join(versions)
         async with self.client.pipeline(transaction=True) as pipe:
             entry = f"{_entry(champion_observed)};{_entry(challenger_observed)}"
@@ -169,6 +169,7 @@ class Rollout:
             pipe.hincrby(self.keys.paired_feedback_totals, pair, 1)
             pipe.expire(self.keys.paired_feedback_totals, self.ttl_seconds)
             await pipe.execute()
+        return await self.paired(*versions)
 
     @guarded
     async def paired(self, champion: str, challenger: str) -> PairedAccuracy:

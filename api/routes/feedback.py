@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.feedback import UNKNOWN, error_of, export, export_live, observation, sale_observation
+from api.feedback import UNKNOWN, error_of, export, export_live, export_paired, observation, sale_observation
 from infra.recalibration import missed_by
 from infra.settings import Settings
 from jobs.service import BulkRow
@@ -92,10 +92,13 @@ async def shadow_feedback(
             missed_by(shadow.intervals, body.sale_price),
             settings.calibration_learning_rate,
         )
-    if answered_by.variant == "champion" and shadow.model.variant == "challenger":
-        await store.rollout.observe_pair((answered_by.version, shadow.model.version), observed, shadowed)
-    elif answered_by.variant == "challenger" and shadow.model.variant == "champion":
-        await store.rollout.observe_pair((shadow.model.version, answered_by.version), shadowed, observed)
+    sides = {
+        answered_by.variant: (answered_by.version, observed),
+        shadow.model.variant: (shadow.model.version, shadowed),
+    }
+    if "champion" in sides and "challenger" in sides:
+        (champion, ours), (challenger, theirs) = sides["champion"], sides["challenger"]
+        export_paired(await store.rollout.observe_pair((champion, challenger), ours, theirs))
 
 
 async def bulk_row_feedback(store: State, row: BulkRow, body: FeedbackCreate) -> FeedbackAccepted:

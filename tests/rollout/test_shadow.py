@@ -138,6 +138,9 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     assert paired["champion"]["sales"] == paired["challenger"]["sales"] == 30
     assert paired["champion"]["median_abs_pct_error"] == pytest.approx(0.0, abs=1e-6)
     assert paired["challenger"]["median_abs_pct_error"] == pytest.approx((FACTOR - 1) * 100, abs=1e-3)
+    metrics = api.get("/metrics").text
+    assert f'valuestream_model_paired_sales{{model_version="{challenger}",variant="challenger"}} 30.0' in metrics
+    assert f'valuestream_model_paired_mape{{model_version="{champion}",variant="champion"}} 0.0' in metrics
 
     # Each sale moved the challenger's own recalibration too, in its shadow answer's segment, counting
     # the misses of the intervals the shadow stored.
