@@ -67,23 +67,24 @@ def observation(result: PredictionResult, sale_price: float) -> tuple[float, boo
     return error_of(result.price, result.intervals, sale_price)
 
 
-def export_live(variant: Variant, figures: LiveAccuracy) -> None:
+def _set(gauges: tuple[Gauge, Gauge, Gauge], variant: Variant, figures: LiveAccuracy) -> None:
+    """Sales, median abs % error and coverage of one variant's figures into ``gauges`` (in that order)."""
+    sales, mape, coverage = gauges
     labels = (variant, figures.version)
-    VARIANT_SALES.labels(*labels).set(figures.total)
+    sales.labels(*labels).set(figures.total)
     if figures.median_abs_pct_error is not None:
-        VARIANT_MAPE.labels(*labels).set(figures.median_abs_pct_error)
+        mape.labels(*labels).set(figures.median_abs_pct_error)
     if figures.interval_coverage is not None:
-        VARIANT_COVERAGE.labels(*labels).set(figures.interval_coverage)
+        coverage.labels(*labels).set(figures.interval_coverage)
+
+
+def export_live(variant: Variant, figures: LiveAccuracy) -> None:
+    _set((VARIANT_SALES, VARIANT_MAPE, VARIANT_COVERAGE), variant, figures)
 
 
 def export_paired(paired: PairedAccuracy) -> None:
-    for variant, figures in (("champion", paired.champion), ("challenger", paired.challenger)):
-        labels = (variant, figures.version)
-        PAIRED_SALES.labels(*labels).set(figures.total)
-        if figures.median_abs_pct_error is not None:
-            PAIRED_MAPE.labels(*labels).set(figures.median_abs_pct_error)
-        if figures.interval_coverage is not None:
-            PAIRED_COVERAGE.labels(*labels).set(figures.interval_coverage)
+    _set((PAIRED_SALES, PAIRED_MAPE, PAIRED_COVERAGE), "champion", paired.champion)
+    _set((PAIRED_SALES, PAIRED_MAPE, PAIRED_COVERAGE), "challenger", paired.challenger)
 
 
 def export(fig: AccuracyFigures) -> None:

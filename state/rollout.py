@@ -70,6 +70,11 @@ def _entry(observed: Observed) -> str:
     return f"{ape:.6f}|{int(within)}|{int(covered)}"
 
 
+def _pair(champion: str, challenger: str) -> str:
+    """A pair of versions' field in ``Keys.paired_feedback_totals``."""
+    return f"{champion}:{challenger}"
+
+
 def _live(version: str, window: Sequence[str], total: int) -> LiveAccuracy:
     figures = AccuracyFigures.from_window("all", version, list(window), total)
     empty = figures.count == 0
@@ -162,11 +167,10 @@ class Rollout:
         self, versions: tuple[str, str], champion_observed: Observed, challenger_observed: Observed
     ) -> PairedAccuracy:
         """One sale fed back for a request both versions (champion, challenger) valued; returns their figures."""
-        pair = ":".join(versions)
         async with self.client.pipeline(transaction=True) as pipe:
             entry = f"{_entry(champion_observed)};{_entry(challenger_observed)}"
             self._push(pipe, self.keys.paired_feedback(*versions), [entry], WINDOW)
-            pipe.hincrby(self.keys.paired_feedback_totals, pair, 1)
+            pipe.hincrby(self.keys.paired_feedback_totals, _pair(*versions), 1)
             pipe.expire(self.keys.paired_feedback_totals, self.ttl_seconds)
             await pipe.execute()
         return await self.paired(*versions)
@@ -176,7 +180,7 @@ class Rollout:
         """Both versions' figures on the same sales: the newest ``WINDOW`` fed back for requests both valued."""
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.lrange(self.keys.paired_feedback(champion, challenger), 0, -1)
-            pipe.hget(self.keys.paired_feedback_totals, f"{champion}:{challenger}")
+            pipe.hget(self.keys.paired_feedback_totals, _pair(champion, challenger))
             window, total = await pipe.execute()
         sides = [str(entry).split(";") for entry in window]
         count = int(total or 0)

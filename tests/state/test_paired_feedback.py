@@ -1,5 +1,5 @@
 """The promotion guard's figures against a real Redis: both versions judged on the same sales, per pair of
-versions and in that order, the newest ``WINDOW`` kept, every key with the retention and no request id."""
+versions and in that order, the newest ``WINDOW`` kept, every key with the retention."""
 
 from __future__ import annotations
 
