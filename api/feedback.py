@@ -78,6 +78,11 @@ def _set(gauges: tuple[Gauge, Gauge, Gauge], variant: Variant, figures: LiveAccu
         coverage.labels(*labels).set(figures.interval_coverage)
 
 
+def clear_variant_gauges() -> None:
+    for gauge in (VARIANT_SALES, VARIANT_MAPE, VARIANT_COVERAGE, PAIRED_SALES, PAIRED_MAPE, PAIRED_COVERAGE):
+        gauge.clear()
+
+
 def export_live(variant: Variant, figures: LiveAccuracy) -> None:
     _set((VARIANT_SALES, VARIANT_MAPE, VARIANT_COVERAGE), variant, figures)
 

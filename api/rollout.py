@@ -4,9 +4,20 @@ on the same sales, which the promotion guard compares (from ``state``)."""
 
 from __future__ import annotations
 
+import asyncio
+
+import structlog
+
+from api.feedback import clear_variant_gauges, export_live, export_paired
+from api.model_info import ModelCatalog
+from registry.errors import RegistryError
 from schemas import Variant
 from schemas.rollout import RolloutPublic, VariantFigures
 from state import State
+
+log = structlog.get_logger(__name__)
+REGISTRY_WAIT_SECONDS = 2.0
+"""How long a scrape waits for the registry's answer (cached for 15 s) before it leaves the rollout gauges."""
 
 
 async def live_rollout(store: State, champion: str, rollout: RolloutPublic) -> RolloutPublic:
@@ -29,3 +40,23 @@ async def live_rollout(store: State, champion: str, rollout: RolloutPublic) -> R
     differences = await store.rollout.differences(champion, challenger)
     paired = await store.rollout.paired(champion, challenger)
     return rollout.model_copy(update={"variants": variants, "differences": differences, "paired": paired})
+
+
+async def export_rollout(store: State, catalog: ModelCatalog) -> None:
+    """Each variant's live figures and both versions' figures on the same sales into the gauges, read from
+    Redis for the versions the registry serves now: every API replica shows the same figures, whichever
+    handled the sales. ``StoreUnavailableError`` passes to the caller; a registry that does not answer in
+    ``REGISTRY_WAIT_SECONDS`` leaves the gauges as they are."""
+    try:
+        model = await asyncio.wait_for(catalog.champion(), REGISTRY_WAIT_SECONDS)
+    except (RegistryError, TimeoutError) as exc:
+        log.warning("rollout_refresh_skipped", error=str(exc) or type(exc).__name__)
+        return
+    if model.rollout is None:
+        return
+    rollout = await live_rollout(store, model.version, model.rollout)
+    clear_variant_gauges()  # versions served no more, or in another role, drop out; no await until all are set
+    for figures in rollout.variants:
+        export_live(figures.variant, figures.accuracy)
+    if rollout.paired is not None:
+        export_paired(rollout.paired)

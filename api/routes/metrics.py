@@ -1,4 +1,5 @@
-"""Prometheus exposition, with the feedback gauges refreshed from the state store on each scrape."""
+"""Prometheus exposition, with the feedback, rollout and recalibration gauges refreshed from the state store
+on each scrape."""
 
 from __future__ import annotations
 
@@ -7,8 +8,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
 
 from api import calibration
-from api.deps import SettingsDep, StateDep
+from api.deps import CatalogDep, SettingsDep, StateDep
 from api.feedback import export
+from api.rollout import export_rollout
 from state import StoreUnavailableError
 
 log = structlog.get_logger(__name__)
@@ -16,12 +18,13 @@ router = APIRouter(tags=["operations"])
 
 
 @router.get("/metrics", response_class=Response, responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(store: StateDep, settings: SettingsDep) -> Response:
-    """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy and the
-    intervals' recalibration."""
+async def metrics(store: StateDep, settings: SettingsDep, catalog: CatalogDep) -> Response:
+    """Prometheus metrics: requests, latency and errors by route and status; model feedback accuracy, each
+    variant's live figures and the intervals' recalibration."""
     try:
         for figures in await store.feedback.figures():
             export(figures)
+        await export_rollout(store, catalog)
         await calibration.refresh(
             store.calibration, settings.calibration_learning_rate, settings.calibration_price_edges
         )

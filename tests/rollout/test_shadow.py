@@ -141,6 +141,17 @@ def test_the_shadow_never_changes_an_answer_and_a_worse_challenger_is_not_promot
     metrics = api.get("/metrics").text
     assert f'valuestream_model_paired_sales{{model_version="{challenger}",variant="challenger"}} 30.0' in metrics
     assert f'valuestream_model_paired_mape{{model_version="{champion}",variant="champion"}} 0.0' in metrics
+    # The gauges are read from Redis on each scrape, so every API replica shows the same figures: a sale
+    # that another replica recorded (written here straight into the state) shows on this one's next scrape.
+    keys = lineup.view.keys
+    client.lpush(keys.paired_feedback(champion, challenger), "50.000000|0|0;50.000000|0|0")
+    client.hincrby(keys.paired_feedback_totals, f"{champion}:{challenger}", 1)
+    client.lpush(keys.version_feedback(challenger), "50.000000|0|0")
+    client.hincrby(keys.version_feedback_totals, challenger, 1)
+    metrics = api.get("/metrics").text
+    assert f'valuestream_model_paired_sales{{model_version="{challenger}",variant="challenger"}} 31.0' in metrics
+    assert f'valuestream_model_variant_sales{{model_version="{challenger}",variant="challenger"}} 31.0' in metrics
+    assert f'valuestream_model_variant_sales{{model_version="{champion}",variant="champion"}} 30.0' in metrics
 
     # Each sale moved the challenger's own recalibration too, in its shadow answer's segment, counting
     # the misses of the intervals the shadow stored.
