@@ -78,7 +78,7 @@ def _set(gauges: tuple[Gauge, Gauge, Gauge], variant: Variant, figures: LiveAccu
         coverage.labels(*labels).set(figures.interval_coverage)
 
 
-def clear_variant_gauges() -> None:
+def clear_rollout_gauges() -> None:
     for gauge in (VARIANT_SALES, VARIANT_MAPE, VARIANT_COVERAGE, PAIRED_SALES, PAIRED_MAPE, PAIRED_COVERAGE):
         gauge.clear()
 

@@ -8,7 +8,7 @@ import asyncio
 
 import structlog
 
-from api.feedback import clear_variant_gauges, export_live, export_paired
+from api.feedback import clear_rollout_gauges, export_live, export_paired
 from api.model_info import ModelCatalog
 from registry.errors import RegistryError
 from schemas import Variant
@@ -55,7 +55,7 @@ async def export_rollout(store: State, catalog: ModelCatalog) -> None:
     if model.rollout is None:
         return
     rollout = await live_rollout(store, model.version, model.rollout)
-    clear_variant_gauges()  # versions served no more, or in another role, drop out; no await until all are set
+    clear_rollout_gauges()  # versions served no more, or in another role, drop out; no await until all are set
     for figures in rollout.variants:
         export_live(figures.variant, figures.accuracy)
     if rollout.paired is not None:
