@@ -20,11 +20,17 @@ REGISTRY_WAIT_SECONDS = 2.0
 """How long a scrape waits for the registry's answer (cached for 15 s) before it leaves the rollout gauges."""
 
 
-async def live_rollout(store: State, champion: str, rollout: RolloutPublic) -> RolloutPublic:
-    """``rollout`` (as the registry describes it) with the figures Redis holds for its versions."""
+def served_versions(champion: str, rollout: RolloutPublic) -> list[tuple[Variant, str]]:
+    """The champion's version, then the challenger's when there is one other than the champion."""
     served: list[tuple[Variant, str]] = [("champion", champion)]
     if rollout.challenger is not None and rollout.challenger != champion:
         served.append(("challenger", rollout.challenger))
+    return served
+
+
+async def live_rollout(store: State, champion: str, rollout: RolloutPublic) -> RolloutPublic:
+    """``rollout`` (as the registry describes it) with the figures Redis holds for its versions."""
+    served = served_versions(champion, rollout)
     variants = [
         VariantFigures(
             variant=variant,
@@ -54,9 +60,11 @@ async def export_rollout(store: State, catalog: ModelCatalog) -> None:
         return
     if model.rollout is None:
         return
-    rollout = await live_rollout(store, model.version, model.rollout)
+    served = served_versions(model.version, model.rollout)
+    accuracies = [(variant, await store.rollout.accuracy(version)) for variant, version in served]
+    paired = await store.rollout.paired(served[0][1], served[1][1]) if len(served) == 2 else None
     clear_rollout_gauges()  # versions served no more, or in another role, drop out; no await until all are set
-    for figures in rollout.variants:
-        export_live(figures.variant, figures.accuracy)
-    if rollout.paired is not None:
-        export_paired(rollout.paired)
+    for variant, accuracy in accuracies:
+        export_live(variant, accuracy)
+    if paired is not None:
+        export_paired(paired)
