@@ -181,7 +181,8 @@ class RolloutSettings(BaseSettings):
         ge=0,
         le=1,
         description="Share of requests the shadow scorer also scores with the variant that did not answer them (shadow "
-        "mode: the challenger; canary: the other one), for the price differences. Half by default: beside the "
+        "mode: the challenger; canary: the other one), for the price differences and the sales the promotion guard "
+        "compares. Half by default: beside the "
         "champion on two shared cores, every request cost its p99 about 9 % at half load, half of them 2 %; set 1 "
         "with the shadow scorer on a node of its own.",
     )

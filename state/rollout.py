@@ -145,14 +145,14 @@ class Rollout:
         pipe.expire(key, self.ttl_seconds)
 
     @guarded
-    async def observe_sale(self, version: str, observed: Observed) -> LiveAccuracy:
-        """One sale fed back for a version's valuation (answered or shadow); returns the version's figures."""
+    async def observe_sale(self, version: str, observed: Observed) -> None:
+        """One sale fed back for a version's valuation (answered or shadow). Its figures are read on a scrape
+        (``api.rollout.export_rollout``) and by ``GET /model``, not after each sale."""
         async with self.client.pipeline(transaction=True) as pipe:
             self._push(pipe, self.keys.version_feedback(version), [_entry(observed)], WINDOW)
             pipe.hincrby(self.keys.version_feedback_totals, version, 1)
             pipe.expire(self.keys.version_feedback_totals, self.ttl_seconds)
             await pipe.execute()
-        return await self.accuracy(version)
 
     @guarded
     async def accuracy(self, version: str) -> LiveAccuracy:
@@ -165,15 +165,14 @@ class Rollout:
     @guarded
     async def observe_pair(
         self, versions: tuple[str, str], champion_observed: Observed, challenger_observed: Observed
-    ) -> PairedAccuracy:
-        """One sale fed back for a request both versions (champion, challenger) valued; returns their figures."""
+    ) -> None:
+        """One sale fed back for a request both versions (champion, challenger) valued."""
         async with self.client.pipeline(transaction=True) as pipe:
             entry = f"{_entry(champion_observed)};{_entry(challenger_observed)}"
             self._push(pipe, self.keys.paired_feedback(*versions), [entry], WINDOW)
             pipe.hincrby(self.keys.paired_feedback_totals, _pair(*versions), 1)
             pipe.expire(self.keys.paired_feedback_totals, self.ttl_seconds)
             await pipe.execute()
-        return await self.paired(*versions)
 
     @guarded
     async def paired(self, champion: str, challenger: str) -> PairedAccuracy:

@@ -6,7 +6,7 @@ from fastapi import APIRouter
 
 from api.deps import JobsDep, SettingsDep, StateDep, ViewerDep
 from api.errors import ApiError
-from api.feedback import UNKNOWN, error_of, export, export_live, export_paired, observation, sale_observation
+from api.feedback import UNKNOWN, error_of, export, observation, sale_observation
 from infra.recalibration import missed_by
 from infra.settings import Settings
 from jobs.service import BulkRow
@@ -56,7 +56,7 @@ async def give_feedback(
     segment = await store.predictions.segment(body.request_id)
     figures = await store.feedback.record(segment.get("neighborhood", UNKNOWN), result.model.version, observed)
     export(figures)
-    export_live(result.model.variant, await store.rollout.observe_sale(result.model.version, observed))
+    await store.rollout.observe_sale(result.model.version, observed)
     await shadow_feedback(store, settings, result.model, observed, body)
     if (sale := sale_observation(result, body.sale_price, segment)) is not None:
         await store.feedback.observe(sale)
@@ -84,7 +84,7 @@ async def shadow_feedback(
     if shadow is None or shadow.price is None or shadow.model.version == answered_by.version:
         return
     shadowed = error_of(shadow.price, shadow.intervals, body.sale_price)
-    export_live(shadow.model.variant, await store.rollout.observe_sale(shadow.model.version, shadowed))
+    await store.rollout.observe_sale(shadow.model.version, shadowed)
     if shadow.segment is not None and shadow.intervals:
         await store.calibration.observe(
             shadow.model.version,
@@ -98,7 +98,7 @@ async def shadow_feedback(
     }
     if "champion" in sides and "challenger" in sides:
         (champion, ours), (challenger, theirs) = sides["champion"], sides["challenger"]
-        export_paired(await store.rollout.observe_pair((champion, challenger), ours, theirs))
+        await store.rollout.observe_pair((champion, challenger), ours, theirs)
 
 
 async def bulk_row_feedback(store: State, row: BulkRow, body: FeedbackCreate) -> FeedbackAccepted:
@@ -117,7 +117,7 @@ async def bulk_row_feedback(store: State, row: BulkRow, body: FeedbackCreate) ->
     observed = error_of(outcome.price, ninety, body.sale_price)
     figures = await store.feedback.record(UNKNOWN, row.model_version, observed)
     export(figures)
-    export_live("champion", await store.rollout.observe_sale(row.model_version, observed))
+    await store.rollout.observe_sale(row.model_version, observed)
     return FeedbackAccepted(
         request_id=body.request_id,
         absolute_pct_error=observed[0],
