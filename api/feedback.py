@@ -9,7 +9,7 @@ from __future__ import annotations
 from prometheus_client import Gauge
 
 from schemas import Interval, PredictionResult, Variant
-from schemas.feedback import AccuracyFigures
+from schemas.feedback import AccuracyFigures, Observed
 from schemas.ratio_study import SaleObservation
 from schemas.rollout import LiveAccuracy, PairedAccuracy
 from state.predictions import SEGMENT_FIELDS
@@ -53,7 +53,7 @@ PAIRED_SALES = Gauge(
 )
 
 
-def error_of(price: float, intervals: list[Interval], sale_price: float) -> tuple[float, bool, bool]:
+def error_of(price: float, intervals: list[Interval], sale_price: float) -> Observed:
     """Absolute % error, within 10 %, inside the 90 % interval."""
     ape = abs(price - sale_price) / sale_price * 100
     ninety = next((i for i in intervals if round(i.level * 100) == 90), None)
@@ -61,7 +61,7 @@ def error_of(price: float, intervals: list[Interval], sale_price: float) -> tupl
     return ape, ape <= 10.0, covered
 
 
-def observation(result: PredictionResult, sale_price: float) -> tuple[float, bool, bool]:
+def observation(result: PredictionResult, sale_price: float) -> Observed:
     """Absolute % error, within 10 %, inside the 90 % interval of a scored result."""
     assert result.price is not None
     return error_of(result.price, result.intervals, sale_price)

@@ -9,6 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.messages import RequestId, Variant
 
+Observed = tuple[float, bool, bool]
+"""One sale against one valuation: absolute % error, within 10 %, inside the 90 % interval."""
+
+
+def window_entry(observed: Observed) -> str:
+    """One observation as a rolling window keeps it, ``ape|within10|covered`` (``AccuracyFigures.from_window``
+    reads it back)."""
+    ape, within, covered = observed
+    return f"{ape:.6f}|{int(within)}|{int(covered)}"
+
 
 class FeedbackCreate(BaseModel):
     # strict: JSON types as documented (no "181500" or true for a price)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from redis.asyncio import Redis
 
-from schemas.feedback import AccuracyFigures
+from schemas.feedback import AccuracyFigures, Observed, window_entry
 from schemas.ratio_study import SaleObservation
 from state.errors import guarded
 from state.keys import Keys
@@ -42,11 +42,10 @@ class Feedback:
         return bool(new)
 
     @guarded
-    async def record(self, neighborhood: str, version: str, observed: tuple[float, bool, bool]) -> AccuracyFigures:
-        ape, within, covered = observed
+    async def record(self, neighborhood: str, version: str, observed: Observed) -> AccuracyFigures:
         window_key = self.keys.feedback_window(neighborhood, version)
         async with self.client.pipeline(transaction=True) as pipe:
-            pipe.lpush(window_key, f"{ape:.6f}|{int(within)}|{int(covered)}")
+            pipe.lpush(window_key, window_entry(observed))
             pipe.ltrim(window_key, 0, WINDOW - 1)
             pipe.expire(window_key, self.ttl_seconds)
             pipe.hincrby(self.keys.feedback_totals, f"{neighborhood}|{version}", 1)

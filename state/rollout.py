@@ -19,7 +19,7 @@ from datetime import datetime
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 
-from schemas.feedback import AccuracyFigures
+from schemas.feedback import AccuracyFigures, Observed, window_entry
 from schemas.rollout import Latency, LiveAccuracy, PairedAccuracy, PriceDifferences, ShadowAnswer
 from state.clock import epoch_ms
 from state.errors import guarded
@@ -59,15 +59,6 @@ class Shadowed:
     job_id: str | None
     submitted_at: datetime
     answer: ShadowAnswer
-
-
-Observed = tuple[float, bool, bool]
-"""One sale against one valuation: absolute % error, within 10 %, inside the 90 % interval."""
-
-
-def _entry(observed: Observed) -> str:
-    ape, within, covered = observed
-    return f"{ape:.6f}|{int(within)}|{int(covered)}"
 
 
 def _pair(champion: str, challenger: str) -> str:
@@ -149,7 +140,7 @@ class Rollout:
         """One sale fed back for a version's valuation (answered or shadow). Its figures are read on a scrape
         (``api.rollout.export_rollout``) and by ``GET /model``, not after each sale."""
         async with self.client.pipeline(transaction=True) as pipe:
-            self._push(pipe, self.keys.version_feedback(version), [_entry(observed)], WINDOW)
+            self._push(pipe, self.keys.version_feedback(version), [window_entry(observed)], WINDOW)
             pipe.hincrby(self.keys.version_feedback_totals, version, 1)
             pipe.expire(self.keys.version_feedback_totals, self.ttl_seconds)
             await pipe.execute()
@@ -168,7 +159,7 @@ class Rollout:
     ) -> None:
         """One sale fed back for a request both versions (champion, challenger) valued."""
         async with self.client.pipeline(transaction=True) as pipe:
-            entry = f"{_entry(champion_observed)};{_entry(challenger_observed)}"
+            entry = f"{window_entry(champion_observed)};{window_entry(challenger_observed)}"
             self._push(pipe, self.keys.paired_feedback(*versions), [entry], WINDOW)
             pipe.hincrby(self.keys.paired_feedback_totals, _pair(*versions), 1)
             pipe.expire(self.keys.paired_feedback_totals, self.ttl_seconds)

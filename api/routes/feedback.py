@@ -12,9 +12,8 @@ from infra.settings import Settings
 from jobs.service import BulkRow
 from schemas import Interval, ModelRef
 from schemas.api import ErrorBody
-from schemas.feedback import FeedbackAccepted, FeedbackCreate
+from schemas.feedback import FeedbackAccepted, FeedbackCreate, Observed
 from state import State
-from state.rollout import Observed
 
 router = APIRouter(tags=["feedback"])
 
