@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from infra.recalibration import Adjustments, Bounds, segment_of
+from infra.recalibration import Adjustments, Bounds, segments_of
 from schemas import INTERVAL_LEVELS, Interval, PropertyFeatures
 from schemas.calibration import Segment
 from state.calibration import CalibrationStore
@@ -47,11 +47,7 @@ class Recalibrator:
     ) -> tuple[Bounds, list[Segment]]:
         """A batch's intervals (one column per bound) rescaled by ``version``'s state, and each row's
         segment (from its ``sale_condition``, ``overall_qual`` and price)."""
-        edges = self.price_edges
-        segments = [
-            segment_of(condition, grade, p, edges)
-            for condition, grade, p in zip(sale_conditions, grades, price.tolist(), strict=True)
-        ]
+        segments = segments_of(sale_conditions, grades, price, self.price_edges)
         snapshot = self._snapshots.get(version)
         if snapshot is None:
             return bounds, segments

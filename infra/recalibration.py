@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple, TypeVar
 
@@ -62,17 +62,35 @@ MID_GRADES = frozenset(CONDITIONS[4:6])  # Average, Above_Average (5-6)
 def segment_of(
     sale_condition: str, overall_qual: str | None, price: float, price_edges: tuple[float, float]
 ) -> Segment:
-    if overall_qual is None:
-        grade = "ungraded"
-    elif overall_qual in LOW_GRADES:
-        grade = "low"
-    elif overall_qual in MID_GRADES:
-        grade = "mid"
-    else:
-        grade = "high"
     low, high = price_edges
     price_band = "low" if price < low else "high" if price >= high else "mid"
-    return _segment("new" if sale_condition == NEW_CONSTRUCTION else "existing", grade, price_band)
+    return _segment(_construction(sale_condition), _grade_band(overall_qual), price_band)
+
+
+def segments_of(
+    sale_conditions: Iterable[object], grades: Iterable[object], price: np.ndarray, price_edges: tuple[float, float]
+) -> list[Segment]:
+    """``segment_of`` for a batch (a missing grade may be ``None`` or NaN)."""
+    return [
+        segment_of(str(condition), None if _missing(grade) else str(grade), p, price_edges)
+        for condition, grade, p in zip(sale_conditions, grades, price.tolist(), strict=True)
+    ]
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+def _construction(sale_condition: str) -> str:
+    return "new" if sale_condition == NEW_CONSTRUCTION else "existing"
+
+
+def _grade_band(overall_qual: str | None) -> str:
+    if overall_qual is None:
+        return "ungraded"
+    if overall_qual in LOW_GRADES:
+        return "low"
+    return "mid" if overall_qual in MID_GRADES else "high"
 
 
 @functools.cache
@@ -88,6 +106,23 @@ def term(level: float, grouping: Grouping, band: str) -> str:
 
 def all_terms() -> list[tuple[float, Grouping, str]]:
     return [(level, g, band) for level in INTERVAL_LEVELS for g in GROUPINGS for band in BANDS[g]]
+
+
+def start_metric(name: str) -> str:
+    """The training run's metric that records a term of the intervals' start (``training.warm_start``),
+    e.g. ``interval_start_90_grade_low``: MLflow's metric names have no ``|``."""
+    return "interval_start_" + name.replace("|", "_")
+
+
+def start_metrics(start: Adjustments) -> dict[str, float]:
+    """A start's terms as the training run's metrics."""
+    return {start_metric(name): theta for name, theta in start.log_factors.items()}
+
+
+def start_of(metrics: Mapping[str, float]) -> dict[str, float]:
+    """The start's terms from a run's metrics (none for a version trained before the start existed)."""
+    names = (term(level, g, band) for level, g, band in all_terms())
+    return {name: metrics[start_metric(name)] for name in names if start_metric(name) in metrics}
 
 
 class Step(NamedTuple):
@@ -132,14 +167,32 @@ class Adjustments:
             self._factors[(segment, level)] = known
         return known
 
+    def factors(self, segments: Sequence[Segment], levels: Iterable[float]) -> dict[float, np.ndarray]:
+        """Each row's factor at each level, by its segment (looked up once per distinct segment: a batch
+        has at most 24)."""
+        index: dict[Segment, int] = {}
+        codes = np.fromiter((index.setdefault(s, len(index)) for s in segments), dtype=np.intp, count=len(segments))
+        return {level: np.array([self.factor(s, level) for s in index] or [1.0])[codes] for level in levels}
+
+    def scale_radius(self, radius: Mapping[float, np.ndarray], segments: Sequence[Segment]) -> dict[float, np.ndarray]:
+        """Each level's log half-width times its row's factor; a narrower level never reaches past a wider one
+        (a level without terms keeps factor 1)."""
+        cap = np.full(len(segments), math.inf)
+        scaled = {}
+        factors = self.factors(segments, radius)
+        for level in sorted(radius, reverse=True):  # widest first
+            cap = np.minimum(radius[level] * factors[level], cap)
+            scaled[level] = cap
+        return dict(sorted(scaled.items()))
+
     def apply_columns(self, price: np.ndarray, bounds: Bounds, segments: Sequence[Segment]) -> Bounds:
         """Each level's bounds rescaled, row by row, by its row's segment factor; a narrower level never
         reaches past a wider one."""
         lower, upper = np.zeros(len(price)), np.full(len(price), math.inf)
         adjusted: Bounds = {}
+        factors = self.factors(segments, bounds)
         for level in sorted(bounds, reverse=True):  # widest first
-            factor = np.fromiter((self.factor(s, level) for s in segments), dtype=float, count=len(segments))
-            low, high = rescale(price, *bounds[level], factor)
+            low, high = rescale(price, *bounds[level], factors[level])
             lower, upper = np.maximum(low, lower), np.minimum(high, upper)
             adjusted[level] = (lower, upper)
         return dict(sorted(adjusted.items()))
@@ -163,6 +216,13 @@ class Tracker:
     @property
     def adjustments(self) -> Adjustments:
         return Adjustments(dict(self.log_factors))
+
+    def feed(self, price: float, intervals: Sequence[Interval], segment: Segment, sale_price: float) -> list[Interval]:
+        """One sale fed back for a valuation with the model's ``intervals``: what was served (the state
+        of the moment applied), after which the state takes its step."""
+        served = self.adjustments.apply(price, intervals, segment)
+        self.observe(segment, missed_by(served, sale_price))
+        return served
 
     def observe(self, segment: Segment, missed: Mapping[float, bool]) -> None:
         for name, step, miss in steps(segment, missed, self.learning_rate):

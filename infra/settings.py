@@ -150,7 +150,7 @@ class ModelSettings(BaseSettings):
     model_alias: str = Field(default="champion", description="Alias the workers serve.")
     model_poll_seconds: float = Field(default=30.0, gt=0, description="How often workers look for a new champion.")
     calibration_learning_rate: float = Field(
-        default=0.02,
+        default=0.1,
         ge=0,
         le=1,
         description="Step of the intervals' online recalibration per sale fed back (0 = off); chosen on the 2009 "

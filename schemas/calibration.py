@@ -48,7 +48,16 @@ class SegmentCalibration(BaseModel):
     level: float = Field(gt=0, lt=1, examples=[0.9])
     grouping: Grouping = Field(examples=["construction"])
     band: str = Field(examples=["new"])
-    log_factor: float = Field(description="This band's term in the log of the radius factor.", examples=[0.12])
+    log_factor: float = Field(
+        description="This band's live term in the log of the radius factor, moved by the sales fed back.",
+        examples=[0.12],
+    )
+    start_log_factor: float = Field(
+        default=0.0,
+        description="This band's term settled on the model's backtest at training, which the model's own "
+        "intervals already carry; the live term applies on top of it.",
+        examples=[0.05],
+    )
     sales: int = Field(ge=0, description="Sales fed back for valuations in this band.", examples=[57])
     missed: int = Field(ge=0, description="Of those, sales outside the served interval.", examples=[6])
 

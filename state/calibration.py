@@ -69,14 +69,23 @@ class CalibrationStore:
         return Adjustments({k.removeprefix("theta:"): float(v) for k, v in raw.items() if k.startswith("theta:")})
 
     @guarded
-    async def public(self, version: str, learning_rate: float, price_edges: tuple[float, float]) -> CalibrationPublic:
+    async def public(
+        self,
+        version: str,
+        learning_rate: float,
+        price_edges: tuple[float, float],
+        start: Mapping[str, float] | None = None,
+    ) -> CalibrationPublic:
+        """The state of ``version`` by band, beside the ``start`` its model's intervals carry."""
         raw = await self._raw(version)
+        start = start or {}
         segments = [
             SegmentCalibration(
                 level=level,
                 grouping=grouping,
                 band=band,
                 log_factor=float(raw.get(f"theta:{name}", 0.0)),
+                start_log_factor=start.get(name, 0.0),
                 sales=int(raw.get(f"sales:{name}", 0)),
                 missed=int(raw.get(f"missed:{name}", 0)),
             )

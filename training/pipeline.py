@@ -17,7 +17,7 @@ figures. The ratio study pools every origin's year-ahead valuations.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from pydantic import BaseModel
 import dataset
 from dataset.sales import ARMS_LENGTH, KAGGLE, Dataset, load
 from drift.psi import build_reference
+from infra.recalibration import Adjustments, start_metrics
 from infra.settings import Settings
 from ratios.bootstrap import bootstrap_ci
 from ratios.study import neighbourhood_tiers, ratio_study
@@ -59,6 +60,7 @@ from training.recipe import BuiltModel, build
 from training.report import write_report
 from training.selection import Choices, choose, setting_label
 from training.serving import ValuationModel
+from training.warm_start import FedBack, fed_back, settle
 
 log = structlog.get_logger(__name__)
 
@@ -124,8 +126,9 @@ def year_ahead_years(data: Dataset) -> list[int]:
     ]
 
 
-def made_choices(choices: Choices, built: BuiltModel) -> dict[str, str]:
-    """What a fitted recipe chose, readable: settings, serving candidate, weights, interval calibration."""
+def made_choices(choices: Choices, built: BuiltModel, start: Adjustments) -> dict[str, str]:
+    """What a fitted recipe chose, readable: settings, serving candidate, weights, interval calibration
+    and the recalibration terms its intervals start from."""
     return {
         "xgboost settings": setting_label(choices.xgboost),
         "settings checked on": choices.checked_on,
@@ -135,12 +138,30 @@ def made_choices(choices: Choices, built: BuiltModel) -> dict[str, str]:
         "interval multipliers": ", ".join(
             f"{round(level * 100)}% {q:.3f}" for level, q in built.intervals.multiplier_.items()
         ),
+        "interval start (90 % terms)": ", ".join(
+            f"{name.removeprefix('90|').replace('|', ' ')} {theta:+.2f}"
+            for name, theta in sorted(start.log_factors.items())
+            if name.startswith("90|")
+        )
+        or "none",
     }
 
 
-def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bool) -> Holdout:
+def year_ahead(
+    data: Dataset,
+    year: int,
+    quick: bool,
+    use_tf: bool,
+    progress: bool,
+    *,
+    price_edges: tuple[float, float],
+    backtest: Sequence[FedBack] = (),
+) -> tuple[Holdout, list[FedBack]]:
     """The whole recipe, every choice included, made from the sales before ``year`` alone and
-    scored on that year's sales, intervals included (one nested rolling origin)."""
+    scored on that year's sales, intervals included (one nested rolling origin). The intervals start
+    from the terms settled on ``backtest``, the earlier origins' valuations (``training.warm_start``).
+    Also returns this origin's valuations as the model gave them, before any start, for the later
+    origins' backtest."""
     years = data.features["year_sold"].to_numpy()
     train, test = data.subset(years < year), data.subset(years == year)
     log.info("year_ahead_started", year=year, trained_on=f"{years.min()}-{year - 1}", rows=len(train))
@@ -149,7 +170,10 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
     # only the members that can serve: a scored-only candidate cannot be chosen, so it would only cost time
     members = [c for c in candidates(quick, use_tf, choices.xgboost) if c.servable]
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
-    answers = built.valuer(train).predict_frame(test.features)  # what the served model would answer
+    valuer = built.valuer(train)
+    given = valuer.predict_frame(test.features)
+    start = settle(backtest)
+    answers = valuer.with_start(start, price_edges).predict_frame(test.features) if start.log_factors else given
     predicted = answers["price"].to_numpy()
     bands = {
         pct: (answers[f"lower_{pct}"].to_numpy(), answers[f"upper_{pct}"].to_numpy())
@@ -181,7 +205,7 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
         rmse=round(served["rmse_log"], 4),
         **{metric_name(k): round(v, 1) for k, v in covered.items()},
     )
-    return Holdout(
+    holdout = Holdout(
         served | widths,
         covered,
         ci,
@@ -191,22 +215,33 @@ def year_ahead(data: Dataset, year: int, quick: bool, use_tf: bool, progress: bo
         int(years.min()),
         test.features.loc[:, list(SEGMENT_COLUMNS)],
         {f"{pct}%": band for pct, band in bands.items()},
-        made_choices(choices, built),
+        made_choices(choices, built, start),
     )
+    return holdout, fed_back(given, test.features, test.price, test.sold, price_edges)
 
 
 def year_ahead_checks(
-    data: Dataset, quick: bool, use_tf: bool, progress: bool, stages: Progress | None = None
-) -> dict[int, Holdout]:
+    data: Dataset,
+    quick: bool,
+    use_tf: bool,
+    progress: bool,
+    price_edges: tuple[float, float],
+    stages: Progress | None = None,
+) -> tuple[dict[int, Holdout], list[FedBack]]:
     """Rolling origin: the recipe re-run at every year it can be (``year_ahead_years``). The latest
     sale year's check is the temporal holdout; the earlier ones show whether the intervals held
-    in the years before it, which one holdout year cannot."""
-    checks = {}
+    in the years before it, which one holdout year cannot. Each origin's intervals start from the
+    earlier origins' backtest; all the origins' valuations, the backtest of a model fitted on every
+    year, come back with the checks."""
+    checks, backtest = {}, list[FedBack]()
     for year in year_ahead_years(data):
         if stages is not None:
             stages.stage(f"year-ahead check {year}")
-        checks[year] = year_ahead(data, year, quick, use_tf, progress)
-    return checks
+        checks[year], valued = year_ahead(
+            data, year, quick, use_tf, progress, price_edges=price_edges, backtest=backtest
+        )
+        backtest += valued
+    return checks, backtest
 
 
 def year_ahead_table(checks: dict[int, Holdout]) -> dict[str, dict[str, float]]:
@@ -423,7 +458,8 @@ def train(
         members = candidates(quick, use_tf, choices.xgboost)
         stages.stage(f"cross-validating {len(members)} candidates")
         built = build(data, members, proto.n_folds, proto.n_repeats, progress=not quick)
-        checks = year_ahead_checks(data, quick, use_tf, progress=not quick, stages=stages) if year_ahead else {}
+        edges = settings.calibration_price_edges
+        checks, backtest = year_ahead_checks(data, quick, use_tf, not quick, edges, stages) if year_ahead else ({}, [])
         latest = int(data.features["year_sold"].max())
         holdout = checks.get(latest)
         if holdout is None and year_ahead:
@@ -435,9 +471,11 @@ def train(
             kaggle = kaggle_protocol_cv(data_path, quick, use_tf, dict(choices.xgboost))
         stages.stage("report and registration")
         study = pooled_ratio_study(checks, data, built)
-        valuer = built.valuer(data)
+        start = settle(backtest)
+        valuer = built.valuer(data).with_start(start, edges)
         model = ValuationModel(valuer)
         metrics = collect_metrics(built, holdout, ahead, time.perf_counter() - started, kaggle, study)
+        metrics |= start_metrics(start)
         weights = {f"weight_{k}": round(v, 4) for k, v in built.weights.items()}
         mlflow.log_params({"selected": built.selected, **weights})
         mlflow.log_metrics(metrics)
@@ -463,7 +501,7 @@ def train(
             kaggle_cv=kaggle.cv if kaggle else None,
             kaggle_rows=kaggle.rows if kaggle else 0,
             study=study,
-            choices={"served model": made_choices(choices, built)}
+            choices={"served model": made_choices(choices, built, start)}
             | {f"origin {year}": check.choices for year, check in checks.items()},
         )
         mlflow.log_artifacts(str(report_dir), artifact_path="report")

@@ -1,8 +1,9 @@
 """Replay of the intervals' online recalibration on sales the model never saw, in date order.
 
-The recipe (quick tier) is fitted on the sales before ``FIRST_REPLAYED_YEAR``; every later sale is
-then valued with the state of the moment (``infra.recalibration``) and fed back at once, in order
-of its sale month (ties in data order). The learning rate is chosen on the first replayed year
+The recipe (quick tier) is fitted on the sales before ``FIRST_REPLAYED_YEAR``, its intervals started
+from its own backtest (``training.warm_start``, on those sales alone); every later sale is then
+valued with the state of the moment (``infra.recalibration``) and fed back at once, in order of its
+sale month (ties in data order). The learning rate is chosen on the first replayed year
 alone (``choose_rate``); the years after it are the test.
 
 ``python -m training.recalibration_replay`` prints the figures the README quotes.
@@ -10,19 +11,17 @@ alone (``choose_rate``); the years after it are the test.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 
 from dataset.sales import Dataset, load
-from infra.recalibration import Tracker, missed_by, segment_of
+from infra.recalibration import Adjustments, Tracker, missed_by
 from infra.settings import Settings
-from schemas import INTERVAL_LEVELS, Interval
-from schemas.calibration import GROUPINGS, Segment
+from schemas.calibration import GROUPINGS
 from training.candidates import candidates
-from training.pipeline import protocol
+from training.pipeline import protocol, year_ahead_years
 from training.recipe import build
+from training.warm_start import FedBack, fed_back, settle
 
 FIRST_REPLAYED_YEAR = 2009
 RATES = (0.0, 0.01, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.2)
@@ -38,40 +37,26 @@ MAX_STANDARD_ERRORS = 2.0
 """What the test holds every segment of every period to, in binomial standard errors of its own size."""
 
 
-@dataclass(frozen=True)
-class FedBack:
-    """One replayed sale: the model's answer, its segment, the sale price and the year sold."""
-
-    price: float
-    intervals: tuple[Interval, ...]
-    segment: Segment
-    sale_price: float
-    year: int
-
-
 def replayed_sales(data: Dataset, first_year: int, price_edges: tuple[float, float]) -> list[FedBack]:
-    """The quick recipe fitted on the sales before ``first_year``; the later sales valued, in date order."""
+    """The quick recipe fitted on the sales before ``first_year``, its intervals started from its own
+    backtest as training starts them (``training.warm_start``); the later sales valued, in date order.
+    The backtest: each earlier year the training's rolling origins check (``year_ahead_years``),
+    valued by the quick recipe fitted on the years before it."""
     years = data.features["year_sold"].to_numpy()
-    train, later = data.subset(years < first_year), data.subset(years >= first_year)
+    train = data.subset(years < first_year)
+    backtest = [
+        sale
+        for year in year_ahead_years(train)
+        for sale in _valued(data.subset(years < year), data.subset(years == year), price_edges, Adjustments())
+    ]
+    return _valued(train, data.subset(years >= first_year), price_edges, settle(backtest))
+
+
+def _valued(fit: Dataset, valued: Dataset, price_edges: tuple[float, float], start: Adjustments) -> list[FedBack]:
     proto = protocol(quick=True)
-    built = build(train, candidates(quick=True, use_tf=False), proto.n_folds, proto.n_repeats, progress=False)
-    answers = built.valuer(train).predict_frame(later.features)
-    order = np.argsort(later.sold, kind="stable")
-    sales = []
-    for i in order:
-        row, house = answers.iloc[i], later.features.iloc[i]
-        price = float(row["price"])
-        intervals = tuple(
-            Interval(level=level, lower=float(row[f"lower_{pct}"]), upper=float(row[f"upper_{pct}"]))
-            for level, pct in ((level, round(level * 100)) for level in INTERVAL_LEVELS)
-        )
-        segment = segment_of(str(house["sale_condition"]), _grade(house["overall_qual"]), price, price_edges)
-        sales.append(FedBack(price, intervals, segment, float(later.price[i]), int(house["year_sold"])))
-    return sales
-
-
-def _grade(value: object) -> str | None:
-    return None if value is None or (isinstance(value, float) and np.isnan(value)) else str(value)
+    built = build(fit, candidates(quick=True, use_tf=False), proto.n_folds, proto.n_repeats, progress=False)
+    answers = built.valuer(fit).with_start(start, price_edges).predict_frame(valued.features)
+    return fed_back(answers, valued.features, valued.price, valued.sold, price_edges)
 
 
 def replay(sales: list[FedBack], learning_rate: float) -> pd.DataFrame:
@@ -79,9 +64,8 @@ def replay(sales: list[FedBack], learning_rate: float) -> pd.DataFrame:
     tracker = Tracker(learning_rate)
     rows = []
     for sale in sales:
-        served = tracker.adjustments.apply(sale.price, sale.intervals, sale.segment)
+        served = tracker.feed(sale.price, sale.intervals, sale.segment, sale.sale_price)
         missed = missed_by(served, sale.sale_price)
-        tracker.observe(sale.segment, missed)
         rows.append(
             {"year": sale.year}
             | {g: sale.segment.band(g) for g in GROUPINGS}

@@ -12,6 +12,11 @@ lie within ``|ln(sale / price)| <= fsd``, i.e. within about price x (1 +/- fsd).
 score is ``1 - fsd``, banded High (fsd <= 0.10), Medium (<= 0.20) or Low (larger, or flagged);
 ``schemas.valuation`` holds the band edges.
 
+**Intervals' start.** The 80 % and 90 % log half-widths are multiplied by the recalibration
+factors training settled on the model's backtest (``training.warm_start``), by each house's
+segment (its ``sale_condition``, grade and price band), as the live recalibration does after
+them; a narrower level never reaches past a wider one. The FSD has no term of its own.
+
 **Valuation date.** The conformal multipliers already carry a year-ahead horizon (the latest
 year predicted from the earlier ones, on average about ``DRIFT_GRACE_MONTHS`` months past its
 data). Each month past that adds a market-drift allowance: prices taken as a random walk with a
@@ -45,6 +50,7 @@ rounding, about 1e-6), so a house gets the same price, intervals and FSD at eith
 
 from __future__ import annotations
 
+import copy
 import gc
 from typing import Any, get_args
 
@@ -53,6 +59,7 @@ import pandas as pd
 from mlflow.pyfunc.model import PythonModel
 from scipy.stats import norm
 
+from infra.recalibration import Adjustments, segments_of
 from schemas import INTERVAL_LEVELS, VALUATION_COLUMNS
 from schemas.chunks import Detail
 from schemas.valuation import OTHER_FEATURES, PRICE_FLOOR_CONTRIBUTION, confidence_band
@@ -109,6 +116,18 @@ class Valuer:
         self.weighted = [(w, m) for _, w, m in members if w > 0]
         self.z = {level: float(norm.ppf(0.5 + level / 2)) for level in CALIBRATED_LEVELS}
         self.col = {name: i for i, name in enumerate(names)}
+
+    start: Adjustments = Adjustments()
+    """The recalibration terms settled on the model's backtest (``training.warm_start``): none until
+    ``with_start``, and none in a model registered before they existed."""
+    price_edges: tuple[float, float] = (0.0, 0.0)
+    """The price bands' edges the terms were settled with."""
+
+    def with_start(self, start: Adjustments, price_edges: tuple[float, float]) -> Valuer:
+        """The same model with its intervals started from ``start``."""
+        started = copy.copy(self)
+        started.start, started.price_edges = start, price_edges
+        return started
 
     def log_price(self, Z: np.ndarray) -> np.ndarray:
         return self._attribute(Z)[0]
@@ -232,6 +251,9 @@ class Valuer:
         log_price = np.log(price)
         out: dict[str, Any] = {"price": price}
         radius = self.radius(Z, verdict)
+        if self.start.log_factors:
+            segments = segments_of(X["sale_condition"], X["overall_qual"], price, self.price_edges)
+            radius = self.start.scale_radius(radius, segments)
         for level in INTERVAL_LEVELS:
             pct = round(level * 100)
             out[f"lower_{pct}"] = np.maximum(np.exp(log_price - radius[level]), PRICE_FLOOR)

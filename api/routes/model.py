@@ -10,6 +10,7 @@ from fastapi import APIRouter
 from api.deps import CatalogDep, SettingsDep, StateDep
 from api.errors import ApiError
 from api.rollout import live_rollout
+from infra.recalibration import start_of
 from ratios.study import live_study
 from registry.errors import RegistryError
 from schemas.api import ErrorBody
@@ -41,7 +42,10 @@ async def get_model(catalog: CatalogDep, store: StateDep, settings: SettingsDep)
         raise ApiError(503, "no_model", str(exc)) from exc
     try:
         state = await store.calibration.public(
-            model.version, settings.calibration_learning_rate, settings.calibration_price_edges
+            model.version,
+            settings.calibration_learning_rate,
+            settings.calibration_price_edges,
+            start_of(model.metrics),
         )
         observed = await store.feedback.observations(model.version)
         rollout = None if model.rollout is None else await live_rollout(store, model.version, model.rollout)

@@ -156,20 +156,22 @@ def production_accuracy() -> None:
 
 
 def recalibration_table(state: CalibrationPublic) -> pd.DataFrame:
-    """One row per level and band: the factor its term contributes, the sales fed back and their coverage."""
+    """One row per level and band: the factor its term started from at training, the factor it contributes
+    now (start and live together), the sales fed back and their coverage."""
     return pd.DataFrame(
         [
             {
                 "level": s.level,
                 "grouping": s.grouping,
                 "band": s.band,
-                "factor": round(math.exp(s.log_factor), 3),
+                "start factor": round(math.exp(s.start_log_factor), 3),
+                "factor": round(math.exp(s.start_log_factor + s.log_factor), 3),
                 "sales": s.sales,
                 "coverage": s.coverage,
             }
             for s in state.segments
         ],
-        columns=["level", "grouping", "band", "factor", "sales", "coverage"],
+        columns=["level", "grouping", "band", "start factor", "factor", "sales", "coverage"],
     )
 
 

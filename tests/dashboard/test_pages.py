@@ -13,7 +13,10 @@ from streamlit.testing.v1.element_tree import Progress
 
 from dashboard import api_client
 from infra import stack
+from infra.recalibration import start_of, term
 from infra.settings import Settings
+from registry.client import client_for
+from registry.versions import describe
 from schemas.calibration import Segment
 from state import State
 from tests.dashboard import seeding
@@ -229,5 +232,9 @@ def test_model_page_shows_the_intervals_recalibration(served: Settings, champion
     table = next(d.value for d in at.dataframe if "factor" in d.value.columns)
     row = table[(table["level"] == 0.9) & (table["grouping"] == "construction") & (table["band"] == "new")].iloc[0]
     assert (row["sales"], row["coverage"]) == (3, pytest.approx(2 / 3))
-    assert row["factor"] == pytest.approx(round(math.exp(0.05 * (0.9 - 0.1 - 0.1)), 3))
+    # the start the champion's training settled on its backtest, then the live steps on top of it
+    start = start_of(describe(client_for(served.tracking_uri), served).metrics).get(term(0.9, "construction", "new"))
+    assert start is not None
+    assert row["start factor"] == pytest.approx(round(math.exp(start), 3))
+    assert row["factor"] == pytest.approx(round(math.exp(start + 0.05 * (0.9 - 0.1 - 0.1)), 3))
     assert len(at.get("plotly_chart")) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 
 import pandas as pd
@@ -123,3 +124,27 @@ def test_the_model_page_tables_show_each_variant_and_every_alias_move() -> None:
         ["champion", "4", 9, 6.5],
         ["challenger", "5", 9, 4.5],
     ]
+
+
+def test_the_recalibration_table_shows_each_bands_start_and_its_factor_now() -> None:
+    from dashboard.views.model import recalibration_table
+    from schemas.calibration import CalibrationPublic, SegmentCalibration
+
+    state = CalibrationPublic(
+        model_version="4",
+        learning_rate=0.1,
+        price_edges=(140_000.0, 195_000.0),
+        segments=[
+            SegmentCalibration(
+                level=0.9, grouping="grade", band="low", log_factor=0.1, start_log_factor=0.2, sales=10, missed=2
+            ),
+            SegmentCalibration(level=0.9, grouping="grade", band="mid", log_factor=-0.1, sales=0, missed=0),
+        ],
+    )
+    table = recalibration_table(state)
+    assert table[["band", "start factor", "factor", "sales"]].values.tolist() == [
+        ["low", round(math.exp(0.2), 3), round(math.exp(0.3), 3), 10],
+        ["mid", 1.0, round(math.exp(-0.1), 3), 0],
+    ]
+    assert table["coverage"].iloc[0] == 0.8
+    assert pd.isna(table["coverage"].iloc[1])  # no sales fed back: no coverage

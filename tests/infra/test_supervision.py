@@ -89,7 +89,12 @@ def test_a_killed_worker_is_restarted_and_every_request_is_answered(served: tupl
             events.extend(watcher.changes(supervisor.states()))
             return any("running again" in e.message or "was restarted" in e.message for e in events)
 
-        wait_until(restarted, 120, "worker0 restarted")
+        try:
+            wait_until(restarted, 120, "worker0 restarted")
+        except TimeoutError as exc:  # say what supervisord saw, and what the worker last wrote
+            state = supervisor.state("worker0")
+            tail = Path(state.log).read_text(errors="replace")[-3000:] if Path(state.log).is_file() else "(no log)"
+            raise AssertionError(f"{exc}; events {events}; now {state}; worker0 log:\n{tail}") from exc
         wait_until(answered, 300, "every request answered")
         results = [client.get(f"/api/v1/predictions/{i}").json() for i in ids]
 

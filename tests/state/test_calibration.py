@@ -36,6 +36,7 @@ async def test_concurrent_updates_from_two_clients_add_up(base_settings: Setting
     try:
         await asyncio.gather(*(feed_back(i, segment, missed) for i, (segment, missed) in enumerate(sales)))
         state = await stores[0].public("7", 0.01, (140_000.0, 195_000.0))
+        started = await stores[0].public("7", 0.01, (140_000.0, 195_000.0), {term(0.9, "grade", "low"): 0.25})
         adjustments = await stores[1].adjustments("7")
         assert await stores[0].versions() == ["7"]
         assert await stores[0].adjustments("8") == type(adjustments)({})
@@ -49,6 +50,11 @@ async def test_concurrent_updates_from_two_clients_add_up(base_settings: Setting
         assert (by_term[name].sales, by_term[name].missed) == (sales_count, expected.missed[name])
         assert by_term[name].log_factor == pytest.approx(expected.log_factors[name])
     assert by_term[term(0.9, "grade", "mid")].sales == 0
+    # The start the model's intervals carry is shown beside the live terms, which it leaves as they are.
+    assert {term(s.level, s.grouping, s.band): s.start_log_factor for s in started.segments if s.start_log_factor} == {
+        term(0.9, "grade", "low"): 0.25
+    }
+    assert [s.log_factor for s in started.segments] == [s.log_factor for s in state.segments]
 
 
 async def test_terms_are_clipped_in_redis_as_in_memory(base_settings: Settings) -> None:

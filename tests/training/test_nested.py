@@ -5,19 +5,24 @@ from __future__ import annotations
 import numpy as np
 
 from dataset.sales import Dataset
-from training.pipeline import year_ahead
+from infra.settings import Settings
+from training.pipeline import year_ahead_checks
 from training.selection import choose, inner_split, setting_label
+
+EDGES = Settings().calibration_price_edges
 
 
 def test_the_latest_origin_rows_never_reach_any_choice(dataset: Dataset) -> None:
-    """Scrambling the test year's prices changes its scores, and nothing the origin chose or predicted."""
+    """Scrambling the test year's prices changes its scores, and nothing the origin chose or predicted,
+    its intervals' start (settled on the earlier origins' valuations) included."""
     years = dataset.features["year_sold"].to_numpy()
     latest = int(years.max())
     noise = np.random.default_rng(0).lognormal(0.0, 1.0, len(dataset))
     scrambled = Dataset(dataset.features, np.where(years == latest, dataset.price * noise, dataset.price), dataset.sold)
-    honest = year_ahead(dataset, latest, quick=True, use_tf=False, progress=False)
-    tampered = year_ahead(scrambled, latest, quick=True, use_tf=False, progress=False)
+    honest = year_ahead_checks(dataset, quick=True, use_tf=False, progress=False, price_edges=EDGES)[0][latest]
+    tampered = year_ahead_checks(scrambled, quick=True, use_tf=False, progress=False, price_edges=EDGES)[0][latest]
     assert set(honest.choices) >= {"xgboost settings", "served", "blend weights", "interval power"}
+    assert "grade low" in honest.choices["interval start (90 % terms)"]
     assert honest.choices == tampered.choices
     assert np.array_equal(honest.predicted, tampered.predicted)
     for level, (lower, upper) in honest.bands.items():

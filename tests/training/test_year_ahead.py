@@ -3,7 +3,10 @@ from __future__ import annotations
 import numpy as np
 
 from dataset.sales import Dataset
+from infra.settings import Settings
 from training.pipeline import MIN_HOLDOUT_ROWS, year_ahead, year_ahead_years
+
+EDGES = Settings().calibration_price_edges
 
 
 def test_every_year_with_enough_sales_before_it_is_checked(dataset: Dataset) -> None:
@@ -25,7 +28,7 @@ def test_a_year_ahead_check_never_sees_later_sales(dataset: Dataset) -> None:
         return Dataset(dataset.features, price, dataset.sold)
 
     def check(data: Dataset) -> np.ndarray:
-        return year_ahead(data, 2008, quick=True, use_tf=False, progress=False).predicted
+        return year_ahead(data, 2008, quick=True, use_tf=False, progress=False, price_edges=EDGES)[0].predicted
 
     base = check(dataset)
     np.testing.assert_allclose(check(rescaled(years > 2008)), base, rtol=1e-12)
