@@ -70,15 +70,11 @@ def segment_of(
 def segments_of(
     sale_conditions: Iterable[object], grades: Iterable[object], price: np.ndarray, price_edges: tuple[float, float]
 ) -> list[Segment]:
-    """``segment_of`` for a batch (a missing grade may be ``None`` or NaN)."""
+    """``segment_of`` for a batch: a grade that is not a string (``None``, NaN, ``pd.NA``) is missing."""
     return [
-        segment_of(str(condition), None if _missing(grade) else str(grade), p, price_edges)
+        segment_of(str(condition), grade if isinstance(grade, str) else None, p, price_edges)
         for condition, grade, p in zip(sale_conditions, grades, price.tolist(), strict=True)
     ]
-
-
-def _missing(value: object) -> bool:
-    return value is None or (isinstance(value, float) and math.isnan(value))
 
 
 def _construction(sale_condition: str) -> str:
@@ -172,7 +168,7 @@ class Adjustments:
         has at most 24)."""
         index: dict[Segment, int] = {}
         codes = np.fromiter((index.setdefault(s, len(index)) for s in segments), dtype=np.intp, count=len(segments))
-        return {level: np.array([self.factor(s, level) for s in index] or [1.0])[codes] for level in levels}
+        return {level: np.array([self.factor(s, level) for s in index], dtype=float)[codes] for level in levels}
 
     def scale_radius(self, radius: Mapping[float, np.ndarray], segments: Sequence[Segment]) -> dict[float, np.ndarray]:
         """Each level's log half-width times its row's factor; a narrower level never reaches past a wider one

@@ -95,6 +95,12 @@ DETAILS: tuple[Detail, ...] = get_args(Detail)
 class Valuer:
     """Prices a ``FEATURE_NAMES`` frame; every step is vectorised over rows."""
 
+    start: Adjustments = Adjustments()
+    """The recalibration terms settled on the model's backtest (``training.warm_start``): none until
+    ``with_start``, and none in a model registered before they existed."""
+    price_edges: tuple[float, float] = (0.0, 0.0)
+    """The price bands' edges the terms were settled with."""
+
     def __init__(
         self,
         encoder: FeatureEncoder,
@@ -116,12 +122,6 @@ class Valuer:
         self.weighted = [(w, m) for _, w, m in members if w > 0]
         self.z = {level: float(norm.ppf(0.5 + level / 2)) for level in CALIBRATED_LEVELS}
         self.col = {name: i for i, name in enumerate(names)}
-
-    start: Adjustments = Adjustments()
-    """The recalibration terms settled on the model's backtest (``training.warm_start``): none until
-    ``with_start``, and none in a model registered before they existed."""
-    price_edges: tuple[float, float] = (0.0, 0.0)
-    """The price bands' edges the terms were settled with."""
 
     def with_start(self, start: Adjustments, price_edges: tuple[float, float]) -> Valuer:
         """The same model with its intervals started from ``start``."""

@@ -125,3 +125,16 @@ def test_every_band_of_every_grouping_reaches_its_coverage_on_a_shifted_stream()
         assert 1 - coverage - 0.1 == pytest.approx(theta / (0.05 * len(covered_list)), abs=1e-9), name
         assert abs(coverage - 0.9) <= 0.015, name
     assert tracker.log_factors[term(0.9, "construction", "new")] > 0.3
+
+
+def test_a_batch_without_a_grade_is_ungraded_however_pandas_spells_it_missing() -> None:
+    import pandas as pd
+
+    from infra.recalibration import segments_of
+
+    missing: list[object] = [None, float("nan"), pd.NA, np.nan]
+    segments = segments_of(["Normal"] * 4, missing, np.full(4, 150_000.0), EDGES)
+    assert {s.grade for s in segments} == {"ungraded"}
+    assert segments_of(["Partial"], ["Poor"], np.array([150_000.0]), EDGES) == [
+        segment_of("Partial", "Poor", 150_000.0, EDGES)
+    ]
