@@ -21,7 +21,8 @@ from pydantic import TypeAdapter
 
 from consumers.metrics import SCORING_SECONDS
 from consumers.model import LoadedModel, columns_frame
-from consumers.recalibration import Recalibrator, model_bounds
+from consumers.recalibration import Recalibrator
+from infra.recalibration import model_bounds
 from schemas import FEATURE_NAMES, utc_now
 from schemas.checks import check_columns, check_objects
 from schemas.chunks import INVALID_FEATURES, Detail, RowChunk, reason_of

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from infra.recalibration import Adjustments, Bounds, segments_of
-from schemas import INTERVAL_LEVELS, Interval, PropertyFeatures
+from infra.recalibration import Adjustments, Bounds, model_bounds, row_intervals, segments_of
+from schemas import Interval, PropertyFeatures
 from schemas.calibration import Segment
 from state.calibration import CalibrationStore
 
@@ -52,24 +52,6 @@ class Recalibrator:
         if snapshot is None:
             return bounds, segments
         return snapshot.apply_columns(price, bounds, segments), segments
-
-
-def model_bounds(output: pd.DataFrame) -> Bounds:
-    """The model's intervals as columns (``lower_80``, ``upper_80``, ...) by level."""
-    pcts = {level: round(level * 100) for level in INTERVAL_LEVELS}
-    return {
-        level: (output[f"lower_{pct}"].to_numpy(float), output[f"upper_{pct}"].to_numpy(float))
-        for level, pct in pcts.items()
-    }
-
-
-def row_intervals(bounds: Bounds) -> list[list[Interval]]:
-    """Each row's intervals (narrowest level first) from the columns of a batch."""
-    columns = [(level, lower.tolist(), upper.tolist()) for level, (lower, upper) in sorted(bounds.items())]
-    count = len(columns[0][1]) if columns else 0
-    return [
-        [Interval(level=level, lower=lows[k], upper=highs[k]) for level, lows, highs in columns] for k in range(count)
-    ]
 
 
 def served_intervals(

@@ -40,13 +40,16 @@ import functools
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import numpy as np
 
 from schemas.calibration import BANDS, GROUPINGS, Grouping, Segment
 from schemas.features import CONDITIONS
 from schemas.valuation import INTERVAL_LEVELS, Interval
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Number = TypeVar("Number", float, np.ndarray)
 Bounds = dict[float, tuple[np.ndarray, np.ndarray]]
@@ -147,6 +150,24 @@ def missed_by(intervals: Sequence[Interval], sale_price: float) -> dict[float, b
 def rescale(price: Number, lower: Number, upper: Number, factor: Number) -> tuple[Number, Number]:
     """The bounds with each side's log distance from the price multiplied by ``factor`` (numbers or columns)."""
     return price * (lower / price) ** factor, price * (upper / price) ** factor
+
+
+def model_bounds(output: pd.DataFrame) -> Bounds:
+    """The model's intervals as columns (``lower_80``, ``upper_80``, ...) by level."""
+    pcts = {level: round(level * 100) for level in INTERVAL_LEVELS}
+    return {
+        level: (output[f"lower_{pct}"].to_numpy(float), output[f"upper_{pct}"].to_numpy(float))
+        for level, pct in pcts.items()
+    }
+
+
+def row_intervals(bounds: Bounds) -> list[list[Interval]]:
+    """Each row's intervals (narrowest level first) from the columns of a batch."""
+    columns = [(level, lower.tolist(), upper.tolist()) for level, (lower, upper) in sorted(bounds.items())]
+    count = len(columns[0][1]) if columns else 0
+    return [
+        [Interval(level=level, lower=lows[k], upper=highs[k]) for level, lows, highs in columns] for k in range(count)
+    ]
 
 
 @dataclass(frozen=True)

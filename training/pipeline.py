@@ -170,10 +170,12 @@ def year_ahead(
     # only the members that can serve: a scored-only candidate cannot be chosen, so it would only cost time
     members = [c for c in candidates(quick, use_tf, choices.xgboost) if c.servable]
     built = build(train, members, proto.n_folds, proto.holdout_repeats, progress)
+    # prices, intervals and FSD are the same at either detail; the check uses nothing else
     valuer = built.valuer(train)
-    given = valuer.predict_frame(test.features)
+    given = valuer.predict_frame(test.features, detail="summary")
     start = settle(backtest)
-    answers = valuer.with_start(start, price_edges).predict_frame(test.features) if start.log_factors else given
+    started = valuer.with_start(start, price_edges)
+    answers = started.predict_frame(test.features, detail="summary") if start.log_factors else given
     predicted = answers["price"].to_numpy()
     bands = {
         pct: (answers[f"lower_{pct}"].to_numpy(), answers[f"upper_{pct}"].to_numpy())

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from infra.recalibration import Adjustments, Tracker, segments_of
-from schemas import INTERVAL_LEVELS, Interval
+from infra.recalibration import Adjustments, Tracker, model_bounds, row_intervals, segments_of
+from schemas import Interval
 from schemas.calibration import Segment
 
 SETTLE_RATE = 0.02
@@ -55,17 +55,10 @@ def fed_back(
     (ties in data order)."""
     price = answers["price"].to_numpy(float)
     segments = segments_of(houses["sale_condition"].tolist(), houses["overall_qual"].tolist(), price, price_edges)
-    levels = [(level, round(level * 100)) for level in INTERVAL_LEVELS]
-    bounds = {pct: (answers[f"lower_{pct}"].tolist(), answers[f"upper_{pct}"].tolist()) for _, pct in levels}
+    intervals = row_intervals(model_bounds(answers))
     years = houses["year_sold"].to_numpy(int)
     return [
-        FedBack(
-            float(price[i]),
-            tuple(Interval(level=level, lower=bounds[pct][0][i], upper=bounds[pct][1][i]) for level, pct in levels),
-            segments[i],
-            float(sale_price[i]),
-            int(years[i]),
-        )
+        FedBack(float(price[i]), tuple(intervals[i]), segments[i], float(sale_price[i]), int(years[i]))
         for i in np.argsort(sold, kind="stable").tolist()
     ]
 
