@@ -219,7 +219,7 @@ def year_ahead(
         {f"{pct}%": band for pct, band in bands.items()},
         made_choices(choices, built, start),
     )
-    return holdout, fed_back(given, test.features, test.price, test.sold, price_edges)
+    return holdout, fed_back(given, test, price_edges)
 
 
 def year_ahead_checks(

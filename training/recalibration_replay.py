@@ -56,7 +56,7 @@ def _valued(fit: Dataset, valued: Dataset, price_edges: tuple[float, float], sta
     proto = protocol(quick=True)
     built = build(fit, candidates(quick=True, use_tf=False), proto.n_folds, proto.n_repeats, progress=False)
     answers = built.valuer(fit).with_start(start, price_edges).predict_frame(valued.features)
-    return fed_back(answers, valued.features, valued.price, valued.sold, price_edges)
+    return fed_back(answers, valued, price_edges)
 
 
 def replay(sales: list[FedBack], learning_rate: float) -> pd.DataFrame:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from dataset.sales import Dataset
 from infra.recalibration import Adjustments, Tracker, model_bounds, row_intervals, segments_of
 from schemas import Interval
 from schemas.calibration import Segment
@@ -44,22 +45,17 @@ class FedBack:
     year: int
 
 
-def fed_back(
-    answers: pd.DataFrame,
-    houses: pd.DataFrame,
-    sale_price: np.ndarray,
-    sold: np.ndarray,
-    price_edges: tuple[float, float],
-) -> list[FedBack]:
-    """A batch's answers (``predict_frame``) for ``houses`` with their sale prices, in order of ``sold``
+def fed_back(answers: pd.DataFrame, sales: Dataset, price_edges: tuple[float, float]) -> list[FedBack]:
+    """A batch's answers (``predict_frame``) for ``sales`` with their sale prices, in order of sale
     (ties in data order)."""
+    houses = sales.features
     price = answers["price"].to_numpy(float)
     segments = segments_of(houses["sale_condition"].tolist(), houses["overall_qual"].tolist(), price, price_edges)
     intervals = row_intervals(model_bounds(answers))
     years = houses["year_sold"].to_numpy(int)
     return [
-        FedBack(float(price[i]), tuple(intervals[i]), segments[i], float(sale_price[i]), int(years[i]))
-        for i in np.argsort(sold, kind="stable").tolist()
+        FedBack(float(price[i]), tuple(intervals[i]), segments[i], float(sales.price[i]), int(years[i]))
+        for i in np.argsort(sales.sold, kind="stable").tolist()
     ]
 
 
